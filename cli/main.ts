@@ -1,0 +1,32 @@
+/** The `stagegate` command: each sub-command registers itself from cli/commands/. */
+import { Command, CommanderError } from 'commander';
+import { isStagegateError, errorMessage } from '../core/errors.js';
+import { EXIT_CODE } from './exit-codes.js';
+import { registerApplyPatch } from './commands/apply-patch.js';
+import { registerDoctor } from './commands/doctor.js';
+import { registerModelServer } from './commands/model-server.js';
+
+const program = new Command('stagegate')
+  .description('Moves software tasks through plan → implement → review → deploy, with humans holding the gates.')
+  .showHelpAfterError()
+  .exitOverride();
+
+for (const register of [registerDoctor, registerApplyPatch, registerModelServer]) register(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  process.exitCode = exitCodeFor(err);
+}
+
+function exitCodeFor(err: unknown): number {
+  if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+  if (isStagegateError(err)) {
+    console.error(`stagegate: ${err.message}`);
+    if (process.env.STAGEGATE_DEBUG) console.error(err.stack);
+    return EXIT_CODE[err.code];
+  }
+  console.error(`stagegate: ${errorMessage(err)}`);
+  if (process.env.STAGEGATE_DEBUG && err instanceof Error) console.error(err.stack);
+  return 1;
+}

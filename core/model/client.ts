@@ -1,0 +1,156 @@
+/**
+ * The one model client every agent uses: a structured-output call on the OpenAI Responses API.
+ *
+ * Every call is stateless (`store: false`, never `previous_response_id`): a retried job or a
+ * second worker can replay it from the bus message alone. The stable instructions go first and
+ * `prompt_cache_key` names task and role, so repeated prefixes hit the provider's cache.
+ * The `x-stagegate-*` headers let the scripted model server answer per role; real endpoints
+ * ignore them. Retries with backoff on 429/5xx are the SDK's own.
+ */
+import OpenAI, { type APIConnectionError } from 'openai';
+import { zodTextFormat } from 'openai/helpers/zod';
+import type { z } from 'zod';
+import type { AgentRole, Usage } from '../bus/messages.js';
+import type { ModelConfig } from '../config.js';
+import { StagegateError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { checkReply, repairPrompt } from './reply.js';
+import { addCallUsage, emptyUsage } from './usage.js';
+
+const DEFAULT_BASE_URL = 'https://api.openai.com/v1';
+
+export interface StructuredRequest<S extends z.ZodType> {
+  taskId: string;
+  role: AgentRole;
+  /** Stable text (the agent's prompt.md): sent as `instructions`, the cached prefix. */
+  instructions: string;
+  /** The job at hand, sent as the user message. */
+  input: string;
+  schema: S;
+  /** Names the JSON schema in `text.format` (letters, digits, `_` and `-`). */
+  schemaName: string;
+}
+
+export interface StructuredReply<T> {
+  value: T;
+  /** Summed over every call this request made, the repair round included. */
+  usage: Usage;
+}
+
+export interface ModelClient {
+  /**
+   * Asks for a reply matching `schema`; one repair round if it does not. Throws MODEL_HTTP when
+   * the endpoint fails after the SDK's retries, MODEL_OUTPUT_INVALID when the repaired reply
+   * still does not match. Both carry the usage spent so far in `details.usage`.
+   */
+  generateStructured<S extends z.ZodType>(request: StructuredRequest<S>): Promise<StructuredReply<z.infer<S>>>;
+}
+
+export function createModelClient(config: ModelConfig, log: Logger): ModelClient {
+  if (config.apiKey === undefined) {
+    throw new StagegateError(
+      'CONFIG_INVALID',
+      'OPENAI_API_KEY is not set: the model client needs an API key (any value works with `stagegate model-server`)',
+    );
+  }
+  const apiKey = config.apiKey;
+  const baseURL = config.baseUrl ?? DEFAULT_BASE_URL;
+  const openai = new OpenAI({
+    apiKey,
+    baseURL,
+    maxRetries: config.maxRetries,
+    timeout: config.timeoutMs,
+    logger: log.child({ component: 'openai' }),
+    logLevel: 'warn',
+  });
+
+  async function generateStructured<S extends z.ZodType>(
+    request: StructuredRequest<S>,
+  ): Promise<StructuredReply<z.infer<S>>> {
+    const { taskId, role, schema } = request;
+    const model = config.roleModels[role] ?? config.model;
+    const format = zodTextFormat(schema, request.schemaName);
+    let usage = emptyUsage();
+
+    const call = async (input: OpenAI.Responses.ResponseInput, round: number): Promise<string> => {
+      let response: OpenAI.Responses.Response;
+      try {
+        response = await openai.responses.create(
+          {
+            model,
+            store: false,
+            instructions: request.instructions,
+            input,
+            prompt_cache_key: `stagegate:${taskId}:${role}`,
+            text: { format },
+          },
+          { headers: { 'x-stagegate-role': role, 'x-stagegate-task': taskId } },
+        );
+      } catch (err) {
+        throw describeHttpFailure(err, { baseURL, apiKey, timeoutMs: config.timeoutMs, taskId, usage });
+      }
+      usage = addCallUsage(usage, response.usage, `usage in ${role} reply for task ${taskId}`);
+      log.debug(
+        { taskId, role, model, round, responseId: response.id, status: response.status, usage: response.usage },
+        'model call',
+      );
+      return response.output_text;
+    };
+
+    const conversation: OpenAI.Responses.ResponseInput = [{ role: 'user', content: request.input }];
+    const firstText = await call(conversation, 1);
+    const first = checkReply(schema, firstText);
+    if (first.ok) return { value: first.value, usage };
+
+    const repairRound: OpenAI.Responses.ResponseInput = [
+      ...conversation,
+      { role: 'assistant', content: firstText },
+      { role: 'user', content: repairPrompt(first.problem) },
+    ];
+    const repaired = checkReply(schema, await call(repairRound, 2));
+    if (repaired.ok) return { value: repaired.value, usage };
+    throw new StagegateError('MODEL_OUTPUT_INVALID', `${role} reply for task ${taskId}: ${repaired.problem}`, {
+      taskId,
+      details: { usage, firstProblem: first.problem },
+    });
+  }
+
+  return { generateStructured };
+}
+
+interface FailureContext {
+  baseURL: string;
+  apiKey: string;
+  timeoutMs: number;
+  taskId: string;
+  usage: Usage;
+}
+
+/** SDK errors → MODEL_HTTP naming the endpoint; anything else passes through untouched. */
+function describeHttpFailure(err: unknown, context: FailureContext): unknown {
+  if (!(err instanceof OpenAI.APIError)) return err;
+  const { baseURL, apiKey, timeoutMs, taskId, usage } = context;
+  const what =
+    err instanceof OpenAI.APIConnectionTimeoutError
+      ? `did not answer within ${timeoutMs} ms`
+      : err instanceof OpenAI.APIConnectionError
+        ? `could not be reached (${connectionCause(err)})`
+        : `answered ${err.message}`;
+  // Some endpoints echo the key they rejected; it must not reach a log line.
+  const message = `model endpoint ${baseURL} ${what}`.replaceAll(apiKey, '[redacted]');
+  return new StagegateError('MODEL_HTTP', message, {
+    taskId,
+    cause: err,
+    details: { status: err.status, usage },
+  });
+}
+
+/** The most specific reason in the cause chain: undici wraps `ECONNREFUSED` in "fetch failed". */
+function connectionCause(err: APIConnectionError): string {
+  let reason = err.message;
+  for (let cause: unknown = err.cause; cause instanceof Error; cause = cause.cause) {
+    if ('code' in cause && typeof cause.code === 'string') return cause.code;
+    reason = cause.message;
+  }
+  return reason;
+}
