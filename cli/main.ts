@@ -5,13 +5,28 @@ import { EXIT_CODE } from './exit-codes.js';
 import { registerApplyPatch } from './commands/apply-patch.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerModelServer } from './commands/model-server.js';
+import { registerOrchestrator } from './commands/orchestrator.js';
+import { registerTaskCommands } from './commands/tasks.js';
+import { registerUp } from './commands/up.js';
+import { registerWorker } from './commands/worker.js';
 
 const program = new Command('stagegate')
   .description('Moves software tasks through plan → implement → review → deploy, with humans holding the gates.')
+  .option('-c, --config <file>', 'a JSON config file (also STAGEGATE_CONFIG)')
   .showHelpAfterError()
   .exitOverride();
 
-for (const register of [registerDoctor, registerApplyPatch, registerModelServer]) register(program);
+for (const register of [
+  registerUp,
+  registerOrchestrator,
+  registerWorker,
+  registerTaskCommands,
+  registerModelServer,
+  registerApplyPatch,
+  registerDoctor,
+]) {
+  register(program);
+}
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,19 @@
+import type { JobOutcome } from '../../core/bus/job-worker.js';
+import type { Usage, Verdict } from '../../core/bus/messages.js';
+
+/**
+ * The model's verdict, except that failing tests are never approved: a deterministic check
+ * outranks a model's opinion.
+ */
+export function decideReview(verdict: Verdict, tests: { passed: boolean; command: string | undefined }, usage: Usage): JobOutcome {
+  const final: Verdict =
+    tests.passed || verdict.decision === 'request_changes'
+      ? verdict
+      : {
+          decision: 'request_changes',
+          summary: `The tests fail (\`${tests.command}\`), so the change cannot be approved. Model's view: ${verdict.summary}`,
+          comments: [{ file: '(tests)', line: null, body: `\`${tests.command}\` fails on this commit; make it pass.` }, ...verdict.comments],
+        };
+  const type = final.decision === 'approve' ? 'review.approved' : 'review.changes_requested';
+  return { type, verdict: final, testsPassed: tests.passed, usage };
+}

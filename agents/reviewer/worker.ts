@@ -1,0 +1,39 @@
+import type { JobHandler } from '../../core/bus/job-worker.js';
+import { Verdict } from '../../core/bus/messages.js';
+import { describeResult, runCommand } from '../../core/exec/run-command.js';
+import { cloneForJob } from '../../core/git/workspace.js';
+import type { ModelClient } from '../../core/model/client.js';
+import { loadPrompt } from '../../core/model/load-prompt.js';
+import { detectTestCommand } from '../../core/repo/detect-commands.js';
+import { decideReview } from './decide.js';
+import { renderReviewerInput } from './render-input.js';
+
+const PROMPT = loadPrompt(import.meta.url);
+const MAX_DIFF = 60_000;
+
+export function createReviewerHandler(deps: { model: ModelClient; workDir: string; commandTimeoutMs: number }): JobHandler<'reviewer'> {
+  return async (job, ctx) => {
+    const ws = await cloneForJob({ repo: job.task.repo, workDir: deps.workDir, taskId: job.taskId, name: `review-${job.attempt}` });
+    await ws.git(['checkout', '--quiet', '--detach', job.commit]);
+    const fullDiff = await ws.git(['diff', `origin/${job.task.base}...${job.commit}`]);
+    const diff = fullDiff.length > MAX_DIFF ? `${fullDiff.slice(0, MAX_DIFF)}\n… [diff cut at ${MAX_DIFF} characters]` : fullDiff;
+
+    const command = job.task.testCommand ?? (await detectTestCommand(ws.dir));
+    await ctx.progress(command === undefined ? 'no test command found' : `running ${command}`);
+    const result = command === undefined ? undefined : await runCommand(command, { cwd: ws.dir, timeoutMs: deps.commandTimeoutMs });
+    const passed = result === undefined || (result.exitCode === 0 && !result.timedOut);
+    const tests = result === undefined ? 'No test command was found.' : `${passed ? 'PASSED' : 'FAILED'}: ${describeResult(result)}`;
+
+    await ctx.progress('asking the model for a verdict');
+    const reply = await deps.model.generateStructured({
+      taskId: job.taskId,
+      role: 'reviewer',
+      instructions: PROMPT,
+      input: renderReviewerInput(job, diff, tests),
+      schema: Verdict,
+      schemaName: 'verdict',
+    });
+    await ws.remove();
+    return decideReview(reply.value, { passed, command }, reply.usage);
+  };
+}

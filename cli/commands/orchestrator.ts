@@ -1,0 +1,19 @@
+import type { Command } from 'commander';
+import { startOrchestrator } from '../../orchestrator/orchestrator.js';
+import { openRuntime, untilSignal } from '../runtime.js';
+
+export function registerOrchestrator(program: Command): void {
+  program
+    .command('orchestrator')
+    .description('run an orchestrator: applies results and decisions to tasks and dispatches jobs (run as many as you like)')
+    .option('--concurrency <n>', 'messages handled at once', (v) => Number.parseInt(v, 10), 32)
+    .action(async (options: { concurrency: number }, command: Command) => {
+      const { nc, log } = await openRuntime(command, 'orchestrator', true);
+      const orchestrator = await startOrchestrator({ nc, log, concurrency: options.concurrency });
+      console.error('stagegate orchestrator ready');
+      await untilSignal(async () => {
+        await orchestrator.stop();
+        await nc.drain();
+      });
+    });
+}

@@ -1,0 +1,32 @@
+import { Argument, type Command } from 'commander';
+import { startJobWorker } from '../../core/bus/job-worker.js';
+import { AgentRole } from '../../core/bus/messages.js';
+import { STAGE_OF_ROLE, createHandler } from '../agent-handlers.js';
+import { openRuntime, untilSignal } from '../runtime.js';
+
+export function registerWorker(program: Command): void {
+  program
+    .command('worker')
+    .description('run the worker of one agent role; several workers of a role share its jobs')
+    .addArgument(new Argument('<role>', 'agent role').choices(AgentRole.options))
+    .option('--concurrency <n>', 'jobs run at once', (v) => Number.parseInt(v, 10), 1)
+    .action(async (role: AgentRole, options: { concurrency: number }, command: Command) => {
+      const { config, nc, log } = await openRuntime(command, role, true);
+      const workerLog = log.child({ role });
+      const worker = await startJobWorker({
+        nc,
+        role,
+        stage: STAGE_OF_ROLE[role],
+        handle: createHandler(role, config, workerLog),
+        log: workerLog,
+        concurrency: options.concurrency,
+        ackWaitMs: config.jobs.ackWaitMs,
+        maxDeliveries: config.jobs.maxDeliveries,
+      });
+      console.error(`stagegate ${role} worker ready`);
+      await untilSignal(async () => {
+        await worker.stop();
+        await nc.drain();
+      });
+    });
+}

@@ -1,0 +1,23 @@
+import type { ErrorCode } from '../core/errors.js';
+
+/**
+ * The one table from error code to exit status. 2 means "you asked for something that
+ * cannot be done as asked" (bad input, unknown task, not at a gate); 1 is everything else.
+ */
+export const EXIT_CODE: Record<ErrorCode, number> = {
+  CONFIG_INVALID: 2,
+  SCHEMA_INVALID: 2,
+  TASK_UNKNOWN: 2,
+  TASK_NOT_AT_GATE: 2,
+  PATCH_INVALID: 2,
+  PATCH_REJECTED: 3,
+  PATH_ESCAPE: 2,
+  NATS_UNREACHABLE: 1,
+  BUS_TIMEOUT: 1,
+  MODEL_HTTP: 1,
+  MODEL_OUTPUT_INVALID: 1,
+  GIT_FAILED: 1,
+  COMMAND_FAILED: 1,
+  TOOL_MISSING: 1,
+  SCRIPT_EXHAUSTED: 1,
+};

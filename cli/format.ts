@@ -1,0 +1,85 @@
+/** How tasks read in a terminal: one place, so `status`, `logs` and the demo agree. */
+import type { TaskLogEntry, Usage } from '../core/bus/messages.js';
+import type { TaskRecord } from '../core/task-record.js';
+
+export function formatTokens(usage: Usage): string {
+  return `${usage.calls} model call${usage.calls === 1 ? '' : 's'}, ${k(usage.inputTokens)} in (${k(usage.cachedTokens)} cached), ${k(usage.outputTokens)} out`;
+}
+
+function k(n: number): string {
+  return n >= 10_000 ? `${Math.round(n / 1000)}k` : n >= 1000 ? `${(n / 1000).toFixed(1)}k` : String(n);
+}
+
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${ms} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
+}
+
+export function stageDurationMs(stage: { startedAt: string; endedAt: string | null }): number | null {
+  return stage.endedAt === null ? null : Date.parse(stage.endedAt) - Date.parse(stage.startedAt);
+}
+
+export function formatTaskLine(record: TaskRecord): string {
+  const c = record.context;
+  return `${c.taskId}  ${record.state.padEnd(22)}  ${c.spec.title}  (${c.spec.repo})`;
+}
+
+export function formatTask(record: TaskRecord): string {
+  const c = record.context;
+  const lines = [
+    `task ${c.taskId}: ${c.spec.title}`,
+    `  state:    ${record.state}`,
+    `  repo:     ${c.spec.repo} (base ${c.spec.base}, branch ${c.branch})`,
+    `  usage:    ${formatTokens(c.usage)}`,
+  ];
+  if (c.plan !== null) lines.push(`  plan:     ${c.plan.summary}`);
+  if (c.error !== null) lines.push(`  error:    ${c.error.stage}: ${c.error.reason}`);
+  if (c.deployed !== null) lines.push(`  deployed: ${c.deployed.commit} to ${c.deployed.target}`);
+  lines.push('  stages:');
+  for (const s of c.stages) {
+    const took = stageDurationMs(s);
+    lines.push(`    ${s.stage.padEnd(9)} #${s.attempt}  ${(s.outcome ?? 'running').padEnd(17)}  ${took === null ? '' : formatDuration(took).padEnd(8)}  ${formatTokens(s.usage)}`);
+  }
+  if (c.decisions.length > 0) {
+    lines.push('  decisions:');
+    for (const d of c.decisions) {
+      const note = d.counted ? '' : `  (not counted: ${d.note})`;
+      lines.push(`    ${d.gate} gate: ${d.decision} by ${d.by} via ${d.via}${d.comment ? ` — ${d.comment}` : ''}${note}`);
+    }
+  }
+  return lines.join('\n');
+}
+
+export function formatLogEntry(entry: TaskLogEntry): string {
+  const time = entry.sentAt.slice(11, 23);
+  if (entry.type === 'agent.progress') return `${time}  ${entry.role.padEnd(8)}  ${entry.message}`;
+  const e = entry.event;
+  const what = describeEvent(e);
+  const status = entry.accepted ? `→ ${entry.state}` : `(not applied: ${entry.note ?? 'ignored'})`;
+  return `${time}  ${'task'.padEnd(8)}  ${what} ${status}`;
+}
+
+function describeEvent(e: Extract<TaskLogEntry, { type: 'task.event' }>['event']): string {
+  switch (e.type) {
+    case 'task.submit':
+      return `submitted by ${e.spec.submittedBy}: ${e.spec.title}`;
+    case 'plan.proposed':
+      return `plan proposed: ${e.plan.summary} [${formatTokens(e.usage)}]`;
+    case 'code.committed':
+      return `committed ${e.commit.slice(0, 10)} on ${e.branch} after ${e.attempts} attempt(s) [${formatTokens(e.usage)}]`;
+    case 'review.approved':
+    case 'review.changes_requested':
+      return `review: ${e.verdict.decision} — ${e.verdict.summary} [${formatTokens(e.usage)}]`;
+    case 'deploy.succeeded':
+      return `deployed ${e.commit.slice(0, 10)} to ${e.target}`;
+    case 'job.failed':
+      return `${e.stage} failed: ${e.reason}`;
+    case 'gate.decide':
+      return `${e.gate} gate: ${e.decision} by ${e.by} via ${e.via}${e.comment ? ` (${e.comment})` : ''}`;
+    case 'task.cancel':
+      return `cancelled by ${e.by}: ${e.reason}`;
+    case 'task.retry':
+      return `retry asked by ${e.by}`;
+  }
+}

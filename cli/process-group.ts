@@ -1,0 +1,75 @@
+/**
+ * Starts Stagegate's own processes (orchestrator, workers) as children and stops them all:
+ * `up` and `demo` use it. A child is ready when it prints its ready line on stderr.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { StagegateError } from '../core/errors.js';
+
+const BIN = fileURLToPath(new URL('../bin/stagegate.js', import.meta.url));
+
+export interface Child {
+  name: string;
+  process: ChildProcess;
+}
+
+export interface ProcessGroup {
+  start(name: string, args: string[]): Promise<Child>;
+  stopAll(): Promise<void>;
+  readonly children: readonly Child[];
+}
+
+export function createProcessGroup(options: { env: NodeJS.ProcessEnv; logFile?: string; readyTimeoutMs?: number }): ProcessGroup {
+  const children: Child[] = [];
+  const log: WriteStream | undefined = options.logFile === undefined ? undefined : createWriteStream(options.logFile, { flags: 'a' });
+  return {
+    children,
+    async start(name, args) {
+      const proc = spawn(process.execPath, [BIN, ...args], {
+        env: options.env,
+        stdio: ['ignore', log === undefined ? 'inherit' : 'pipe', 'pipe'],
+      });
+      if (log !== undefined) proc.stdout?.pipe(log, { end: false });
+      const child = { name, process: proc };
+      children.push(child);
+      await new Promise<void>((resolve, reject) => {
+        let stderr = '';
+        const timer = setTimeout(() => fail(`${name} did not become ready within ${(options.readyTimeoutMs ?? 30_000) / 1000} s`), options.readyTimeoutMs ?? 30_000);
+        const fail = (why: string) => {
+          clearTimeout(timer);
+          reject(new StagegateError('COMMAND_FAILED', `${why}: ${stderr.trim().split('\n').slice(-5).join(' / ')}`));
+        };
+        proc.stderr?.on('data', (chunk: Buffer) => {
+          const text = chunk.toString();
+          log?.write(text);
+          if (log === undefined) process.stderr.write(text);
+          stderr = (stderr + text).slice(-4_000);
+          if (/ ready\b/.test(stderr)) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+        proc.once('exit', (code) => fail(`${name} exited with code ${code}`));
+      });
+      return child;
+    },
+    async stopAll() {
+      await Promise.all(
+        children.map(
+          ({ process: proc }) =>
+            new Promise<void>((resolve) => {
+              if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
+              const force = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+              proc.once('exit', () => {
+                clearTimeout(force);
+                resolve();
+              });
+              proc.kill('SIGTERM');
+            }),
+        ),
+      );
+      log?.end();
+    },
+  };
+}

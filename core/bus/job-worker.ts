@@ -1,0 +1,166 @@
+/**
+ * The loop every agent runs: pull a job of its role, keep it alive while working, publish the
+ * result, and only then ack. A worker killed mid-job leaves the job unacked, so another worker
+ * gets it once the ack wait runs out; after `maxDeliveries` the task is failed with the reason.
+ */
+import { jetstream, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { errorMessage, isStagegateError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { parseJsonAt } from '../parse.js';
+import { emptyUsage } from '../task-record.js';
+import type {
+  AgentResult} from './messages.js';
+import {
+  Job,
+  JOB_TYPE_BY_ROLE,
+  type AgentProgress,
+  type AgentRole,
+  type Stage,
+  type Usage,
+} from './messages.js';
+import { STREAMS, subjects, workerConsumer } from './subjects.js';
+
+type Envelope = 'taskId' | 'msgId' | 'sentAt' | 'jobId';
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+export type JobOutcome = DistributiveOmit<AgentResult, Envelope>;
+export type JobOf<R extends AgentRole> = Extract<Job, { type: (typeof JOB_TYPE_BY_ROLE)[R] }>;
+
+export interface JobContext {
+  log: Logger;
+  /** Reports progress on the task's log; never fails the job. */
+  progress(message: string, usage?: Usage): Promise<void>;
+}
+
+export type JobHandler<R extends AgentRole> = (job: JobOf<R>, ctx: JobContext) => Promise<JobOutcome>;
+
+export interface JobWorkerOptions<R extends AgentRole> {
+  nc: NatsConnection;
+  role: R;
+  stage: Stage;
+  handle: JobHandler<R>;
+  log: Logger;
+  concurrency: number;
+  ackWaitMs: number;
+  maxDeliveries: number;
+  /** Stamps results; injected so tests can control time. */
+  now?: () => Date;
+}
+
+export interface RunningWorker {
+  /** Stops taking jobs and waits for the ones in hand. */
+  stop(): Promise<void>;
+}
+
+export async function startJobWorker<R extends AgentRole>(options: JobWorkerOptions<R>): Promise<RunningWorker> {
+  const js = jetstream(options.nc);
+  const consumer = await js.consumers.get(STREAMS.jobs, workerConsumer(options.role));
+  let stopping = false;
+  const loops = Array.from({ length: options.concurrency }, async () => {
+    while (!stopping) {
+      let msg: JsMsg | null;
+      try {
+        msg = await consumer.next({ expires: 2_000 });
+      } catch (err) {
+        options.log.warn({ err: errorMessage(err) }, 'pulling a job failed; retrying');
+        await sleep(500);
+        continue;
+      }
+      if (msg !== null) await processJob(js, msg, options);
+    }
+  });
+  return {
+    async stop() {
+      stopping = true;
+      await Promise.all(loops);
+    },
+  };
+}
+
+async function processJob<R extends AgentRole>(js: JetStreamClient, msg: JsMsg, options: JobWorkerOptions<R>) {
+  const { log, role } = options;
+  let job: JobOf<R>;
+  try {
+    const parsed = parseJsonAt(Job, msg.string(), `job on ${msg.subject}`);
+    if (parsed.type !== JOB_TYPE_BY_ROLE[role]) {
+      throw new Error(`job on ${msg.subject}: a ${role} cannot run '${parsed.type}'`);
+    }
+    job = parsed as JobOf<R>;
+  } catch (err) {
+    log.warn({ subject: msg.subject, reason: errorMessage(err) }, 'malformed job rejected');
+    msg.term(errorMessage(err));
+    return;
+  }
+
+  const jobLog = log.child({ taskId: job.taskId, jobId: job.msgId, role, delivery: msg.info.deliveryCount });
+  const now = options.now ?? (() => new Date());
+  const publishOutcome = async (outcome: JobOutcome) => {
+    const result = { ...outcome, taskId: job.taskId, msgId: `${job.msgId}:result`, sentAt: now().toISOString(), jobId: job.msgId };
+    await publishWithRetry(js, subjects.inbox(job.taskId), result, jobLog);
+  };
+
+  if (msg.info.deliveryCount > options.maxDeliveries) {
+    jobLog.error('job abandoned: delivered too many times without finishing');
+    await publishOutcome({
+      type: 'job.failed',
+      stage: options.stage,
+      usage: emptyUsage(),
+      reason: `the ${role} job was delivered ${options.maxDeliveries} times and no worker finished it (workers stopped or crashed mid-job)`,
+    });
+    msg.ack();
+    return;
+  }
+
+  const heartbeat = setInterval(() => msg.working(), Math.max(250, Math.floor(options.ackWaitMs / 3)));
+  try {
+    jobLog.info('job started');
+    const ctx: JobContext = {
+      log: jobLog,
+      progress: async (message, usage) => {
+        const entry: AgentProgress = {
+          type: 'agent.progress',
+          taskId: job.taskId,
+          msgId: `${job.msgId}:progress:${now().getTime()}`,
+          sentAt: now().toISOString(),
+          role,
+          jobId: job.msgId,
+          message,
+          ...(usage === undefined ? {} : { usage }),
+        };
+        try {
+          await js.publish(subjects.progress(job.taskId), JSON.stringify(entry));
+        } catch (err) {
+          jobLog.warn({ err: errorMessage(err) }, 'progress not published');
+        }
+      },
+    };
+    let outcome: JobOutcome;
+    try {
+      outcome = await options.handle(job, ctx);
+    } catch (err) {
+      const usage = isStagegateError(err) ? (err.details?.usage as Usage | undefined) : undefined;
+      jobLog.warn({ reason: errorMessage(err) }, 'job failed');
+      outcome = { type: 'job.failed', stage: options.stage, reason: errorMessage(err), usage: usage ?? emptyUsage() };
+    }
+    await publishOutcome(outcome);
+    msg.ack();
+    jobLog.info({ outcome: outcome.type }, 'job finished');
+  } finally {
+    clearInterval(heartbeat);
+  }
+}
+
+/** A result must not be lost to a NATS restart: keep trying while the job is still ours. */
+async function publishWithRetry(js: JetStreamClient, subject: string, payload: { msgId: string }, log: Logger) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await js.publish(subject, JSON.stringify(payload), { msgID: payload.msgId });
+      return;
+    } catch (err) {
+      if (attempt >= 60) throw err;
+      log.warn({ err: errorMessage(err), attempt }, 'publishing the result failed; retrying');
+      await sleep(500);
+    }
+  }
+}

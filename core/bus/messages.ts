@@ -1,0 +1,251 @@
+/**
+ * Every message on the bus, one zod schema each. Orchestrator and agents import these and
+ * nothing else to talk to each other; a message is `unknown` until one of these parses it.
+ *
+ * Commands are imperative (`plan.request`), facts are past tense (`plan.proposed`).
+ */
+import { z } from 'zod';
+import { GatePolicies } from '../policy.js';
+
+export const TaskId = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'expected a task id: lower-case letters, digits and dashes');
+export type TaskId = z.infer<typeof TaskId>;
+
+export const AgentRole = z.enum(['planner', 'coder', 'reviewer', 'deployer']);
+export type AgentRole = z.infer<typeof AgentRole>;
+
+export const Stage = z.enum(['plan', 'implement', 'review', 'deploy']);
+export type Stage = z.infer<typeof Stage>;
+
+export const Gate = z.enum(['plan', 'review', 'deploy']);
+export type Gate = z.infer<typeof Gate>;
+
+const count = z.number().int().nonnegative();
+
+export const Usage = z.object({
+  calls: count,
+  inputTokens: count,
+  cachedTokens: count,
+  outputTokens: count,
+  reasoningTokens: count,
+});
+export type Usage = z.infer<typeof Usage>;
+
+export const TaskSpec = z.object({
+  repo: z.string().min(1, 'expected a repository path or git URL'),
+  title: z.string().min(1, 'expected a title'),
+  body: z.string().default(''),
+  base: z.string().min(1).default('main'),
+  testCommand: z.string().min(1).optional(),
+  deployCommand: z.string().min(1).optional(),
+  submittedBy: z.string().min(1),
+});
+export type TaskSpec = z.infer<typeof TaskSpec>;
+
+/** What the planner produces; also the structured-output schema sent to the model. */
+export const Plan = z.object({
+  summary: z.string().min(1),
+  steps: z.array(z.object({ title: z.string().min(1), detail: z.string() })).min(1),
+  filesToTouch: z.array(z.string()),
+  risks: z.array(z.string()),
+  acceptanceChecks: z.array(z.string()),
+});
+export type Plan = z.infer<typeof Plan>;
+
+export const ReviewComment = z.object({
+  file: z.string().min(1),
+  line: z.number().int().positive().nullable(),
+  body: z.string().min(1),
+});
+export type ReviewComment = z.infer<typeof ReviewComment>;
+
+/** What the reviewer produces; also the structured-output schema sent to the model. */
+export const Verdict = z.object({
+  decision: z.enum(['approve', 'request_changes']),
+  summary: z.string().min(1),
+  comments: z.array(ReviewComment),
+});
+export type Verdict = z.infer<typeof Verdict>;
+
+const envelope = {
+  taskId: TaskId,
+  msgId: z.string().min(1),
+  sentAt: z.iso.datetime(),
+};
+
+// ---- jobs: orchestrator → agents (subject jobs.<role>) ----
+
+const jobEnvelope = { ...envelope, task: TaskSpec, attempt: z.number().int().positive() };
+
+export const PlanRequest = z.object({
+  type: z.literal('plan.request'),
+  ...jobEnvelope,
+  feedback: z.array(z.string()),
+});
+export type PlanRequest = z.infer<typeof PlanRequest>;
+
+export const ImplementRequest = z.object({
+  type: z.literal('implement.request'),
+  ...jobEnvelope,
+  plan: Plan,
+  branch: z.string().min(1),
+  round: z.number().int().positive(),
+  reviewComments: z.array(ReviewComment),
+  feedback: z.array(z.string()),
+});
+export type ImplementRequest = z.infer<typeof ImplementRequest>;
+
+export const ReviewRequest = z.object({
+  type: z.literal('review.request'),
+  ...jobEnvelope,
+  plan: Plan,
+  branch: z.string().min(1),
+  commit: z.string().min(1),
+  round: z.number().int().positive(),
+  summary: z.string(),
+});
+export type ReviewRequest = z.infer<typeof ReviewRequest>;
+
+export const DeployRequest = z.object({
+  type: z.literal('deploy.request'),
+  ...jobEnvelope,
+  branch: z.string().min(1),
+  commit: z.string().min(1),
+});
+export type DeployRequest = z.infer<typeof DeployRequest>;
+
+export const Job = z.discriminatedUnion('type', [PlanRequest, ImplementRequest, ReviewRequest, DeployRequest]);
+export type Job = z.infer<typeof Job>;
+
+export const JOB_TYPE_BY_ROLE = {
+  planner: 'plan.request',
+  coder: 'implement.request',
+  reviewer: 'review.request',
+  deployer: 'deploy.request',
+} as const satisfies Record<AgentRole, Job['type']>;
+
+// ---- results: agents → orchestrator (subject inbox.<taskId>) ----
+
+const resultEnvelope = { ...envelope, jobId: z.string().min(1), usage: Usage };
+
+export const PlanProposed = z.object({ type: z.literal('plan.proposed'), ...resultEnvelope, plan: Plan });
+export type PlanProposed = z.infer<typeof PlanProposed>;
+
+export const CodeCommitted = z.object({
+  type: z.literal('code.committed'),
+  ...resultEnvelope,
+  branch: z.string().min(1),
+  commit: z.string().min(1),
+  summary: z.string(),
+  attempts: z.number().int().positive(),
+});
+export type CodeCommitted = z.infer<typeof CodeCommitted>;
+
+const reviewResult = { ...resultEnvelope, verdict: Verdict, testsPassed: z.boolean() };
+export const ReviewApproved = z.object({ type: z.literal('review.approved'), ...reviewResult });
+export type ReviewApproved = z.infer<typeof ReviewApproved>;
+export const ReviewChangesRequested = z.object({ type: z.literal('review.changes_requested'), ...reviewResult });
+export type ReviewChangesRequested = z.infer<typeof ReviewChangesRequested>;
+
+export const DeploySucceeded = z.object({
+  type: z.literal('deploy.succeeded'),
+  ...resultEnvelope,
+  commit: z.string().min(1),
+  target: z.string().min(1),
+});
+export type DeploySucceeded = z.infer<typeof DeploySucceeded>;
+
+export const JobFailed = z.object({
+  type: z.literal('job.failed'),
+  ...resultEnvelope,
+  stage: Stage,
+  reason: z.string().min(1),
+});
+export type JobFailed = z.infer<typeof JobFailed>;
+
+// ---- commands: people and triggers → orchestrator (subject inbox.<taskId>) ----
+
+export const TaskSubmit = z.object({
+  type: z.literal('task.submit'),
+  ...envelope,
+  spec: TaskSpec,
+  policies: GatePolicies,
+  maxReviewRounds: z.number().int().nonnegative(),
+});
+export type TaskSubmit = z.infer<typeof TaskSubmit>;
+
+export const DecisionChannel = z.enum(['cli', 'api', 'github', 'slack', 'policy']);
+export type DecisionChannel = z.infer<typeof DecisionChannel>;
+
+export const GateDecide = z.object({
+  type: z.literal('gate.decide'),
+  ...envelope,
+  gate: Gate,
+  decision: z.enum(['approve', 'reject']),
+  by: z.string().min(1),
+  via: DecisionChannel,
+  comment: z.string().optional(),
+});
+export type GateDecide = z.infer<typeof GateDecide>;
+
+export const TaskCancel = z.object({
+  type: z.literal('task.cancel'),
+  ...envelope,
+  by: z.string().min(1),
+  reason: z.string().min(1),
+});
+export type TaskCancel = z.infer<typeof TaskCancel>;
+
+export const TaskRetry = z.object({ type: z.literal('task.retry'), ...envelope, by: z.string().min(1) });
+export type TaskRetry = z.infer<typeof TaskRetry>;
+
+export const InboxMessage = z.discriminatedUnion('type', [
+  PlanProposed,
+  CodeCommitted,
+  ReviewApproved,
+  ReviewChangesRequested,
+  DeploySucceeded,
+  JobFailed,
+  TaskSubmit,
+  GateDecide,
+  TaskCancel,
+  TaskRetry,
+]);
+export type InboxMessage = z.infer<typeof InboxMessage>;
+
+export const AgentResult = z.discriminatedUnion('type', [
+  PlanProposed,
+  CodeCommitted,
+  ReviewApproved,
+  ReviewChangesRequested,
+  DeploySucceeded,
+  JobFailed,
+]);
+export type AgentResult = z.infer<typeof AgentResult>;
+
+// ---- the task log: what `stagegate logs` reads (subject log.<taskId>.<kind>) ----
+
+export const AgentProgress = z.object({
+  type: z.literal('agent.progress'),
+  ...envelope,
+  role: AgentRole,
+  jobId: z.string().min(1),
+  message: z.string(),
+  usage: Usage.optional(),
+});
+export type AgentProgress = z.infer<typeof AgentProgress>;
+
+/** One applied inbox message and where it left the task: the audit trail. */
+export const TaskEventRecorded = z.object({
+  type: z.literal('task.event'),
+  ...envelope,
+  event: InboxMessage,
+  state: z.string(),
+  accepted: z.boolean(),
+  note: z.string().optional(),
+});
+export type TaskEventRecorded = z.infer<typeof TaskEventRecorded>;
+
+export const TaskLogEntry = z.discriminatedUnion('type', [AgentProgress, TaskEventRecorded]);
+export type TaskLogEntry = z.infer<typeof TaskLogEntry>;

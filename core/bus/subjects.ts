@@ -1,0 +1,30 @@
+/** Every stream, subject, consumer and bucket name. A subject literal anywhere else is a bug. */
+import type { AgentRole, TaskId } from './messages.js';
+
+export const STREAMS = {
+  /** Work queue of agent jobs, one filtered consumer per role. */
+  jobs: 'SG_JOBS',
+  /** Work queue of everything the orchestrator acts on: results, decisions, submissions. */
+  inbox: 'SG_INBOX',
+  /** Per-task audit trail and agent progress: what `stagegate logs` reads. */
+  log: 'SG_LOG',
+} as const;
+
+export const TASKS_BUCKET = 'sg-tasks';
+
+export const ORCHESTRATOR_CONSUMER = 'orchestrator';
+
+export function workerConsumer(role: AgentRole): string {
+  return `worker-${role}`;
+}
+
+export const subjects = {
+  allJobs: 'sg.jobs.>',
+  job: (role: AgentRole) => `sg.jobs.${role}`,
+  allInbox: 'sg.inbox.>',
+  inbox: (taskId: TaskId) => `sg.inbox.${taskId}`,
+  allLogs: 'sg.log.>',
+  taskLog: (taskId: TaskId) => `sg.log.${taskId}.>`,
+  taskEvent: (taskId: TaskId) => `sg.log.${taskId}.event`,
+  progress: (taskId: TaskId) => `sg.log.${taskId}.progress`,
+} as const;

@@ -1,0 +1,106 @@
+/**
+ * Creates the streams, consumers and bucket Stagegate needs, or brings their settings up to
+ * date. Every process calls it at start, so any one of them may be the first to run.
+ */
+import {
+  AckPolicy,
+  DeliverPolicy,
+  RetentionPolicy,
+  StorageType,
+  jetstreamManager,
+  type ConsumerConfig,
+  type JetStreamManager,
+  type StreamConfig,
+} from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { AgentRole } from './messages.js';
+import { ORCHESTRATOR_CONSUMER, STREAMS, TASKS_BUCKET, subjects, workerConsumer } from './subjects.js';
+
+const nanos = (ms: number) => ms * 1_000_000;
+
+/** Effects are retried with the same Nats-Msg-Id within this window: the dedupe horizon. */
+const DUPLICATE_WINDOW_MS = 10 * 60_000;
+
+export interface TopologyOptions {
+  jobAckWaitMs: number;
+  /** Deliveries a job gets; one more is added so a worker can report the job as abandoned. */
+  jobMaxDeliveries: number;
+  /** Bring existing consumers to these settings (orchestrators and workers do; clients only create). */
+  updateExisting: boolean;
+}
+
+export async function ensureTopology(nc: NatsConnection, options: TopologyOptions): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  await ensureStream(jsm, {
+    name: STREAMS.jobs,
+    subjects: [subjects.allJobs],
+    retention: RetentionPolicy.Workqueue,
+    storage: StorageType.File,
+    duplicate_window: nanos(DUPLICATE_WINDOW_MS),
+  });
+  await ensureStream(jsm, {
+    name: STREAMS.inbox,
+    subjects: [subjects.allInbox],
+    retention: RetentionPolicy.Workqueue,
+    storage: StorageType.File,
+    duplicate_window: nanos(DUPLICATE_WINDOW_MS),
+  });
+  await ensureStream(jsm, {
+    name: STREAMS.log,
+    subjects: [subjects.allLogs],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    duplicate_window: nanos(DUPLICATE_WINDOW_MS),
+  });
+  for (const role of AgentRole.options) {
+    await ensureConsumer(jsm, STREAMS.jobs, options.updateExisting, {
+      durable_name: workerConsumer(role),
+      filter_subject: subjects.job(role),
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: nanos(options.jobAckWaitMs),
+      max_deliver: options.jobMaxDeliveries + 1,
+      max_ack_pending: 10_000,
+    });
+  }
+  await ensureConsumer(jsm, STREAMS.inbox, options.updateExisting, {
+    durable_name: ORCHESTRATOR_CONSUMER,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: nanos(10_000),
+    max_ack_pending: 10_000,
+  });
+  await openTaskBucket(nc);
+}
+
+export function openTaskBucket(nc: NatsConnection): Promise<KV> {
+  return new Kvm(nc).create(TASKS_BUCKET, { history: 5 });
+}
+
+async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }) {
+  try {
+    const info = await jsm.streams.info(config.name);
+    if (info.config.duplicate_window !== config.duplicate_window) await jsm.streams.update(config.name, config);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    await jsm.streams.add(config);
+  }
+}
+
+async function ensureConsumer(jsm: JetStreamManager, stream: string, update: boolean, config: Partial<ConsumerConfig>) {
+  const name = config.durable_name as string;
+  try {
+    const info = await jsm.consumers.info(stream, name);
+    if (update && (info.config.ack_wait !== config.ack_wait || info.config.max_deliver !== config.max_deliver)) {
+      await jsm.consumers.update(stream, name, { ack_wait: config.ack_wait, max_deliver: config.max_deliver });
+    }
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    await jsm.consumers.add(stream, config);
+  }
+}
+
+function isNotFound(err: unknown): boolean {
+  return err instanceof Error && /not found/i.test(err.message);
+}

@@ -1,0 +1,200 @@
+/**
+ * Configuration: defaults, then an optional JSON file, then the environment. Parsed once by
+ * `loadConfig`, which takes the environment as an argument; only a `main` passes process.env.
+ * An invalid value is reported with the env variable or file field it came from.
+ */
+import { readFileSync } from 'node:fs';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { StagegateError } from './errors.js';
+import { GatePolicies } from './policy.js';
+import { AgentRole } from './bus/messages.js';
+
+const positiveInt = z.coerce.number<unknown>().int('expected a whole number').positive('expected a number above 0');
+const nonNegativeInt = z.coerce.number<unknown>().int('expected a whole number').nonnegative('expected 0 or more');
+
+export const ModelConfig = z.object({
+  apiKey: z.string().min(1).optional(),
+  baseUrl: z.url('expected a URL such as https://api.openai.com/v1').optional(),
+  model: z.string().min(1).default('gpt-5.1-codex'),
+  roleModels: z.partialRecord(AgentRole, z.string().min(1)).default({}),
+  maxRetries: nonNegativeInt.default(2),
+  timeoutMs: positiveInt.default(600_000),
+});
+export type ModelConfig = z.infer<typeof ModelConfig>;
+
+export const Config = z.object({
+  natsUrl: z.string().min(1).default('nats://127.0.0.1:4222'),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  user: z.string().min(1),
+  model: ModelConfig.default(ModelConfig.parse({})),
+  gates: GatePolicies,
+  maxReviewRounds: nonNegativeInt.default(2),
+  workDir: z.string().min(1),
+  jobs: z
+    .object({
+      /** How long a job may go without a heartbeat before another worker gets it. */
+      ackWaitMs: positiveInt.default(30_000),
+      /** Deliveries of one job before the task fails. */
+      maxDeliveries: positiveInt.default(3),
+    })
+    .default({ ackWaitMs: 30_000, maxDeliveries: 3 }),
+  coder: z.object({ maxAttempts: positiveInt.default(3) }).default({ maxAttempts: 3 }),
+  commandTimeoutMs: positiveInt.default(600_000),
+});
+export type Config = z.infer<typeof Config>;
+
+type Env = Record<string, string | undefined>;
+
+/** Env variable → config path. Lists are comma separated. */
+const ENV_FIELDS: ReadonlyArray<{ env: string; path: string[]; list?: boolean }> = [
+  { env: 'NATS_URL', path: ['natsUrl'] },
+  { env: 'STAGEGATE_LOG_LEVEL', path: ['logLevel'] },
+  { env: 'STAGEGATE_USER', path: ['user'] },
+  { env: 'OPENAI_API_KEY', path: ['model', 'apiKey'] },
+  { env: 'OPENAI_BASE_URL', path: ['model', 'baseUrl'] },
+  { env: 'STAGEGATE_MODEL', path: ['model', 'model'] },
+  ...AgentRole.options.map((role) => ({
+    env: `STAGEGATE_MODEL_${role.toUpperCase()}`,
+    path: ['model', 'roleModels', role],
+  })),
+  { env: 'STAGEGATE_MODEL_MAX_RETRIES', path: ['model', 'maxRetries'] },
+  { env: 'STAGEGATE_MODEL_TIMEOUT_MS', path: ['model', 'timeoutMs'] },
+  { env: 'STAGEGATE_MAX_REVIEW_ROUNDS', path: ['maxReviewRounds'] },
+  { env: 'STAGEGATE_WORK_DIR', path: ['workDir'] },
+  { env: 'STAGEGATE_JOB_ACK_WAIT_MS', path: ['jobs', 'ackWaitMs'] },
+  { env: 'STAGEGATE_JOB_MAX_DELIVERIES', path: ['jobs', 'maxDeliveries'] },
+  { env: 'STAGEGATE_CODER_MAX_ATTEMPTS', path: ['coder', 'maxAttempts'] },
+  { env: 'STAGEGATE_COMMAND_TIMEOUT_MS', path: ['commandTimeoutMs'] },
+  ...(['plan', 'review', 'deploy'] as const).flatMap((gate) => [
+    { env: `STAGEGATE_${gate.toUpperCase()}_APPROVERS`, path: ['gates', gate, 'approvers'], list: true },
+    { env: `STAGEGATE_${gate.toUpperCase()}_REQUIRED`, path: ['gates', gate, 'required'] },
+  ]),
+];
+
+export interface LoadConfigOptions {
+  env: Env;
+  /** A JSON config file; defaults to STAGEGATE_CONFIG when that is set. */
+  file?: string;
+}
+
+export function loadConfig({ env, file }: LoadConfigOptions): Readonly<Config> {
+  const configFile = file ?? env.STAGEGATE_CONFIG;
+  const raw: Record<string, unknown> = configFile === undefined ? {} : readConfigFile(configFile);
+  const fromEnv = new Map<string, string>();
+  for (const field of ENV_FIELDS) {
+    const value = env[field.env];
+    if (value === undefined || value === '') continue;
+    setPath(raw, field.path, field.list ? splitList(value) : value);
+    fromEnv.set(field.path.join('.'), field.env);
+  }
+  applyAutoApprove(raw, env.STAGEGATE_AUTO_APPROVE, fromEnv);
+  applyDefaults(raw, env);
+
+  const result = Config.safeParse(raw);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => {
+      const path = issue.path.map(String);
+      const source = sourceOf(path, fromEnv) ?? `${configFile ?? 'config'}: '${path.join('.')}'`;
+      return `${source} ${issue.message}`;
+    });
+    throw new StagegateError('CONFIG_INVALID', `invalid configuration: ${problems.join('; ')}`, {
+      details: { issues: result.error.issues },
+    });
+  }
+  return Object.freeze(result.data);
+}
+
+function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new StagegateError('CONFIG_INVALID', `cannot read config file ${path}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new StagegateError('CONFIG_INVALID', `config file ${path} is not valid JSON: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new StagegateError('CONFIG_INVALID', `config file ${path}: expected a JSON object at the top`);
+  }
+  return value as Record<string, unknown>;
+}
+
+/** STAGEGATE_AUTO_APPROVE=plan,deploy (or `all`) lets those gates pass on their own. */
+function applyAutoApprove(raw: Record<string, unknown>, value: string | undefined, fromEnv: Map<string, string>) {
+  if (value === undefined || value === '') return;
+  const gates = splitList(value);
+  const known = ['plan', 'review', 'deploy'];
+  const unknown = gates.filter((g) => g !== 'all' && g !== 'none' && !known.includes(g));
+  if (unknown.length > 0) {
+    throw new StagegateError(
+      'CONFIG_INVALID',
+      `invalid configuration: STAGEGATE_AUTO_APPROVE expected gates from plan, review, deploy, all or none; got '${unknown.join(',')}'`,
+    );
+  }
+  for (const gate of known) {
+    const on = gates.includes('all') || gates.includes(gate);
+    setPath(raw, ['gates', gate, 'autoApprove'], on);
+    fromEnv.set(`gates.${gate}.autoApprove`, 'STAGEGATE_AUTO_APPROVE');
+  }
+}
+
+function applyDefaults(raw: Record<string, unknown>, env: Env) {
+  if (raw.user === undefined) raw.user = defaultUser(env);
+  if (raw.workDir === undefined) raw.workDir = join(tmpdir(), 'stagegate-work');
+  for (const gate of ['plan', 'review', 'deploy']) {
+    const path = ['gates', gate, 'approvers'];
+    if (getPath(raw, path) === undefined) setPath(raw, path, [raw.user]);
+  }
+}
+
+function defaultUser(env: Env): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return env.USER ?? 'local';
+  }
+}
+
+function sourceOf(path: string[], fromEnv: Map<string, string>): string | undefined {
+  for (let n = path.length; n > 0; n--) {
+    const env = fromEnv.get(path.slice(0, n).join('.'));
+    if (env !== undefined) return env;
+  }
+  return undefined;
+}
+
+function splitList(value: string): string[] {
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
+function getPath(obj: Record<string, unknown>, path: string[]): unknown {
+  let cur: unknown = obj;
+  for (const key of path) {
+    if (typeof cur !== 'object' || cur === null) return undefined;
+    cur = (cur as Record<string, unknown>)[key];
+  }
+  return cur;
+}
+
+function setPath(obj: Record<string, unknown>, path: string[], value: unknown) {
+  let cur = obj;
+  for (const key of path.slice(0, -1)) {
+    const next = cur[key];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) cur[key] = {};
+    cur = cur[key] as Record<string, unknown>;
+  }
+  cur[path[path.length - 1] as string] = value;
+}

@@ -1,0 +1,25 @@
+/** git, run as a child process with its arguments as an array: nothing passes through a shell. */
+import { execFile } from 'node:child_process';
+import { StagegateError } from '../errors.js';
+
+const IDENTITY = ['-c', 'user.name=Stagegate', '-c', 'user.email=stagegate@localhost', '-c', 'commit.gpgsign=false'];
+
+export function git(args: string[], options: { cwd: string; taskId?: string }): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      'git',
+      [...IDENTITY, ...args],
+      { cwd: options.cwd, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } },
+      (err, stdout, stderr) => {
+        if (err === null) return resolve(stdout);
+        const detail = (stderr || stdout || err.message).trim().split('\n').slice(-6).join(' / ');
+        reject(
+          new StagegateError('GIT_FAILED', `git ${args.join(' ')} failed in ${options.cwd}: ${detail}`, {
+            cause: err,
+            ...(options.taskId === undefined ? {} : { taskId: options.taskId }),
+          }),
+        );
+      },
+    );
+  });
+}

@@ -1,0 +1,126 @@
+/**
+ * The persisted shape of a task: what the orchestrator stores in the tasks bucket after every
+ * event, and what `status`, the HTTP API and the channels read. Parsed at every read.
+ */
+import { z } from 'zod';
+import { GatePolicies } from './policy.js';
+import {
+  DecisionChannel,
+  Gate,
+  Plan,
+  ReviewComment,
+  Stage,
+  TaskId,
+  TaskSpec,
+  Usage,
+  Verdict,
+} from './bus/messages.js';
+
+export const TaskState = z.enum([
+  'planning',
+  'awaitingPlanApproval',
+  'implementing',
+  'reviewing',
+  'awaitingReviewApproval',
+  'awaitingDeployApproval',
+  'deploying',
+  'done',
+  'failed',
+  'cancelled',
+]);
+export type TaskState = z.infer<typeof TaskState>;
+
+export const GATE_STATES = {
+  plan: 'awaitingPlanApproval',
+  review: 'awaitingReviewApproval',
+  deploy: 'awaitingDeployApproval',
+} as const satisfies Record<Gate, TaskState>;
+
+export const Decision = z.object({
+  gate: Gate,
+  /** Which visit to the gate this decision was made at; approvals count only for the current one. */
+  visit: z.number().int().positive(),
+  decision: z.enum(['approve', 'reject']),
+  by: z.string(),
+  via: DecisionChannel,
+  comment: z.string().optional(),
+  at: z.string(),
+  /** False when the policy refused it; `note` then says why. */
+  counted: z.boolean(),
+  note: z.string().optional(),
+});
+export type Decision = z.infer<typeof Decision>;
+
+export const StageRecord = z.object({
+  stage: Stage,
+  attempt: z.number().int().positive(),
+  jobId: z.string(),
+  startedAt: z.string(),
+  endedAt: z.string().nullable(),
+  outcome: z.string().nullable(),
+  usage: Usage,
+});
+export type StageRecord = z.infer<typeof StageRecord>;
+
+export const TaskContext = z.object({
+  taskId: TaskId,
+  spec: TaskSpec,
+  policies: GatePolicies,
+  maxReviewRounds: z.number().int().nonnegative(),
+  branch: z.string(),
+  plan: Plan.nullable(),
+  planFeedback: z.array(z.string()),
+  implementFeedback: z.array(z.string()),
+  reviewRound: z.number().int().nonnegative(),
+  reviewComments: z.array(ReviewComment),
+  verdict: Verdict.nullable(),
+  implementation: z.object({ commit: z.string(), summary: z.string(), attempts: z.number().int() }).nullable(),
+  deployed: z.object({ commit: z.string(), target: z.string() }).nullable(),
+  attempts: z.record(Stage, z.number().int().nonnegative()),
+  currentJobId: z.string().nullable(),
+  gateVisits: z.record(Gate, z.number().int().nonnegative()),
+  decisions: z.array(Decision),
+  stages: z.array(StageRecord),
+  usage: Usage,
+  error: z.object({ stage: Stage, reason: z.string() }).nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export type TaskContext = z.infer<typeof TaskContext>;
+
+/** A dispatch the orchestrator owes after a commit; kept so a redelivered event can redo it. */
+export const Effect = z.object({
+  kind: z.literal('publish'),
+  subject: z.string(),
+  msgId: z.string(),
+  payload: z.unknown(),
+});
+export type Effect = z.infer<typeof Effect>;
+
+export const TaskRecord = z.object({
+  version: z.literal(1),
+  state: TaskState,
+  context: TaskContext,
+  /** The last events applied, with the effects each one owed, newest last. */
+  applied: z.array(z.object({ msgId: z.string(), effects: z.array(Effect) })),
+});
+export type TaskRecord = z.infer<typeof TaskRecord>;
+
+export function emptyUsage(): Usage {
+  return { calls: 0, inputTokens: 0, cachedTokens: 0, outputTokens: 0, reasoningTokens: 0 };
+}
+
+export function addUsage(a: Usage, b: Usage): Usage {
+  return {
+    calls: a.calls + b.calls,
+    inputTokens: a.inputTokens + b.inputTokens,
+    cachedTokens: a.cachedTokens + b.cachedTokens,
+    outputTokens: a.outputTokens + b.outputTokens,
+    reasoningTokens: a.reasoningTokens + b.reasoningTokens,
+  };
+}
+
+export function gateAt(state: TaskState): Gate | undefined {
+  const entry = Object.entries(GATE_STATES).find(([, s]) => s === state);
+  return entry === undefined ? undefined : Gate.parse(entry[0]);
+}

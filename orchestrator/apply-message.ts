@@ -1,0 +1,74 @@
+/**
+ * One orchestrator step, pure: the stored task (if any) and one inbox message in; the record
+ * to commit (if anything changed) and the effects owed after the commit out. No I/O here.
+ */
+import { initialTransition, transition } from 'xstate';
+import type { InboxMessage } from '../core/bus/messages.js';
+import { TaskState, gateAt, type Effect, type TaskRecord } from '../core/task-record.js';
+import { auditEffect, planDispatches } from './effects.js';
+import { refusalOf, taskMachine } from './task-machine.js';
+
+/** How many applied events a record remembers, to recognise a redelivered one. */
+const APPLIED_MEMORY = 32;
+
+export type StepOutcome =
+  | { kind: 'commit'; record: TaskRecord; effects: Effect[] }
+  /** Nothing to store: either a redelivery (its effects are owed again) or an ignored event. */
+  | { kind: 'effects-only'; effects: Effect[]; reason: string }
+  | { kind: 'unknown-task' };
+
+export function applyMessage(current: TaskRecord | undefined, message: InboxMessage): StepOutcome {
+  const seen = current?.applied.find((a) => a.msgId === message.msgId);
+  if (seen !== undefined) return { kind: 'effects-only', effects: seen.effects, reason: 'already applied' };
+
+  if (message.type === 'task.submit') {
+    if (current !== undefined) {
+      return { kind: 'effects-only', effects: [], reason: `task ${message.taskId} already exists` };
+    }
+    const [snapshot, actions] = initialTransition(taskMachine, message);
+    const state = TaskState.parse(snapshot.value);
+    const effects = [
+      ...planDispatches(snapshot.context, actions, message.sentAt),
+      auditEffect({ type: 'task.event', taskId: message.taskId, msgId: `${message.msgId}:audit`, sentAt: message.sentAt, event: message, state, accepted: true }),
+    ];
+    return { kind: 'commit', record: { version: 1, state, context: snapshot.context, applied: [{ msgId: message.msgId, effects }] }, effects };
+  }
+
+  if (current === undefined) return { kind: 'unknown-task' };
+
+  const before = taskMachine.resolveState({ value: current.state, context: current.context });
+  const [after, actions] = transition(taskMachine, before, message);
+  const state = TaskState.parse(after.value);
+  const note = noteFor(current, message);
+  const audit = auditEffect({
+    type: 'task.event',
+    taskId: message.taskId,
+    msgId: `${message.msgId}:audit`,
+    sentAt: message.sentAt,
+    event: message,
+    state,
+    accepted: after !== before && note === undefined,
+    ...(note === undefined ? {} : { note }),
+  });
+
+  if (after === before) {
+    return { kind: 'effects-only', effects: [audit], reason: note ?? `ignored in state ${current.state}` };
+  }
+  const effects = [...planDispatches(after.context, actions, message.sentAt), audit];
+  const applied = [...current.applied, { msgId: message.msgId, effects }].slice(-APPLIED_MEMORY);
+  return { kind: 'commit', record: { version: 1, state, context: after.context, applied }, effects };
+}
+
+/** Why an event did not move the task, in words a person reads in `stagegate logs`. */
+function noteFor(current: TaskRecord, message: InboxMessage): string | undefined {
+  if (message.type === 'gate.decide') {
+    const gate = gateAt(current.state);
+    if (gate === undefined) return `task is ${current.state}, not waiting at a gate`;
+    return refusalOf(current.context, gate, message);
+  }
+  if ('jobId' in message && message.jobId !== current.context.currentJobId) {
+    return `stale result for job ${message.jobId} (current: ${current.context.currentJobId ?? 'none'})`;
+  }
+  if (message.type === 'task.retry' && current.state !== 'failed') return `task is ${current.state}, not failed`;
+  return undefined;
+}

@@ -1,0 +1,114 @@
+/**
+ * The orchestrator's loop over its inbox. Any number of these may run against one NATS: they
+ * share the durable inbox consumer, and the revision check on each task record decides who
+ * wins when two touch the same task. Per message: parse, load, apply, commit, perform, ack.
+ * Nothing is kept in memory that is not in NATS, so a killed process loses nothing.
+ */
+import { jetstream, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { InboxMessage } from '../core/bus/messages.js';
+import { ORCHESTRATOR_CONSUMER, STREAMS } from '../core/bus/subjects.js';
+import { openTaskBucket } from '../core/bus/topology.js';
+import { errorMessage } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import { parseJsonAt } from '../core/parse.js';
+import { applyMessage } from './apply-message.js';
+import { performEffects } from './effects.js';
+import { WriteConflict, commitTask, loadTask } from './task-store.js';
+
+export interface OrchestratorOptions {
+  nc: NatsConnection;
+  log: Logger;
+  /** Messages handled at once; messages of one task are always handled in order. */
+  concurrency?: number;
+}
+
+export interface RunningOrchestrator {
+  stop(): Promise<void>;
+}
+
+const MAX_CONFLICT_RETRIES = 50;
+
+export async function startOrchestrator(options: OrchestratorOptions): Promise<RunningOrchestrator> {
+  const { nc, log } = options;
+  const js = jetstream(nc);
+  const kv = await openTaskBucket(nc);
+  const consumer = await js.consumers.get(STREAMS.inbox, ORCHESTRATOR_CONSUMER);
+  const limit = options.concurrency ?? 32;
+  const messages = await consumer.consume({ max_messages: limit });
+  const inFlight = new Set<Promise<void>>();
+  const perTask = new Map<string, Promise<void>>();
+
+  const loop = (async () => {
+    for await (const msg of messages) {
+      while (inFlight.size >= limit) await Promise.race(inFlight);
+      const key = taskKeyOf(msg.subject);
+      const previous = perTask.get(key) ?? Promise.resolve();
+      const work = previous.then(() => handleMessage(msg, js, kv, log));
+      const tracked = work.finally(() => {
+        inFlight.delete(tracked);
+        if (perTask.get(key) === tracked) perTask.delete(key);
+      });
+      perTask.set(key, tracked);
+      inFlight.add(tracked);
+    }
+  })();
+
+  log.info('orchestrator started');
+  return {
+    async stop() {
+      messages.stop();
+      await loop;
+      await Promise.all(inFlight);
+    },
+  };
+}
+
+function taskKeyOf(subject: string): string {
+  return subject.split('.')[2] ?? subject;
+}
+
+async function handleMessage(msg: JsMsg, js: JetStreamClient, kv: KV, log: Logger): Promise<void> {
+  let message: InboxMessage;
+  try {
+    message = parseJsonAt(InboxMessage, msg.string(), `message on ${msg.subject}`);
+    if (taskKeyOf(msg.subject) !== message.taskId) {
+      throw new Error(`message on ${msg.subject} names task ${message.taskId}`);
+    }
+  } catch (err) {
+    log.warn({ subject: msg.subject, reason: errorMessage(err) }, 'malformed inbox message rejected');
+    msg.term(errorMessage(err));
+    return;
+  }
+
+  const taskLog = log.child({ taskId: message.taskId, msgId: message.msgId, type: message.type });
+  try {
+    for (let attempt = 1; ; attempt++) {
+      const stored = await loadTask(kv, message.taskId);
+      const outcome = applyMessage(stored?.record, message);
+      if (outcome.kind === 'unknown-task') {
+        taskLog.warn('message for an unknown task dropped');
+        msg.term('unknown task');
+        return;
+      }
+      if (outcome.kind === 'commit') {
+        try {
+          await commitTask(kv, outcome.record, stored?.revision);
+        } catch (err) {
+          if (err instanceof WriteConflict && attempt < MAX_CONFLICT_RETRIES) continue;
+          throw err;
+        }
+        taskLog.info({ state: outcome.record.state }, 'event applied');
+      } else {
+        taskLog.info({ reason: outcome.reason }, 'event not applied');
+      }
+      await performEffects(js, outcome.effects);
+      msg.ack();
+      return;
+    }
+  } catch (err) {
+    taskLog.error({ err: errorMessage(err) }, 'handling failed; the message will be redelivered');
+    msg.nak(1_000);
+  }
+}

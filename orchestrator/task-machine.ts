@@ -1,0 +1,380 @@
+/**
+ * The task statechart. It is only ever driven through XState's pure `transition()`: the
+ * orchestrator loads a snapshot, applies one event, commits the result, and only then performs
+ * the actions it returned. Guards and actions therefore read nothing but the task and the event;
+ * time comes from the event's `sentAt`.
+ *
+ * planning → awaitingPlanApproval → implementing → reviewing
+ *   ↺ changes requested → implementing (while rounds are left, else awaitingReviewApproval)
+ * → awaitingDeployApproval → deploying → done; plus failed (retryable) and cancelled.
+ */
+import { assign, setup } from 'xstate';
+import type { Gate, InboxMessage, Stage, TaskSubmit } from '../core/bus/messages.js';
+import { isAllowedApprover } from '../core/policy.js';
+import { addUsage, emptyUsage, type Decision, type TaskContext } from '../core/task-record.js';
+
+export type TaskEvent = Exclude<InboxMessage, TaskSubmit>;
+type DecideEvent = Extract<TaskEvent, { type: 'gate.decide' }>;
+
+const FAILED_STAGE_TARGET = {
+  plan: 'planning',
+  implement: 'implementing',
+  review: 'reviewing',
+  deploy: 'deploying',
+} as const satisfies Record<Stage, string>;
+
+export function jobIdFor(taskId: string, stage: Stage, attempt: number): string {
+  return `${taskId}:${stage}:${attempt}`;
+}
+
+export function branchFor(taskId: string): string {
+  return `stagegate/${taskId}`;
+}
+
+function approvalsAtVisit(context: TaskContext, gate: Gate): Decision[] {
+  const visit = context.gateVisits[gate];
+  return context.decisions.filter(
+    (d) => d.gate === gate && d.visit === visit && d.decision === 'approve' && d.counted,
+  );
+}
+
+/** Why a decision cannot count at this gate, or undefined when it can. */
+export function refusalOf(context: TaskContext, gate: Gate, event: TaskEvent): string | undefined {
+  if (event.type !== 'gate.decide') return 'not a decision';
+  if (event.gate !== gate) return `the task is waiting at the ${gate} gate, not the ${event.gate} gate`;
+  if (!isAllowedApprover(context.policies[gate], event.by)) {
+    return `${event.by} is not an approver for the ${gate} gate`;
+  }
+  if (event.decision === 'approve' && approvalsAtVisit(context, gate).some((d) => d.by === event.by)) {
+    return `${event.by} has already approved this gate`;
+  }
+  return undefined;
+}
+
+/** The init event (first entry into planning) has no time of its own; the task's creation time stands in. */
+function timeOf(context: TaskContext, event: { sentAt?: string }): string {
+  return event.sentAt ?? context.updatedAt;
+}
+
+function decisionRecord(context: TaskContext, event: DecideEvent, gate: Gate, note?: string): Decision {
+  return {
+    gate,
+    visit: context.gateVisits[gate],
+    decision: event.decision,
+    by: event.by,
+    via: event.via,
+    ...(event.comment === undefined ? {} : { comment: event.comment }),
+    at: event.sentAt,
+    counted: note === undefined,
+    ...(note === undefined ? {} : { note }),
+  };
+}
+
+export const taskMachine = setup({
+  types: {
+    context: {} as TaskContext,
+    events: {} as TaskEvent,
+    input: {} as TaskSubmit,
+  },
+  guards: {
+    isCurrentJob: ({ context, event }) => 'jobId' in event && event.jobId === context.currentJobId,
+    hasReviewRoundsLeft: ({ context, event }) =>
+      'jobId' in event && event.jobId === context.currentJobId && context.reviewRound <= context.maxReviewRounds,
+    autoApproves: ({ context }, params: { gate: Gate }) => context.policies[params.gate].autoApprove,
+    approvalPassesGate: ({ context, event }, params: { gate: Gate }) =>
+      event.type === 'gate.decide' &&
+      event.decision === 'approve' &&
+      refusalOf(context, params.gate, event) === undefined &&
+      approvalsAtVisit(context, params.gate).length + 1 >= context.policies[params.gate].required,
+    decisionCounts: ({ context, event }, params: { gate: Gate; decision: 'approve' | 'reject' }) =>
+      event.type === 'gate.decide' &&
+      event.decision === params.decision &&
+      refusalOf(context, params.gate, event) === undefined,
+    failedAt: ({ context }, params: { stage: Stage }) => context.error?.stage === params.stage,
+  },
+  actions: {
+    startStage: assign(({ context, event }, params: { stage: Stage }) => {
+      const at = timeOf(context, event);
+      const attempt = context.attempts[params.stage] + 1;
+      const jobId = jobIdFor(context.taskId, params.stage, attempt);
+      return {
+        attempts: { ...context.attempts, [params.stage]: attempt },
+        currentJobId: jobId,
+        reviewRound: params.stage === 'review' ? context.reviewRound + 1 : context.reviewRound,
+        error: null,
+        stages: [
+          ...context.stages,
+          { stage: params.stage, attempt, jobId, startedAt: at, endedAt: null, outcome: null, usage: emptyUsage() },
+        ],
+        updatedAt: at,
+      };
+    }),
+    endStage: assign(({ context, event }, params: { outcome: string }) => {
+      const usage = 'usage' in event ? event.usage : emptyUsage();
+      const stages = context.stages.map((s) =>
+        s.jobId === context.currentJobId && s.endedAt === null
+          ? { ...s, endedAt: event.sentAt, outcome: params.outcome, usage: addUsage(s.usage, usage) }
+          : s,
+      );
+      return { stages, usage: addUsage(context.usage, usage), currentJobId: null, updatedAt: event.sentAt };
+    }),
+    /** Performed after the commit by the effects runner; it composes the job from the context. */
+    dispatchJob: (_args, _params: { stage: Stage }) => {},
+    recordPlan: assign(({ event }) => (event.type === 'plan.proposed' ? { plan: event.plan, verdict: null } : {})),
+    recordImplementation: assign(({ event }) =>
+      event.type === 'code.committed'
+        ? { implementation: { commit: event.commit, summary: event.summary, attempts: event.attempts } }
+        : {},
+    ),
+    recordVerdict: assign(({ event }) =>
+      event.type === 'review.approved' || event.type === 'review.changes_requested'
+        ? { verdict: event.verdict, reviewComments: event.verdict.comments }
+        : {},
+    ),
+    recordDeploy: assign(({ event }) =>
+      event.type === 'deploy.succeeded' ? { deployed: { commit: event.commit, target: event.target } } : {},
+    ),
+    recordFailure: assign(({ event }) =>
+      event.type === 'job.failed' ? { error: { stage: event.stage, reason: event.reason } } : {},
+    ),
+    openGate: assign(({ context, event }, params: { gate: Gate }) => ({
+      gateVisits: { ...context.gateVisits, [params.gate]: context.gateVisits[params.gate] + 1 },
+      updatedAt: timeOf(context, event),
+    })),
+    recordAutoApproval: assign(({ context, event }, params: { gate: Gate }) => ({
+      decisions: [
+        ...context.decisions,
+        {
+          gate: params.gate,
+          visit: context.gateVisits[params.gate],
+          decision: 'approve' as const,
+          by: 'policy:auto-approve',
+          via: 'policy' as const,
+          at: event.sentAt,
+          counted: true,
+        },
+      ],
+    })),
+    recordDecision: assign(({ context, event }, params: { gate: Gate }) =>
+      event.type === 'gate.decide'
+        ? { decisions: [...context.decisions, decisionRecord(context, event, params.gate, refusalOf(context, params.gate, event))] }
+        : {},
+    ),
+    addPlanFeedback: assign(({ context, event }) =>
+      event.type === 'gate.decide' && event.comment !== undefined
+        ? { planFeedback: [...context.planFeedback, event.comment] }
+        : {},
+    ),
+    addImplementFeedback: assign(({ context, event }) =>
+      event.type === 'gate.decide' && event.comment !== undefined
+        ? { implementFeedback: [...context.implementFeedback, event.comment] }
+        : {},
+    ),
+    recordCancel: assign(({ context, event }) =>
+      event.type === 'task.cancel'
+        ? {
+            error: { stage: context.error?.stage ?? 'plan', reason: `cancelled by ${event.by}: ${event.reason}` },
+            currentJobId: null,
+            updatedAt: event.sentAt,
+          }
+        : {},
+    ),
+  },
+}).createMachine({
+  id: 'task',
+  context: ({ input }) => ({
+    taskId: input.taskId,
+    spec: input.spec,
+    policies: input.policies,
+    maxReviewRounds: input.maxReviewRounds,
+    branch: branchFor(input.taskId),
+    plan: null,
+    planFeedback: [],
+    implementFeedback: [],
+    reviewRound: 0,
+    reviewComments: [],
+    verdict: null,
+    implementation: null,
+    deployed: null,
+    attempts: { plan: 0, implement: 0, review: 0, deploy: 0 },
+    currentJobId: null,
+    gateVisits: { plan: 0, review: 0, deploy: 0 },
+    decisions: [],
+    stages: [],
+    usage: emptyUsage(),
+    error: null,
+    createdAt: input.sentAt,
+    updatedAt: input.sentAt,
+  }),
+  initial: 'planning',
+  on: {
+    'task.cancel': { target: '.cancelled', actions: 'recordCancel' },
+  },
+  states: {
+    planning: {
+      entry: [
+        { type: 'startStage', params: { stage: 'plan' } },
+        { type: 'dispatchJob', params: { stage: 'plan' } },
+      ],
+      on: {
+        'plan.proposed': {
+          guard: 'isCurrentJob',
+          target: 'awaitingPlanApproval',
+          actions: [{ type: 'endStage', params: { outcome: 'plan proposed' } }, 'recordPlan'],
+        },
+        'job.failed': {
+          guard: 'isCurrentJob',
+          target: 'failed',
+          actions: [{ type: 'endStage', params: { outcome: 'failed' } }, 'recordFailure'],
+        },
+      },
+    },
+    awaitingPlanApproval: {
+      entry: { type: 'openGate', params: { gate: 'plan' } },
+      always: {
+        guard: { type: 'autoApproves', params: { gate: 'plan' } },
+        target: 'implementing',
+        actions: { type: 'recordAutoApproval', params: { gate: 'plan' } },
+      },
+      on: {
+        'gate.decide': [
+          {
+            guard: { type: 'approvalPassesGate', params: { gate: 'plan' } },
+            target: 'implementing',
+            actions: { type: 'recordDecision', params: { gate: 'plan' } },
+          },
+          {
+            guard: { type: 'decisionCounts', params: { gate: 'plan', decision: 'reject' } },
+            target: 'planning',
+            actions: [{ type: 'recordDecision', params: { gate: 'plan' } }, 'addPlanFeedback'],
+          },
+          { actions: { type: 'recordDecision', params: { gate: 'plan' } } },
+        ],
+      },
+    },
+    implementing: {
+      entry: [
+        { type: 'startStage', params: { stage: 'implement' } },
+        { type: 'dispatchJob', params: { stage: 'implement' } },
+      ],
+      on: {
+        'code.committed': {
+          guard: 'isCurrentJob',
+          target: 'reviewing',
+          actions: [{ type: 'endStage', params: { outcome: 'committed' } }, 'recordImplementation'],
+        },
+        'job.failed': {
+          guard: 'isCurrentJob',
+          target: 'failed',
+          actions: [{ type: 'endStage', params: { outcome: 'failed' } }, 'recordFailure'],
+        },
+      },
+    },
+    reviewing: {
+      entry: [
+        { type: 'startStage', params: { stage: 'review' } },
+        { type: 'dispatchJob', params: { stage: 'review' } },
+      ],
+      on: {
+        'review.approved': {
+          guard: 'isCurrentJob',
+          target: 'awaitingDeployApproval',
+          actions: [{ type: 'endStage', params: { outcome: 'approved' } }, 'recordVerdict'],
+        },
+        'review.changes_requested': [
+          {
+            guard: 'hasReviewRoundsLeft',
+            target: 'implementing',
+            actions: [{ type: 'endStage', params: { outcome: 'changes requested' } }, 'recordVerdict'],
+          },
+          {
+            guard: 'isCurrentJob',
+            target: 'awaitingReviewApproval',
+            actions: [{ type: 'endStage', params: { outcome: 'changes requested' } }, 'recordVerdict'],
+          },
+        ],
+        'job.failed': {
+          guard: 'isCurrentJob',
+          target: 'failed',
+          actions: [{ type: 'endStage', params: { outcome: 'failed' } }, 'recordFailure'],
+        },
+      },
+    },
+    awaitingReviewApproval: {
+      entry: { type: 'openGate', params: { gate: 'review' } },
+      always: {
+        guard: { type: 'autoApproves', params: { gate: 'review' } },
+        target: 'awaitingDeployApproval',
+        actions: { type: 'recordAutoApproval', params: { gate: 'review' } },
+      },
+      on: {
+        'gate.decide': [
+          {
+            guard: { type: 'approvalPassesGate', params: { gate: 'review' } },
+            target: 'awaitingDeployApproval',
+            actions: { type: 'recordDecision', params: { gate: 'review' } },
+          },
+          {
+            guard: { type: 'decisionCounts', params: { gate: 'review', decision: 'reject' } },
+            target: 'implementing',
+            actions: [{ type: 'recordDecision', params: { gate: 'review' } }, 'addImplementFeedback'],
+          },
+          { actions: { type: 'recordDecision', params: { gate: 'review' } } },
+        ],
+      },
+    },
+    awaitingDeployApproval: {
+      entry: { type: 'openGate', params: { gate: 'deploy' } },
+      always: {
+        guard: { type: 'autoApproves', params: { gate: 'deploy' } },
+        target: 'deploying',
+        actions: { type: 'recordAutoApproval', params: { gate: 'deploy' } },
+      },
+      on: {
+        'gate.decide': [
+          {
+            guard: { type: 'approvalPassesGate', params: { gate: 'deploy' } },
+            target: 'deploying',
+            actions: { type: 'recordDecision', params: { gate: 'deploy' } },
+          },
+          {
+            guard: { type: 'decisionCounts', params: { gate: 'deploy', decision: 'reject' } },
+            target: 'implementing',
+            actions: [{ type: 'recordDecision', params: { gate: 'deploy' } }, 'addImplementFeedback'],
+          },
+          { actions: { type: 'recordDecision', params: { gate: 'deploy' } } },
+        ],
+      },
+    },
+    deploying: {
+      entry: [
+        { type: 'startStage', params: { stage: 'deploy' } },
+        { type: 'dispatchJob', params: { stage: 'deploy' } },
+      ],
+      on: {
+        'deploy.succeeded': {
+          guard: 'isCurrentJob',
+          target: 'done',
+          actions: [{ type: 'endStage', params: { outcome: 'deployed' } }, 'recordDeploy'],
+        },
+        'job.failed': {
+          guard: 'isCurrentJob',
+          target: 'failed',
+          actions: [{ type: 'endStage', params: { outcome: 'failed' } }, 'recordFailure'],
+        },
+      },
+    },
+    done: { type: 'final' },
+    failed: {
+      on: {
+        'task.retry': (['plan', 'implement', 'review', 'deploy'] as const).map((stage) => ({
+          guard: { type: 'failedAt' as const, params: { stage } },
+          target: FAILED_STAGE_TARGET[stage],
+        })),
+      },
+    },
+    cancelled: { type: 'final' },
+  },
+});
+
+export type TaskMachine = typeof taskMachine;
