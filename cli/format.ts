@@ -56,7 +56,8 @@ export function formatLogEntry(entry: TaskLogEntry): string {
   if (entry.type === 'agent.progress') return `${time}  ${entry.role.padEnd(8)}  ${entry.message}`;
   const e = entry.event;
   const what = describeEvent(e);
-  const status = entry.accepted ? `→ ${entry.state}` : `(not applied: ${entry.note ?? 'ignored'})`;
+  const passed = (entry.autoApproved ?? []).map((gate) => `→ ${gate} gate auto-approved by policy`);
+  const status = entry.accepted ? [...passed, `→ ${entry.state}`].join(' ') : `(not applied: ${entry.note ?? 'ignored'})`;
   return `${time}  ${'task'.padEnd(8)}  ${what} ${status}`;
 }
 

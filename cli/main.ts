@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { isStagegateError, errorMessage } from '../core/errors.js';
 import { EXIT_CODE } from './exit-codes.js';
+import { registerDemo } from './commands/demo.js';
 import { registerApplyPatch } from './commands/apply-patch.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerModelServer } from './commands/model-server.js';
@@ -17,6 +18,7 @@ const program = new Command('stagegate')
   .exitOverride();
 
 for (const register of [
+  registerDemo,
   registerUp,
   registerOrchestrator,
   registerWorker,

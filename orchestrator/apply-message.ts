@@ -40,6 +40,10 @@ export function applyMessage(current: TaskRecord | undefined, message: InboxMess
   const [after, actions] = transition(taskMachine, before, message);
   const state = TaskState.parse(after.value);
   const note = noteFor(current, message);
+  const autoApproved = after.context.decisions
+    .slice(current.context.decisions.length)
+    .filter((d) => d.via === 'policy')
+    .map((d) => d.gate);
   const audit = auditEffect({
     type: 'task.event',
     taskId: message.taskId,
@@ -49,6 +53,7 @@ export function applyMessage(current: TaskRecord | undefined, message: InboxMess
     state,
     accepted: after !== before && note === undefined,
     ...(note === undefined ? {} : { note }),
+    ...(autoApproved.length === 0 ? {} : { autoApproved }),
   });
 
   if (after === before) {

@@ -244,6 +244,8 @@ export const TaskEventRecorded = z.object({
   state: z.string(),
   accepted: z.boolean(),
   note: z.string().optional(),
+  /** Gates this event's step passed on their own, by the auto-approve policy. */
+  autoApproved: z.array(Gate).optional(),
 });
 export type TaskEventRecorded = z.infer<typeof TaskEventRecorded>;
 

@@ -44,13 +44,16 @@ function locateChunks(texts: readonly string[], chunks: readonly UpdateChunk[], 
   let searchFrom = 0;
   chunks.forEach((chunk, index) => {
     const reject = (why: string, details: Record<string, unknown>): StagegateError =>
-      new StagegateError('PATCH_REJECTED', `cannot apply chunk ${index + 1} of ${chunks.length} to '${path}': ${why}`, {
-        details: { path, chunk: index + 1, ...details },
-      });
+      new StagegateError(
+        'PATCH_REJECTED',
+        `cannot apply chunk ${index + 1} of ${chunks.length} to '${path}': ${why}`,
+        { details: { path, chunk: index + 1, ...details } },
+      );
     if (chunk.context !== undefined) {
       const at = seekSequence(texts, [chunk.context], searchFrom, false);
       if (at === undefined) {
-        throw reject(`the '@@ ${chunk.context}' anchor line was not found${after(searchFrom)}`, { anchor: chunk.context });
+        const why = `the '@@ ${chunk.context}' anchor line was not found${after(searchFrom)}`;
+        throw reject(why, { anchor: chunk.context });
       }
       searchFrom = at + 1;
     }
@@ -88,7 +91,8 @@ function inOrderWithoutOverlap(replacements: Replacement[], path: string): Repla
       const [first, second] = [previous.chunk, current.chunk].sort((a, b) => a - b);
       throw new StagegateError(
         'PATCH_REJECTED',
-        `cannot apply chunks ${first} and ${second} to '${path}': they change the same lines (from line ${current.start + 1})`,
+        `cannot apply chunks ${first} and ${second} to '${path}': ` +
+          `they change the same lines (from line ${current.start + 1})`,
         { details: { path, chunks: [first, second] } },
       );
     }

@@ -18,6 +18,7 @@ import { realpath, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { StagegateError, errorMessage } from '../../../core/errors.js';
 import { applyChunks } from './apply-chunks.js';
+import { hasErrorCode } from './has-error-code.js';
 import { parsePatch, type PatchOperation } from './parse-patch.js';
 import { isInside, resolveInside, type ResolvedPath } from './resolve-inside.js';
 import { writeChanges, type FileChange } from './write-changes.js';
@@ -47,8 +48,7 @@ export async function applyPatch(patchText: string, options: ApplyPatchOptions):
 async function plan(operation: PatchOperation, tree: PlannedTree, applied: AppliedPatch): Promise<void> {
   const target = await tree.resolve(operation.path);
   if (operation.type === 'add') {
-    await tree.expectWritable(target, 'add');
-    await tree.write(target, operation.contents);
+    await tree.write(target, operation.contents, 'add');
     applied.added.push(target.display);
     return;
   }
@@ -62,12 +62,11 @@ async function plan(operation: PatchOperation, tree: PlannedTree, applied: Appli
   const content = applyChunks(await tree.read(target), operation.chunks, target.display);
   const destination = operation.moveTo === undefined ? target : await tree.resolve(operation.moveTo);
   if (destination.path === target.path) {
-    await tree.write(target, content);
+    await tree.write(target, content, 'update');
     applied.modified.push(target.display);
     return;
   }
-  await tree.expectWritable(destination, 'move to');
-  await tree.write(destination, content);
+  await tree.write(destination, content, 'move to');
   tree.remove(target);
   applied.moved.push({ from: target.display, to: destination.display });
 }
@@ -87,7 +86,7 @@ class PlannedTree {
     return resolveInside(this.root, patchPath);
   }
 
-  async kindOf(file: string): Promise<Kind> {
+  private async kindOf(file: string): Promise<Kind> {
     const planned = this.files.get(file);
     if (planned !== undefined) return planned === null ? 'missing' : 'file';
     if (this.createdDirectories.has(file)) return 'directory';
@@ -95,12 +94,12 @@ class PlannedTree {
       const stats = await stat(file);
       return stats.isFile() ? 'file' : stats.isDirectory() ? 'directory' : 'other';
     } catch (err) {
-      if (err instanceof Error && 'code' in err && (err.code === 'ENOENT' || err.code === 'ENOTDIR')) return 'missing';
+      if (hasErrorCode(err, 'ENOENT', 'ENOTDIR')) return 'missing';
       throw err;
     }
   }
 
-  /** Delete, Update and Move need an existing regular file; the first two also a link's target. */
+  /** Delete, Update and Move need an existing regular file; only Update may reach it through a link. */
   async expectRegularFile(target: ResolvedPath, verb: 'delete' | 'update' | 'move'): Promise<void> {
     const kind = await this.kindOf(target.path);
     if (kind === 'missing') throw rejected(target, verb, 'no such file');
@@ -112,8 +111,19 @@ class PlannedTree {
     }
   }
 
-  /** The file may be created or replaced: nothing but a regular file is in the way, above or at it. */
-  async expectWritable(target: ResolvedPath, verb: 'add' | 'move to'): Promise<void> {
+  async read(target: ResolvedPath): Promise<string> {
+    const planned = this.files.get(target.path);
+    if (typeof planned === 'string') return planned;
+    try {
+      // Codex reads files as UTF-8 and refuses others rather than mangle them on the way back.
+      return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(await readFile(target.path));
+    } catch (err) {
+      throw rejected(target, 'update', err instanceof TypeError ? 'it is not UTF-8 text' : errorMessage(err), err);
+    }
+  }
+
+  /** Creates or replaces the file, and the directories above it; only a directory is in the way. */
+  async write(target: ResolvedPath, content: string, verb: 'add' | 'update' | 'move to'): Promise<void> {
     const kind = await this.kindOf(target.path);
     if (kind === 'directory') throw rejected(target, verb, 'a directory is in the way');
     if (kind === 'other') throw rejected(target, verb, 'something other than a regular file is in the way');
@@ -122,23 +132,7 @@ class PlannedTree {
       if (above === 'file' || above === 'other') {
         throw rejected(target, verb, `'${path.relative(this.root, directory)}' is a file, not a directory`);
       }
-    }
-  }
-
-  async read(target: ResolvedPath): Promise<string> {
-    const planned = this.files.get(target.path);
-    if (typeof planned === 'string') return planned;
-    try {
-      // Codex reads files as UTF-8 and refuses others rather than mangle them on the way back.
-      return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(await readFile(target.path));
-    } catch (err) {
-      throw rejected(target, 'update', err instanceof TypeError ? 'it is not UTF-8 text' : errorMessage(err));
-    }
-  }
-
-  async write(target: ResolvedPath, content: string): Promise<void> {
-    for (const directory of this.ancestors(target.path)) {
-      if ((await this.kindOf(directory)) === 'missing') this.createdDirectories.add(directory);
+      if (above === 'missing') this.createdDirectories.add(directory);
     }
     this.files.set(target.path, content);
     this.changes.push({ type: 'write', path: target.path, display: target.display, content });
@@ -163,7 +157,10 @@ class PlannedTree {
 
 async function workingDirectory(cwd: string): Promise<string> {
   const absolute = path.resolve(cwd);
-  const real = await realpath(absolute).catch(() => undefined);
+  const real = await realpath(absolute).catch((err: unknown) => {
+    if (hasErrorCode(err, 'ENOENT', 'ENOTDIR')) return undefined;
+    throw err;
+  });
   if (real === undefined || !(await stat(real)).isDirectory()) {
     throw new StagegateError('PATCH_REJECTED', `cannot apply a patch in '${absolute}': it is not a directory`, {
       details: { cwd: absolute },
@@ -172,8 +169,9 @@ async function workingDirectory(cwd: string): Promise<string> {
   return real;
 }
 
-function rejected(target: ResolvedPath, verb: string, why: string): StagegateError {
+function rejected(target: ResolvedPath, verb: string, why: string, cause?: unknown): StagegateError {
   return new StagegateError('PATCH_REJECTED', `cannot ${verb} '${target.display}': ${why}`, {
+    cause,
     details: { path: target.display },
   });
 }

@@ -79,7 +79,7 @@ function findBody(text: string): Body {
   const first = lines[0] ?? '';
   const last = lines.at(-1) ?? '';
   const isHeredoc = HEREDOC_OPENERS.has(first) && last.endsWith('EOF') && lines.length >= 4;
-  const markers = hasMarkers(lines) || !isHeredoc ? lines : lines.slice(1, -1);
+  const markers = isHeredoc && !hasMarkers(lines) ? lines.slice(1, -1) : lines;
   const offset = markers === lines ? firstLineNumber : firstLineNumber + 1;
   const lineNumber = (index: number): number => offset + index;
   checkMarkers(markers, lineNumber);
@@ -96,7 +96,8 @@ function checkMarkers(lines: readonly string[], lineNumber: (index: number) => n
   const last = lines.length >= 2 ? (lines.at(-1)?.trim() ?? '') : '';
   if (last !== END_PATCH) {
     const where = lineNumber(Math.max(lines.length - 1, 1));
-    throw invalid(where, `expected '${END_PATCH}' as the last line, got ${last === '' ? 'the end of the patch' : `'${last}'`}`);
+    const got = last === '' ? 'the end of the patch' : `'${last}'`;
+    throw invalid(where, `expected '${END_PATCH}' as the last line, got ${got}`);
   }
 }
 

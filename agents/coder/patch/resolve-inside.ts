@@ -8,6 +8,7 @@
 import { readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { StagegateError } from '../../../core/errors.js';
+import { hasErrorCode } from './has-error-code.js';
 
 export interface ResolvedPath {
   /** The path as the patch wrote it, normalised and relative to the working directory. */
@@ -68,7 +69,9 @@ async function follow(start: string, parts: readonly string[], patchPath: string
     }
     links += 1;
     if (links > MAX_LINKS) {
-      throw new StagegateError('PATCH_REJECTED', `cannot resolve '${patchPath}': more than ${MAX_LINKS} symbolic links`);
+      throw new StagegateError('PATCH_REJECTED', `cannot resolve '${patchPath}': more than ${MAX_LINKS} symbolic links`, {
+        details: { path: patchPath },
+      });
     }
     pending.unshift(...target.split('/').filter((segment) => segment !== '' && segment !== '.'));
     if (path.isAbsolute(target)) current = path.parse(target).root;
@@ -81,13 +84,9 @@ async function readLinkIfAny(candidate: string): Promise<string | undefined> {
   try {
     return await readlink(candidate);
   } catch (err) {
-    if (isErrno(err) && (err.code === 'EINVAL' || err.code === 'ENOENT' || err.code === 'ENOTDIR')) return undefined;
+    if (hasErrorCode(err, 'EINVAL', 'ENOENT', 'ENOTDIR')) return undefined;
     throw err;
   }
-}
-
-function isErrno(err: unknown): err is NodeJS.ErrnoException {
-  return err instanceof Error && 'code' in err;
 }
 
 function refused(patchPath: string, why: string): StagegateError {

@@ -6,6 +6,7 @@
 import { lstat, mkdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { StagegateError, errorMessage } from '../../../core/errors.js';
+import { hasErrorCode } from './has-error-code.js';
 
 /** `path` is absolute and physical (no symbolic links); `display` names it in messages. */
 export type FileChange =
@@ -34,7 +35,9 @@ export async function writeChanges(changes: readonly FileChange[]): Promise<void
     } catch (err) {
       const undoFailures = await undoAll(done);
       const note =
-        undoFailures.length === 0 ? 'no file was changed' : `undoing the earlier changes also failed: ${undoFailures.join('; ')}`;
+        undoFailures.length === 0
+          ? 'no file was changed'
+          : `undoing the earlier changes also failed: ${undoFailures.join('; ')}`;
       throw new StagegateError(
         'PATCH_REJECTED',
         `could not ${change.type === 'write' ? 'write' : 'delete'} '${change.display}': ${errorMessage(err)}; ${note}`,
@@ -49,7 +52,7 @@ async function readIfPresent(file: string): Promise<Undo['before']> {
     const stats = await lstat(file);
     return { bytes: await readFile(file), mode: stats.mode };
   } catch (err) {
-    if (err instanceof Error && 'code' in err && err.code === 'ENOENT') return undefined;
+    if (hasErrorCode(err, 'ENOENT')) return undefined;
     throw err;
   }
 }

@@ -488,6 +488,16 @@ describe('applyPatch', () => {
     expect(error.message).toBe("cannot delete 'link.txt': it is a symbolic link; only regular files are deleted or moved");
   });
 
+  it('refuses a path caught in a symbolic link loop', async () => {
+    const dir = await tempTree();
+    await symlink('loop', path.join(dir, 'loop'));
+
+    const error = await refusal(applyPatch(patch('*** Add File: loop/a.txt', '+x'), { cwd: dir }));
+
+    expect(error.code).toBe('PATCH_REJECTED');
+    expect(error.message).toBe("cannot resolve 'loop/a.txt': more than 40 symbolic links");
+  });
+
   it('refuses to update a file that is not UTF-8 text', async () => {
     const dir = await tempTree();
     await writeFile(path.join(dir, 'image.bin'), Buffer.from([0xff, 0xfe, 0x00, 0x0a]));
