@@ -88,6 +88,10 @@ export function registerDemo(program: Command): void {
         await group.start('orchestrator', ['orchestrator']);
         for (const role of AgentRole.options) await group.start(role, ['worker', role]);
         say(`  started:    ${group.children.map((c) => `${c.name} (pid ${c.process.pid})`).join(', ')}\n`);
+        if (options.json) {
+          const processes = group.children.map((c) => ({ name: c.name, pid: c.process.pid }));
+          console.log(JSON.stringify({ type: 'demo.started', repo, natsUrl, modelUrl: model.url, scriptedModel: true, processes }));
+        }
 
         const nc = await connectBus(natsUrl, 'stagegate-demo');
         cleanup.push(() => nc.drain());
