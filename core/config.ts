@@ -47,8 +47,11 @@ export type Config = z.infer<typeof Config>;
 
 type Env = Record<string, string | undefined>;
 
-/** Env variable → config path. Lists are comma separated. */
-const ENV_FIELDS: ReadonlyArray<{ env: string; path: string[]; list?: boolean }> = [
+/**
+ * Env variable → config path. Lists are comma separated. A `number` field's schema does not
+ * coerce (gate policies are shared with bus messages), so its text is converted here.
+ */
+const ENV_FIELDS: ReadonlyArray<{ env: string; path: string[]; list?: boolean; number?: boolean }> = [
   { env: 'NATS_URL', path: ['natsUrl'] },
   { env: 'STAGEGATE_LOG_LEVEL', path: ['logLevel'] },
   { env: 'STAGEGATE_USER', path: ['user'] },
@@ -69,7 +72,7 @@ const ENV_FIELDS: ReadonlyArray<{ env: string; path: string[]; list?: boolean }>
   { env: 'STAGEGATE_COMMAND_TIMEOUT_MS', path: ['commandTimeoutMs'] },
   ...(['plan', 'review', 'deploy'] as const).flatMap((gate) => [
     { env: `STAGEGATE_${gate.toUpperCase()}_APPROVERS`, path: ['gates', gate, 'approvers'], list: true },
-    { env: `STAGEGATE_${gate.toUpperCase()}_REQUIRED`, path: ['gates', gate, 'required'] },
+    { env: `STAGEGATE_${gate.toUpperCase()}_REQUIRED`, path: ['gates', gate, 'required'], number: true },
   ]),
 ];
 
@@ -86,7 +89,7 @@ export function loadConfig({ env, file }: LoadConfigOptions): Readonly<Config> {
   for (const field of ENV_FIELDS) {
     const value = env[field.env];
     if (value === undefined || value === '') continue;
-    setPath(raw, field.path, field.list ? splitList(value) : value);
+    setPath(raw, field.path, field.list ? splitList(value) : field.number ? Number(value) : value);
     fromEnv.set(field.path.join('.'), field.env);
   }
   applyAutoApprove(raw, env.STAGEGATE_AUTO_APPROVE, fromEnv);

@@ -100,7 +100,9 @@ export const taskMachine = setup({
       return {
         attempts: { ...context.attempts, [params.stage]: attempt },
         currentJobId: jobId,
-        reviewRound: params.stage === 'review' ? context.reviewRound + 1 : context.reviewRound,
+        // A retried review re-runs the same round: a failed reviewer job must not use up a round.
+        reviewRound:
+          params.stage === 'review' && event.type !== 'task.retry' ? context.reviewRound + 1 : context.reviewRound,
         error: null,
         stages: [
           ...context.stages,
@@ -134,8 +136,9 @@ export const taskMachine = setup({
     recordDeploy: assign(({ event }) =>
       event.type === 'deploy.succeeded' ? { deployed: { commit: event.commit, target: event.target } } : {},
     ),
-    recordFailure: assign(({ event }) =>
-      event.type === 'job.failed' ? { error: { stage: event.stage, reason: event.reason } } : {},
+    /** The stage comes from the state that failed, never from the event: `task.retry` re-enters it. */
+    recordFailure: assign(({ event }, params: { stage: Stage }) =>
+      event.type === 'job.failed' ? { error: { stage: params.stage, reason: event.reason } } : {},
     ),
     openGate: assign(({ context, event }, params: { gate: Gate }) => ({
       gateVisits: { ...context.gateVisits, [params.gate]: context.gateVisits[params.gate] + 1 },
@@ -170,10 +173,14 @@ export const taskMachine = setup({
         ? { implementFeedback: [...context.implementFeedback, event.comment] }
         : {},
     ),
-    recordCancel: assign(({ context, event }) =>
+    /** `stage: null` keeps the stage a failed task stopped at. */
+    recordCancel: assign(({ context, event }, params: { stage: Stage | null }) =>
       event.type === 'task.cancel'
         ? {
-            error: { stage: context.error?.stage ?? 'plan', reason: `cancelled by ${event.by}: ${event.reason}` },
+            error: {
+              stage: params.stage ?? context.error?.stage ?? 'plan',
+              reason: `cancelled by ${event.by}: ${event.reason}`,
+            },
             currentJobId: null,
             updatedAt: event.sentAt,
           }
@@ -207,9 +214,8 @@ export const taskMachine = setup({
     updatedAt: input.sentAt,
   }),
   initial: 'planning',
-  on: {
-    'task.cancel': { target: '.cancelled', actions: 'recordCancel' },
-  },
+  // task.cancel is handled per state, not on the root: a root handler would also fire in the final
+  // states (pure `transition()` does not stop at a final state), turning a done task into cancelled.
   states: {
     planning: {
       entry: [
@@ -217,6 +223,7 @@ export const taskMachine = setup({
         { type: 'dispatchJob', params: { stage: 'plan' } },
       ],
       on: {
+        'task.cancel': { target: 'cancelled', actions: { type: 'recordCancel', params: { stage: 'plan' } } },
         'plan.proposed': {
           guard: 'isCurrentJob',
           target: 'awaitingPlanApproval',
@@ -225,7 +232,10 @@ export const taskMachine = setup({
         'job.failed': {
           guard: 'isCurrentJob',
           target: 'failed',
-          actions: [{ type: 'endStage', params: { outcome: 'failed' } }, 'recordFailure'],
+          actions: [
+            { type: 'endStage', params: { outcome: 'failed' } },
+            { type: 'recordFailure', params: { stage: 'plan' } },
+          ],
         },
       },
     },
@@ -237,6 +247,7 @@ export const taskMachine = setup({
         actions: { type: 'recordAutoApproval', params: { gate: 'plan' } },
       },
       on: {
+        'task.cancel': { target: 'cancelled', actions: { type: 'recordCancel', params: { stage: 'plan' } } },
         'gate.decide': [
           {
             guard: { type: 'approvalPassesGate', params: { gate: 'plan' } },
@@ -258,6 +269,7 @@ export const taskMachine = setup({
         { type: 'dispatchJob', params: { stage: 'implement' } },
       ],
       on: {
+        'task.cancel': { target: 'cancelled', actions: { type: 'recordCancel', params: { stage: 'implement' } } },
         'code.committed': {
           guard: 'isCurrentJob',
           target: 'reviewing',
@@ -266,7 +278,10 @@ export const taskMachine = setup({
         'job.failed': {
           guard: 'isCurrentJob',
           target: 'failed',
-          actions: [{ type: 'endStage', params: { outcome: 'failed' } }, 'recordFailure'],
+          actions: [
+            { type: 'endStage', params: { outcome: 'failed' } },
+            { type: 'recordFailure', params: { stage: 'implement' } },
+          ],
         },
       },
     },
@@ -276,6 +291,7 @@ export const taskMachine = setup({
         { type: 'dispatchJob', params: { stage: 'review' } },
       ],
       on: {
+        'task.cancel': { target: 'cancelled', actions: { type: 'recordCancel', params: { stage: 'review' } } },
         'review.approved': {
           guard: 'isCurrentJob',
           target: 'awaitingDeployApproval',
@@ -296,7 +312,10 @@ export const taskMachine = setup({
         'job.failed': {
           guard: 'isCurrentJob',
           target: 'failed',
-          actions: [{ type: 'endStage', params: { outcome: 'failed' } }, 'recordFailure'],
+          actions: [
+            { type: 'endStage', params: { outcome: 'failed' } },
+            { type: 'recordFailure', params: { stage: 'review' } },
+          ],
         },
       },
     },
@@ -308,6 +327,7 @@ export const taskMachine = setup({
         actions: { type: 'recordAutoApproval', params: { gate: 'review' } },
       },
       on: {
+        'task.cancel': { target: 'cancelled', actions: { type: 'recordCancel', params: { stage: 'review' } } },
         'gate.decide': [
           {
             guard: { type: 'approvalPassesGate', params: { gate: 'review' } },
@@ -331,6 +351,7 @@ export const taskMachine = setup({
         actions: { type: 'recordAutoApproval', params: { gate: 'deploy' } },
       },
       on: {
+        'task.cancel': { target: 'cancelled', actions: { type: 'recordCancel', params: { stage: 'deploy' } } },
         'gate.decide': [
           {
             guard: { type: 'approvalPassesGate', params: { gate: 'deploy' } },
@@ -352,6 +373,7 @@ export const taskMachine = setup({
         { type: 'dispatchJob', params: { stage: 'deploy' } },
       ],
       on: {
+        'task.cancel': { target: 'cancelled', actions: { type: 'recordCancel', params: { stage: 'deploy' } } },
         'deploy.succeeded': {
           guard: 'isCurrentJob',
           target: 'done',
@@ -360,13 +382,17 @@ export const taskMachine = setup({
         'job.failed': {
           guard: 'isCurrentJob',
           target: 'failed',
-          actions: [{ type: 'endStage', params: { outcome: 'failed' } }, 'recordFailure'],
+          actions: [
+            { type: 'endStage', params: { outcome: 'failed' } },
+            { type: 'recordFailure', params: { stage: 'deploy' } },
+          ],
         },
       },
     },
     done: { type: 'final' },
     failed: {
       on: {
+        'task.cancel': { target: 'cancelled', actions: { type: 'recordCancel', params: { stage: null } } },
         'task.retry': (['plan', 'implement', 'review', 'deploy'] as const).map((stage) => ({
           guard: { type: 'failedAt' as const, params: { stage } },
           target: FAILED_STAGE_TARGET[stage],
