@@ -78,7 +78,9 @@ async function handleMessage(msg: JsMsg, js: JetStreamClient, kv: KV, log: Logge
     }
   } catch (err) {
     log.warn({ subject: msg.subject, reason: errorMessage(err) }, 'malformed inbox message rejected');
-    msg.term(errorMessage(err));
+    // No reason on the term: servers before 2.10 ignore `+TERM <reason>`, and the message
+    // would come back every ack wait. The reason is in the log line above.
+    msg.term();
     return;
   }
 
@@ -89,7 +91,7 @@ async function handleMessage(msg: JsMsg, js: JetStreamClient, kv: KV, log: Logge
       const outcome = applyMessage(stored?.record, message);
       if (outcome.kind === 'unknown-task') {
         taskLog.warn('message for an unknown task dropped');
-        msg.term('unknown task');
+        msg.term();
         return;
       }
       if (outcome.kind === 'commit') {

@@ -89,7 +89,9 @@ async function processJob<R extends AgentRole>(js: JetStreamClient, msg: JsMsg, 
     job = parsed as JobOf<R>;
   } catch (err) {
     log.warn({ subject: msg.subject, reason: errorMessage(err) }, 'malformed job rejected');
-    msg.term(errorMessage(err));
+    // No reason on the term: servers before 2.10 ignore `+TERM <reason>`, and the job would be
+    // redelivered. The reason is in the log line above.
+    msg.term();
     return;
   }
 
