@@ -6,6 +6,13 @@ export function formatTokens(usage: Usage): string {
   return `${usage.calls} model call${usage.calls === 1 ? '' : 's'}, ${k(usage.inputTokens)} in (${k(usage.cachedTokens)} cached), ${k(usage.outputTokens)} out`;
 }
 
+/** One model call's tokens with its cache ratio: `12.3k in, 92% cached, 210 out`. */
+export function formatTurnUsage(usage: Usage): string {
+  const ratio = usage.inputTokens === 0 ? 0 : Math.round((100 * usage.cachedTokens) / usage.inputTokens);
+  const calls = usage.calls === 1 ? '' : `${usage.calls} calls, `;
+  return `${calls}${k(usage.inputTokens)} in, ${ratio}% cached, ${k(usage.outputTokens)} out`;
+}
+
 function k(n: number): string {
   return n >= 10_000 ? `${Math.round(n / 1000)}k` : n >= 1000 ? `${(n / 1000).toFixed(1)}k` : String(n);
 }
@@ -53,7 +60,10 @@ export function formatTask(record: TaskRecord): string {
 
 export function formatLogEntry(entry: TaskLogEntry): string {
   const time = entry.sentAt.slice(11, 23);
-  if (entry.type === 'agent.progress') return `${time}  ${entry.role.padEnd(8)}  ${entry.message}`;
+  if (entry.type === 'agent.progress') {
+    const usage = entry.usage === undefined ? '' : `  [${formatTurnUsage(entry.usage)}]`;
+    return `${time}  ${entry.role.padEnd(8)}  ${entry.message}${usage}`;
+  }
   const e = entry.event;
   const what = describeEvent(e);
   const passed = (entry.autoApproved ?? []).map((gate) => `→ ${gate} gate auto-approved by policy`);
@@ -74,6 +84,8 @@ function describeEvent(e: Extract<TaskLogEntry, { type: 'task.event' }>['event']
       return `review: ${e.verdict.decision} — ${e.verdict.summary} [${formatTokens(e.usage)}]`;
     case 'deploy.succeeded':
       return `deployed ${e.commit.slice(0, 10)} to ${e.target}`;
+    case 'command.approval_requested':
+      return `coder asks to run \`${e.command}\` (needs approval: matches ${e.pattern})`;
     case 'job.failed':
       return `${e.stage} failed: ${e.reason}`;
     case 'gate.decide':

@@ -18,8 +18,14 @@ export const GatePolicies = z.object({
   plan: GatePolicy,
   review: GatePolicy,
   deploy: GatePolicy,
+  /** The command gate; when absent, the deploy gate's policy decides commands too. */
+  command: GatePolicy.optional(),
 });
 export type GatePolicies = z.infer<typeof GatePolicies>;
+
+export function policyFor(policies: GatePolicies, gate: 'plan' | 'review' | 'deploy' | 'command'): GatePolicy {
+  return gate === 'command' ? (policies.command ?? policies.deploy) : policies[gate];
+}
 
 export function isAllowedApprover(policy: GatePolicy, principal: string): boolean {
   return policy.approvers.includes('*') || policy.approvers.includes(principal);

@@ -23,6 +23,7 @@ export const TaskState = z.enum([
   'reviewing',
   'awaitingReviewApproval',
   'awaitingDeployApproval',
+  'awaitingCommandApproval',
   'deploying',
   'done',
   'failed',
@@ -34,6 +35,7 @@ export const GATE_STATES = {
   plan: 'awaitingPlanApproval',
   review: 'awaitingReviewApproval',
   deploy: 'awaitingDeployApproval',
+  command: 'awaitingCommandApproval',
 } as const satisfies Record<Gate, TaskState>;
 
 export const Decision = z.object({
@@ -76,6 +78,12 @@ export const TaskContext = z.object({
   verdict: Verdict.nullable(),
   implementation: z.object({ commit: z.string(), summary: z.string(), attempts: z.number().int() }).nullable(),
   deployed: z.object({ commit: z.string(), target: z.string() }).nullable(),
+  /** Commands people approved at the command gate; every later coder job may run them. */
+  approvedCommands: z.array(z.string()),
+  /** The command the coder waits to run while the task is at the command gate. */
+  pendingCommand: z
+    .object({ command: z.string(), pattern: z.string(), notes: z.string(), commit: z.string().nullable() })
+    .nullable(),
   attempts: z.record(Stage, z.number().int().nonnegative()),
   currentJobId: z.string().nullable(),
   gateVisits: z.record(Gate, z.number().int().nonnegative()),

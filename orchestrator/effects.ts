@@ -46,6 +46,7 @@ function composeJob(context: TaskContext, stage: Stage, sentAt: string): Job {
         round: context.attempts.implement,
         reviewComments: context.reviewComments,
         feedback: context.implementFeedback,
+        approvedCommands: context.approvedCommands,
       };
     case 'review.request': {
       const implementation = required(context.implementation, context, 'implementation');

@@ -10,7 +10,7 @@
  */
 import { assign, setup } from 'xstate';
 import type { Gate, InboxMessage, Stage, TaskSubmit } from '../core/bus/messages.js';
-import { isAllowedApprover } from '../core/policy.js';
+import { isAllowedApprover, policyFor } from '../core/policy.js';
 import { addUsage, emptyUsage, type Decision, type TaskContext } from '../core/task-record.js';
 
 export type TaskEvent = Exclude<InboxMessage, TaskSubmit>;
@@ -42,7 +42,7 @@ function approvalsAtVisit(context: TaskContext, gate: Gate): Decision[] {
 export function refusalOf(context: TaskContext, gate: Gate, event: TaskEvent): string | undefined {
   if (event.type !== 'gate.decide') return 'not a decision';
   if (event.gate !== gate) return `the task is waiting at the ${gate} gate, not the ${event.gate} gate`;
-  if (!isAllowedApprover(context.policies[gate], event.by)) {
+  if (!isAllowedApprover(policyFor(context.policies, gate), event.by)) {
     return `${event.by} is not an approver for the ${gate} gate`;
   }
   if (event.decision === 'approve' && approvalsAtVisit(context, gate).some((d) => d.by === event.by)) {
@@ -80,12 +80,12 @@ export const taskMachine = setup({
     isCurrentJob: ({ context, event }) => 'jobId' in event && event.jobId === context.currentJobId,
     hasReviewRoundsLeft: ({ context, event }) =>
       'jobId' in event && event.jobId === context.currentJobId && context.reviewRound <= context.maxReviewRounds,
-    autoApproves: ({ context }, params: { gate: Gate }) => context.policies[params.gate].autoApprove,
+    autoApproves: ({ context }, params: { gate: Gate }) => policyFor(context.policies, params.gate).autoApprove,
     approvalPassesGate: ({ context, event }, params: { gate: Gate }) =>
       event.type === 'gate.decide' &&
       event.decision === 'approve' &&
       refusalOf(context, params.gate, event) === undefined &&
-      approvalsAtVisit(context, params.gate).length + 1 >= context.policies[params.gate].required,
+      approvalsAtVisit(context, params.gate).length + 1 >= policyFor(context.policies, params.gate).required,
     decisionCounts: ({ context, event }, params: { gate: Gate; decision: 'approve' | 'reject' }) =>
       event.type === 'gate.decide' &&
       event.decision === params.decision &&
@@ -133,6 +133,29 @@ export const taskMachine = setup({
         ? { verdict: event.verdict, reviewComments: event.verdict.comments }
         : {},
     ),
+    recordPendingCommand: assign(({ event }) =>
+      event.type === 'command.approval_requested'
+        ? { pendingCommand: { command: event.command, pattern: event.pattern, notes: event.notes, commit: event.commit } }
+        : {},
+    ),
+    /** The resumed coder job may run the command, and is told where it left off. */
+    approveCommand: assign(({ context }) => {
+      const pending = context.pendingCommand;
+      if (pending === null) return {};
+      const note = `A person approved running \`${pending.command}\`: run it now and carry on. Where you left off: ${pending.notes}`;
+      return {
+        approvedCommands: [...context.approvedCommands, pending.command],
+        implementFeedback: [...context.implementFeedback, note],
+        pendingCommand: null,
+      };
+    }),
+    rejectCommand: assign(({ context, event }) => {
+      const pending = context.pendingCommand;
+      if (pending === null || event.type !== 'gate.decide') return {};
+      const why = event.comment === undefined ? '' : ` (${event.comment})`;
+      const note = `A person did not approve running \`${pending.command}\`${why}: do without it. Where you left off: ${pending.notes}`;
+      return { implementFeedback: [...context.implementFeedback, note], pendingCommand: null };
+    }),
     recordDeploy: assign(({ event }) =>
       event.type === 'deploy.succeeded' ? { deployed: { commit: event.commit, target: event.target } } : {},
     ),
@@ -203,9 +226,11 @@ export const taskMachine = setup({
     verdict: null,
     implementation: null,
     deployed: null,
+    approvedCommands: [],
+    pendingCommand: null,
     attempts: { plan: 0, implement: 0, review: 0, deploy: 0 },
     currentJobId: null,
-    gateVisits: { plan: 0, review: 0, deploy: 0 },
+    gateVisits: { plan: 0, review: 0, deploy: 0, command: 0 },
     decisions: [],
     stages: [],
     usage: emptyUsage(),
@@ -270,6 +295,11 @@ export const taskMachine = setup({
       ],
       on: {
         'task.cancel': { target: 'cancelled', actions: { type: 'recordCancel', params: { stage: 'implement' } } },
+        'command.approval_requested': {
+          guard: 'isCurrentJob',
+          target: 'awaitingCommandApproval',
+          actions: [{ type: 'endStage', params: { outcome: 'waiting for approval' } }, 'recordPendingCommand'],
+        },
         'code.committed': {
           guard: 'isCurrentJob',
           target: 'reviewing',
@@ -283,6 +313,30 @@ export const taskMachine = setup({
             { type: 'recordFailure', params: { stage: 'implement' } },
           ],
         },
+      },
+    },
+    awaitingCommandApproval: {
+      entry: { type: 'openGate', params: { gate: 'command' } },
+      always: {
+        guard: { type: 'autoApproves', params: { gate: 'command' } },
+        target: 'implementing',
+        actions: [{ type: 'recordAutoApproval', params: { gate: 'command' } }, 'approveCommand'],
+      },
+      on: {
+        'task.cancel': { target: 'cancelled', actions: { type: 'recordCancel', params: { stage: 'implement' } } },
+        'gate.decide': [
+          {
+            guard: { type: 'approvalPassesGate', params: { gate: 'command' } },
+            target: 'implementing',
+            actions: [{ type: 'recordDecision', params: { gate: 'command' } }, 'approveCommand'],
+          },
+          {
+            guard: { type: 'decisionCounts', params: { gate: 'command', decision: 'reject' } },
+            target: 'implementing',
+            actions: [{ type: 'recordDecision', params: { gate: 'command' } }, 'rejectCommand'],
+          },
+          { actions: { type: 'recordDecision', params: { gate: 'command' } } },
+        ],
       },
     },
     reviewing: {

@@ -18,7 +18,8 @@ export type AgentRole = z.infer<typeof AgentRole>;
 export const Stage = z.enum(['plan', 'implement', 'review', 'deploy']);
 export type Stage = z.infer<typeof Stage>;
 
-export const Gate = z.enum(['plan', 'review', 'deploy']);
+/** `command` is the gate a coder stops at when the model wants to run a command that needs a human's approval. */
+export const Gate = z.enum(['plan', 'review', 'deploy', 'command']);
 export type Gate = z.infer<typeof Gate>;
 
 const count = z.number().int().nonnegative();
@@ -93,6 +94,8 @@ export const ImplementRequest = z.object({
   round: z.number().int().positive(),
   reviewComments: z.array(ReviewComment),
   feedback: z.array(z.string()),
+  /** Commands a human approved at the command gate for this task; the coder may run them. */
+  approvedCommands: z.array(z.string()).default([]),
 });
 export type ImplementRequest = z.infer<typeof ImplementRequest>;
 
@@ -156,6 +159,23 @@ export const DeploySucceeded = z.object({
 });
 export type DeploySucceeded = z.infer<typeof DeploySucceeded>;
 
+/**
+ * The coder stopped because the model wants a command that needs a human's approval. Work so
+ * far is committed on the branch (when there is any); the task waits at the command gate.
+ */
+export const CommandApprovalRequested = z.object({
+  type: z.literal('command.approval_requested'),
+  ...resultEnvelope,
+  command: z.string().min(1),
+  /** The requireApproval pattern it matched. */
+  pattern: z.string(),
+  branch: z.string().min(1),
+  commit: z.string().nullable(),
+  /** What the coder had done and meant to do next, for the person deciding and the resumed job. */
+  notes: z.string(),
+});
+export type CommandApprovalRequested = z.infer<typeof CommandApprovalRequested>;
+
 export const JobFailed = z.object({
   type: z.literal('job.failed'),
   ...resultEnvelope,
@@ -206,6 +226,7 @@ export const InboxMessage = z.discriminatedUnion('type', [
   ReviewApproved,
   ReviewChangesRequested,
   DeploySucceeded,
+  CommandApprovalRequested,
   JobFailed,
   TaskSubmit,
   GateDecide,
@@ -220,6 +241,7 @@ export const AgentResult = z.discriminatedUnion('type', [
   ReviewApproved,
   ReviewChangesRequested,
   DeploySucceeded,
+  CommandApprovalRequested,
   JobFailed,
 ]);
 export type AgentResult = z.infer<typeof AgentResult>;
