@@ -1,6 +1,8 @@
 /**
  * Runs a repository's command (tests, deploy) and keeps what a person or a model needs of
  * its output: the head and the tail, with the middle elided past a limit.
+ *
+ * A string runs through `sh -c`; an argv array runs its program directly, with no shell.
  */
 import { spawn } from 'node:child_process';
 
@@ -15,17 +17,24 @@ export interface CommandResult {
 export interface RunCommandOptions {
   cwd: string;
   timeoutMs: number;
+  /** The child's whole environment (nothing else is inherited); process.env when absent. */
   env?: NodeJS.ProcessEnv;
   /** Characters kept from the start and from the end. */
   keepHead?: number;
   keepTail?: number;
 }
 
-export function runCommand(command: string, options: RunCommandOptions): Promise<CommandResult> {
+export function runCommand(command: string | readonly string[], options: RunCommandOptions): Promise<CommandResult> {
   const keepHead = options.keepHead ?? 4_000;
   const keepTail = options.keepTail ?? 8_000;
+  const [program, ...args] = typeof command === 'string' ? ['sh', '-c', command] : command;
+  const display = typeof command === 'string' ? command : formatArgv(command);
   return new Promise((resolve, reject) => {
-    const child = spawn('sh', ['-c', command], {
+    if (program === undefined) {
+      reject(new TypeError('runCommand: the argv is empty'));
+      return;
+    }
+    const child = spawn(program, args, {
       cwd: options.cwd,
       env: options.env ?? process.env,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -34,8 +43,7 @@ export function runCommand(command: string, options: RunCommandOptions): Promise
     let head = '';
     let tail = '';
     let total = 0;
-    const take = (chunk: Buffer) => {
-      const text = chunk.toString();
+    const take = (text: string) => {
       total += text.length;
       if (head.length < keepHead) {
         const room = keepHead - head.length;
@@ -45,8 +53,9 @@ export function runCommand(command: string, options: RunCommandOptions): Promise
         tail = (tail + text).slice(-keepTail);
       }
     };
-    child.stdout.on('data', take);
-    child.stderr.on('data', take);
+    // Decoded as a stream, so a character split between two chunks stays whole.
+    child.stdout.setEncoding('utf8').on('data', take);
+    child.stderr.setEncoding('utf8').on('data', take);
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -60,7 +69,7 @@ export function runCommand(command: string, options: RunCommandOptions): Promise
       clearTimeout(timer);
       const elided = total - head.length - tail.length;
       const output = elided > 0 ? `${head}\n… [${elided} characters elided] …\n${tail}` : head + tail;
-      resolve({ command, exitCode: code, timedOut, output });
+      resolve({ command: display, exitCode: code, timedOut, output });
     });
   });
 }
@@ -73,6 +82,11 @@ function killGroup(pid: number | undefined) {
   } catch {
     // Already gone.
   }
+}
+
+/** An argv as a person would type it: words with spaces or quotes single-quoted. */
+export function formatArgv(argv: readonly string[]): string {
+  return argv.map((word) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`)).join(' ');
 }
 
 export function describeResult(result: CommandResult): string {
