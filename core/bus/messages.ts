@@ -220,7 +220,7 @@ export type TaskCancel = z.infer<typeof TaskCancel>;
 export const TaskRetry = z.object({ type: z.literal('task.retry'), ...envelope, by: z.string().min(1) });
 export type TaskRetry = z.infer<typeof TaskRetry>;
 
-export const InboxMessage = z.discriminatedUnion('type', [
+const AGENT_RESULTS = [
   PlanProposed,
   CodeCommitted,
   ReviewApproved,
@@ -228,23 +228,13 @@ export const InboxMessage = z.discriminatedUnion('type', [
   DeploySucceeded,
   CommandApprovalRequested,
   JobFailed,
-  TaskSubmit,
-  GateDecide,
-  TaskCancel,
-  TaskRetry,
-]);
-export type InboxMessage = z.infer<typeof InboxMessage>;
+] as const;
 
-export const AgentResult = z.discriminatedUnion('type', [
-  PlanProposed,
-  CodeCommitted,
-  ReviewApproved,
-  ReviewChangesRequested,
-  DeploySucceeded,
-  CommandApprovalRequested,
-  JobFailed,
-]);
+export const AgentResult = z.discriminatedUnion('type', AGENT_RESULTS);
 export type AgentResult = z.infer<typeof AgentResult>;
+
+export const InboxMessage = z.discriminatedUnion('type', [...AGENT_RESULTS, TaskSubmit, GateDecide, TaskCancel, TaskRetry]);
+export type InboxMessage = z.infer<typeof InboxMessage>;
 
 // ---- the task log: what `stagegate logs` reads (subject log.<taskId>.<kind>) ----
 

@@ -32,27 +32,20 @@ export interface TopologyOptions {
 
 export async function ensureTopology(nc: NatsConnection, options: TopologyOptions): Promise<void> {
   const jsm = await jetstreamManager(nc);
-  await ensureStream(jsm, {
-    name: STREAMS.jobs,
-    subjects: [subjects.allJobs],
-    retention: RetentionPolicy.Workqueue,
-    storage: StorageType.File,
-    duplicate_window: nanos(DUPLICATE_WINDOW_MS),
-  });
-  await ensureStream(jsm, {
-    name: STREAMS.inbox,
-    subjects: [subjects.allInbox],
-    retention: RetentionPolicy.Workqueue,
-    storage: StorageType.File,
-    duplicate_window: nanos(DUPLICATE_WINDOW_MS),
-  });
-  await ensureStream(jsm, {
-    name: STREAMS.log,
-    subjects: [subjects.allLogs],
-    retention: RetentionPolicy.Limits,
-    storage: StorageType.File,
-    duplicate_window: nanos(DUPLICATE_WINDOW_MS),
-  });
+  const streams: Array<[string, string, RetentionPolicy]> = [
+    [STREAMS.jobs, subjects.allJobs, RetentionPolicy.Workqueue],
+    [STREAMS.inbox, subjects.allInbox, RetentionPolicy.Workqueue],
+    [STREAMS.log, subjects.allLogs, RetentionPolicy.Limits],
+  ];
+  for (const [name, subject, retention] of streams) {
+    await ensureStream(jsm, {
+      name,
+      subjects: [subject],
+      retention,
+      storage: StorageType.File,
+      duplicate_window: nanos(DUPLICATE_WINDOW_MS),
+    });
+  }
   for (const role of AgentRole.options) {
     await ensureConsumer(jsm, STREAMS.jobs, options.updateExisting, {
       durable_name: workerConsumer(role),
