@@ -7,6 +7,7 @@ import { registerApplyPatch } from './commands/apply-patch.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerModelServer } from './commands/model-server.js';
 import { registerOrchestrator } from './commands/orchestrator.js';
+import { registerServe } from './commands/serve.js';
 import { registerTaskCommands } from './commands/tasks.js';
 import { registerUp } from './commands/up.js';
 import { registerWorker } from './commands/worker.js';
@@ -21,6 +22,7 @@ for (const register of [
   registerDemo,
   registerUp,
   registerOrchestrator,
+  registerServe,
   registerWorker,
   registerTaskCommands,
   registerModelServer,

@@ -24,6 +24,61 @@ export const ModelConfig = z.object({
 });
 export type ModelConfig = z.infer<typeof ModelConfig>;
 
+/** `stagegate serve`: the HTTP server for the API, Slack's HTTP mode and webhooks. */
+export const ServeConfig = z.object({
+  port: z.coerce.number<unknown>().int('expected a port number from 0 to 65535').min(0).max(65535, 'expected a port number from 0 to 65535').default(8787),
+  /** Loopback by default; set 0.0.0.0 (or put a reverse proxy in front) for Slack and GitHub to reach it. */
+  host: z.string().min(1).default('127.0.0.1'),
+  /** Largest request body accepted, in bytes; larger ones get 413. */
+  bodyLimitBytes: positiveInt.default(1_048_576),
+});
+export type ServeConfig = z.infer<typeof ServeConfig>;
+
+/** A bearer token of the HTTP API and the principal it acts as (`api:deploy-bot`). */
+export const ApiToken = z.object({
+  token: z.string().min(16, 'expected a token of at least 16 characters'),
+  principal: z.string().min(1, 'expected a principal such as api:deploy-bot'),
+});
+export type ApiToken = z.infer<typeof ApiToken>;
+
+export const ApiConfig = z.object({ tokens: z.array(ApiToken).default([]) }).superRefine((api, ctx) => {
+  api.tokens.forEach((t, i) => {
+    if (api.tokens.findIndex((o) => o.token === t.token) !== i) {
+      ctx.addIssue({ code: 'custom', path: ['tokens', i, 'token'], message: `expected a token of its own (the same token is given to ${api.tokens.find((o) => o.token === t.token)?.principal})` });
+    }
+  });
+});
+export type ApiConfig = z.infer<typeof ApiConfig>;
+
+/**
+ * The Slack channel, on when a bot token is set: Socket Mode with an app token, else HTTP mode
+ * (`POST /slack/events` on `serve`) with the signing secret.
+ */
+export const SlackConfig = z
+  .object({
+    botToken: z.string().regex(/^xox[bp]-/, 'expected a bot token (xoxb-…)').optional(),
+    signingSecret: z.string().min(1).optional(),
+    appToken: z.string().regex(/^xapp-/, 'expected an app-level token (xapp-…)').optional(),
+    apiUrl: z.url('expected a URL such as https://slack.com/api/').default('https://slack.com/api/'),
+    /** Where gate messages go: a channel id (C0123…) or name. */
+    channel: z.string().min(1).optional(),
+  })
+  .superRefine((slack, ctx) => {
+    if (slack.botToken === undefined) {
+      if (slack.signingSecret !== undefined || slack.appToken !== undefined || slack.channel !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['botToken'], message: 'expected SLACK_BOT_TOKEN: other Slack settings are set without it' });
+      }
+      return;
+    }
+    if (slack.channel === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['channel'], message: 'expected SLACK_CHANNEL, the channel gate messages go to' });
+    }
+    if (slack.signingSecret === undefined && slack.appToken === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['signingSecret'], message: 'expected SLACK_SIGNING_SECRET (HTTP mode) or SLACK_APP_TOKEN (Socket Mode)' });
+    }
+  });
+export type SlackConfig = z.infer<typeof SlackConfig>;
+
 export const Config = z.object({
   natsUrl: z.string().min(1).default('nats://127.0.0.1:4222'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -42,6 +97,9 @@ export const Config = z.object({
     .default({ ackWaitMs: 30_000, maxDeliveries: 3 }),
   coder: z.object({ maxAttempts: positiveInt.default(3) }).default({ maxAttempts: 3 }),
   commandTimeoutMs: positiveInt.default(600_000),
+  serve: ServeConfig.default(ServeConfig.parse({})),
+  api: ApiConfig.default({ tokens: [] }),
+  slack: SlackConfig.default(SlackConfig.parse({})),
 });
 export type Config = z.infer<typeof Config>;
 
@@ -70,6 +128,13 @@ const ENV_FIELDS: ReadonlyArray<{ env: string; path: string[]; list?: boolean; n
   { env: 'STAGEGATE_JOB_MAX_DELIVERIES', path: ['jobs', 'maxDeliveries'] },
   { env: 'STAGEGATE_CODER_MAX_ATTEMPTS', path: ['coder', 'maxAttempts'] },
   { env: 'STAGEGATE_COMMAND_TIMEOUT_MS', path: ['commandTimeoutMs'] },
+  { env: 'STAGEGATE_PORT', path: ['serve', 'port'] },
+  { env: 'STAGEGATE_HOST', path: ['serve', 'host'] },
+  { env: 'SLACK_BOT_TOKEN', path: ['slack', 'botToken'] },
+  { env: 'SLACK_SIGNING_SECRET', path: ['slack', 'signingSecret'] },
+  { env: 'SLACK_APP_TOKEN', path: ['slack', 'appToken'] },
+  { env: 'SLACK_API_URL', path: ['slack', 'apiUrl'] },
+  { env: 'SLACK_CHANNEL', path: ['slack', 'channel'] },
   ...(['plan', 'review', 'deploy'] as const).flatMap((gate) => [
     { env: `STAGEGATE_${gate.toUpperCase()}_APPROVERS`, path: ['gates', gate, 'approvers'], list: true },
     { env: `STAGEGATE_${gate.toUpperCase()}_REQUIRED`, path: ['gates', gate, 'required'], number: true },
@@ -93,6 +158,7 @@ export function loadConfig({ env, file }: LoadConfigOptions): Readonly<Config> {
     fromEnv.set(field.path.join('.'), field.env);
   }
   applyAutoApprove(raw, env.STAGEGATE_AUTO_APPROVE, fromEnv);
+  applyApiTokens(raw, env, fromEnv, configFile);
   applyDefaults(raw, env);
 
   const result = Config.safeParse(raw);
@@ -149,6 +215,36 @@ function applyAutoApprove(raw: Record<string, unknown>, value: string | undefine
     setPath(raw, ['gates', gate, 'autoApprove'], on);
     fromEnv.set(`gates.${gate}.autoApprove`, 'STAGEGATE_AUTO_APPROVE');
   }
+}
+
+/**
+ * API tokens: STAGEGATE_API_TOKENS=api:deploy-bot=<token>,api:ci=<token> replaces the file's
+ * list; a file entry may name an env variable (`tokenEnv`) instead of holding the token.
+ */
+function applyApiTokens(raw: Record<string, unknown>, env: Env, fromEnv: Map<string, string>, configFile: string | undefined) {
+  const value = env.STAGEGATE_API_TOKENS;
+  if (value !== undefined && value !== '') {
+    const tokens = splitList(value).map((pair) => {
+      const at = pair.lastIndexOf('=');
+      if (at <= 0 || at === pair.length - 1) {
+        throw new StagegateError('CONFIG_INVALID', 'invalid configuration: STAGEGATE_API_TOKENS expected principal=token pairs, comma separated');
+      }
+      return { principal: pair.slice(0, at), token: pair.slice(at + 1) };
+    });
+    setPath(raw, ['api', 'tokens'], tokens);
+    fromEnv.set('api.tokens', 'STAGEGATE_API_TOKENS');
+    return;
+  }
+  const tokens = getPath(raw, ['api', 'tokens']);
+  if (!Array.isArray(tokens)) return;
+  tokens.forEach((entry: unknown, i) => {
+    if (typeof entry !== 'object' || entry === null || !('tokenEnv' in entry) || typeof entry.tokenEnv !== 'string') return;
+    const token = env[entry.tokenEnv];
+    if (token === undefined || token === '') {
+      throw new StagegateError('CONFIG_INVALID', `invalid configuration: ${configFile ?? 'config'}: 'api.tokens[${i}].tokenEnv' names ${entry.tokenEnv}, which is not set`);
+    }
+    Object.assign(entry, { token });
+  });
 }
 
 function applyDefaults(raw: Record<string, unknown>, env: Env) {

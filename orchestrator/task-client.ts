@@ -1,8 +1,10 @@
 /**
  * What people and triggers do to tasks: submit, read, decide at a gate, cancel, retry, follow
- * the log. The CLI uses it, and so will every other channel, so they all take one path.
- * Decisions are checked against the stored task first (unknown task, not at that gate), then
- * published to the inbox; the orchestrator's answer is read back from the task's log.
+ * the log. The CLI, the HTTP API and the Slack channel all use it, so they take one path.
+ * Decisions are checked against the stored task first (unknown task, not at that gate, that
+ * visit already decided), then published to the inbox; the orchestrator's answer is read back
+ * from the task's log. A decision that lost a race to another one (a double click, two
+ * channels at once) is answered with who decided first: `GateAlreadyDecided`.
  */
 import { randomUUID } from 'node:crypto';
 import { jetstream, DeliverPolicy, type JetStreamClient } from '@nats-io/jetstream';
@@ -22,7 +24,10 @@ import { StagegateError } from '../core/errors.js';
 import { parseJsonAt } from '../core/parse.js';
 import type { GatePolicies } from '../core/policy.js';
 import { gateAt, type TaskRecord } from '../core/task-record.js';
+import { GateAlreadyDecided, decidingDecision, lastDecidedGate } from './gate-outcome.js';
 import { loadTask } from './task-store.js';
+
+export { GateAlreadyDecided } from './gate-outcome.js';
 
 export interface TaskClient {
   submit(input: { spec: TaskSpec; policies: GatePolicies; maxReviewRounds: number; taskId?: string }): Promise<string>;
@@ -43,13 +48,28 @@ export interface DecisionInput {
   comment?: string;
   /** Defaults to the gate the task is waiting at. */
   gate?: Gate;
+  /**
+   * The visit to the gate the decision is meant for (a Slack button carries it): a decision
+   * for a visit that is over is refused with `GateAlreadyDecided`, never applied to a later visit.
+   */
+  visit?: number;
   /** How long to wait for the orchestrator's answer. */
   answerTimeoutMs?: number;
 }
 
 export type DecisionAnswer =
-  | { status: 'applied'; state: string; counted: boolean; note?: string }
-  | { status: 'queued' };
+  | {
+      status: 'applied';
+      state: string;
+      counted: boolean;
+      note?: string;
+      /** Why a decision was not counted: the policy does not allow `by`, or `by` already approved this visit. */
+      refusal?: 'not-allowed' | 'repeated';
+      /** The gate visit the decision was made at. */
+      gate: Gate;
+      visit: number;
+    }
+  | { status: 'queued'; gate: Gate; visit: number };
 
 export async function createTaskClient(nc: NatsConnection, now: () => Date = () => new Date()): Promise<TaskClient> {
   const js = jetstream(nc);
@@ -73,15 +93,7 @@ export async function createTaskClient(nc: NatsConnection, now: () => Date = () 
     },
     async decide(input) {
       const record = await requireTask(kv, input.taskId);
-      const waitingAt = gateAt(record.state);
-      if (waitingAt === undefined || (input.gate !== undefined && input.gate !== waitingAt)) {
-        const where = waitingAt === undefined ? 'not waiting at a gate' : `waiting at the ${waitingAt} gate`;
-        throw new StagegateError(
-          'TASK_NOT_AT_GATE',
-          `task ${input.taskId} is ${record.state}, ${where}${input.gate === undefined ? '' : ` (asked: ${input.gate} gate)`}; nothing changed`,
-          { taskId: input.taskId },
-        );
-      }
+      const { gate, visit } = openGateFor(record, input);
       const msgId = `${input.taskId}:decision:${randomUUID()}`;
       const answer = awaitAudit(nc, input.taskId, `${msgId}:audit`, input.answerTimeoutMs ?? 5_000);
       await publishInbox({
@@ -89,15 +101,32 @@ export async function createTaskClient(nc: NatsConnection, now: () => Date = () 
         taskId: input.taskId,
         msgId,
         sentAt: now().toISOString(),
-        gate: waitingAt,
+        gate,
         decision: input.decision,
         by: input.by,
         via: input.via,
         ...(input.comment === undefined ? {} : { comment: input.comment }),
       });
       const audit = await answer;
-      if (audit === undefined) return { status: 'queued' };
-      return { status: 'applied', state: audit.state, counted: audit.accepted, ...(audit.note === undefined ? {} : { note: audit.note }) };
+      if (audit === undefined) return { status: 'queued', gate, visit };
+      if (audit.accepted) return { status: 'applied', state: audit.state, counted: true, gate, visit };
+      // Not counted: either another decision passed this visit first, or the policy refused it.
+      // The audit is published after the record is committed, so this read sees the outcome.
+      const after = await requireTask(kv, input.taskId);
+      const decided = decidingDecision(after, gate, visit);
+      if (decided !== undefined) throw new GateAlreadyDecided(input.taskId, decided);
+      const repeated =
+        input.decision === 'approve' &&
+        after.context.decisions.some((d) => d.gate === gate && d.visit === visit && d.counted && d.decision === 'approve' && d.by === input.by);
+      return {
+        status: 'applied',
+        state: audit.state,
+        counted: false,
+        refusal: repeated ? 'repeated' : 'not-allowed',
+        gate,
+        visit,
+        ...(audit.note === undefined ? {} : { note: audit.note }),
+      };
     },
     async cancel(taskId, by, reason) {
       await requireTask(kv, taskId);
@@ -113,6 +142,31 @@ export async function createTaskClient(nc: NatsConnection, now: () => Date = () 
 
 export function newTaskId(): string {
   return `t-${randomUUID().replaceAll('-', '').slice(0, 10)}`;
+}
+
+/**
+ * The gate visit a decision goes to: the one the task waits at, when it is the one asked for.
+ * A visit that is over was decided by someone, and the refusal says by whom and where.
+ */
+function openGateFor(record: TaskRecord, input: DecisionInput): { gate: Gate; visit: number } {
+  const { taskId } = input;
+  const waitingAt = gateAt(record.state);
+  const asked = input.gate ?? waitingAt;
+  const current = waitingAt === undefined ? undefined : record.context.gateVisits[waitingAt];
+  if (waitingAt !== undefined && asked === waitingAt && (input.visit === undefined || input.visit === current)) {
+    return { gate: waitingAt, visit: current as number };
+  }
+  if (asked !== undefined) {
+    const visit = input.visit ?? record.context.gateVisits[asked];
+    const decided = decidingDecision(record, asked, visit);
+    if (decided !== undefined) throw new GateAlreadyDecided(taskId, decided);
+  } else {
+    const last = lastDecidedGate(record);
+    if (last !== undefined) throw new GateAlreadyDecided(taskId, last);
+  }
+  const where = waitingAt === undefined ? 'not waiting at a gate' : `waiting at the ${waitingAt} gate`;
+  const askedWhat = input.gate === undefined ? '' : ` (asked: ${input.gate} gate${input.visit === undefined ? '' : `, visit ${input.visit}`})`;
+  throw new StagegateError('TASK_NOT_AT_GATE', `task ${taskId} is ${record.state}, ${where}${askedWhat}; nothing changed`, { taskId });
 }
 
 async function requireTask(kv: KV, taskId: string): Promise<TaskRecord> {

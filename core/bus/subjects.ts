@@ -14,6 +14,10 @@ export const TASKS_BUCKET = 'sg-tasks';
 
 export const ORCHESTRATOR_CONSUMER = 'orchestrator';
 
+/** The Slack channel's durable consumer on SG_LOG (applied events), and its bucket of posted messages. */
+export const SLACK_CHANNEL_CONSUMER = 'channel-slack';
+export const SLACK_CHANNEL_BUCKET = 'sg-channel-slack';
+
 export function workerConsumer(role: AgentRole): string {
   return `worker-${role}`;
 }
@@ -26,5 +30,7 @@ export const subjects = {
   allLogs: 'sg.log.>',
   taskLog: (taskId: TaskId) => `sg.log.${taskId}.>`,
   taskEvent: (taskId: TaskId) => `sg.log.${taskId}.event`,
+  /** Every task's applied events, without the progress chatter: what channels follow. */
+  allTaskEvents: 'sg.log.*.event',
   progress: (taskId: TaskId) => `sg.log.${taskId}.progress`,
 } as const;

@@ -1,0 +1,94 @@
+/**
+ * The HTTP API: `GET /api/tasks`, `GET /api/tasks/:id`, `POST /api/tasks/:id/decisions`.
+ * Every request carries a bearer token mapped to a principal in config; a decision is made as
+ * that principal through the task client's `decide()`, the path every channel takes.
+ * 401 no or bad token · 403 the policy does not count the principal (recorded as not counted)
+ * · 404 unknown task · 409 not at that gate, already decided, already approved · 400 bad body.
+ */
+import express from 'express';
+import { z } from 'zod';
+import { Gate, TaskId } from '../../../core/bus/messages.js';
+import type { ApiToken } from '../../../core/config.js';
+import type { Logger } from '../../../core/log.js';
+import { parseAt } from '../../../core/parse.js';
+import type { TaskClient } from '../../task-client.js';
+import { requireBearer } from '../bearer-auth.js';
+import { HttpError } from '../http-errors.js';
+import type { RouteModule } from '../route-module.js';
+import { taskDetail, taskSummary } from '../task-view.js';
+
+export const DecisionRequest = z
+  .strictObject({
+    gate: Gate,
+    decision: z.enum(['approve', 'reject']),
+    comment: z.string().min(1).max(10_000).optional(),
+    /** The gate visit meant; a decision for a visit that is over gets 409. */
+    visit: z.number().int().positive().optional(),
+  })
+  .refine((d) => d.decision === 'approve' || d.comment !== undefined, {
+    path: ['comment'],
+    message: 'expected a reason when rejecting: it goes back to the agent',
+  });
+export type DecisionRequest = z.infer<typeof DecisionRequest>;
+
+export interface ApiRoutesDeps {
+  client: TaskClient;
+  tokens: ReadonlyArray<ApiToken>;
+  bodyLimitBytes: number;
+  log: Logger;
+}
+
+export function apiRoutes(deps: ApiRoutesDeps): RouteModule {
+  const { client, log } = deps;
+  const router = express.Router();
+  router.use(requireBearer(deps.tokens));
+
+  router.get('/tasks', async (_req, res) => {
+    const records = await client.list();
+    res.json({ tasks: records.map(taskSummary) });
+  });
+
+  router.get('/tasks/:id', async (req, res) => {
+    res.json({ task: taskDetail(await client.get(taskIdOf(req.params.id))) });
+  });
+
+  router.post('/tasks/:id/decisions', express.json({ limit: deps.bodyLimitBytes }), async (req, res) => {
+    const taskId = taskIdOf(req.params.id);
+    if (req.body === undefined) throw new HttpError(400, 'SCHEMA_INVALID', 'expected a JSON body (Content-Type: application/json)');
+    const body = parseAt(DecisionRequest, req.body, 'decision request');
+    const by = String(res.locals.principal);
+    const answer = await client.decide({
+      taskId,
+      by,
+      via: 'api',
+      gate: body.gate,
+      decision: body.decision,
+      ...(body.comment === undefined ? {} : { comment: body.comment }),
+      ...(body.visit === undefined ? {} : { visit: body.visit }),
+    });
+    log.info({ taskId, by, gate: body.gate, decision: body.decision, answer: answer.status, counted: answer.status === 'applied' ? answer.counted : undefined }, 'api decision');
+    if (answer.status === 'queued') {
+      return res.status(202).json({ decision: { ...answer, by, message: 'recorded; no orchestrator has answered yet' } });
+    }
+    if (!answer.counted) {
+      const why = answer.note ?? 'refused by the policy';
+      if (answer.refusal === 'repeated') throw new HttpError(409, 'ALREADY_APPROVED', `${why}; nothing changed`);
+      throw new HttpError(403, 'FORBIDDEN', `${why}; the decision is recorded as not counted`);
+    }
+    res.json({ decision: { ...answer, by } });
+  });
+
+  return {
+    name: 'api',
+    mount(app) {
+      app.use('/api', router);
+    },
+  };
+}
+
+/** An id that cannot be a task is answered like an unknown one, without a store lookup. */
+function taskIdOf(raw: unknown): string {
+  const parsed = TaskId.safeParse(raw);
+  if (!parsed.success) throw new HttpError(404, 'TASK_UNKNOWN', `unknown task ${String(raw).slice(0, 80)}`);
+  return parsed.data;
+}
