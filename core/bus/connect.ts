@@ -15,6 +15,8 @@ export async function connectBus(url: string, name: string): Promise<NatsConnect
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
       timeout: 5_000,
+      // Async stack traces capture a stack on every request; errors still carry their own.
+      noAsyncTraces: true,
     });
   } catch (err) {
     throw new StagegateError(
