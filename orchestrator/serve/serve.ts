@@ -31,7 +31,8 @@ export interface RunningServe {
 export async function startServe(options: ServeOptions): Promise<RunningServe> {
   const { config, nc, log } = options;
   const tasks = await createTaskClient(nc);
-  const slack: { mode: 'http' | 'socket'; routes: RouteModule[]; start(): Promise<void>; stop(): Promise<void> } | undefined = undefined;
+  // The Slack channel joins here (next commit).
+  const slack = optionalChannel();
 
   const tokens = config.api.tokens.length;
   const channels = [
@@ -64,4 +65,8 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       await slack?.stop();
     },
   };
+}
+
+function optionalChannel(): { mode: 'http' | 'socket'; routes: RouteModule[]; start(): Promise<void>; stop(): Promise<void> } | undefined {
+  return undefined;
 }
