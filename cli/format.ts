@@ -1,6 +1,7 @@
 /** How tasks read in a terminal: one place, so `status`, `logs` and the demo agree. */
 import type { TaskLogEntry, Usage } from '../core/bus/messages.js';
 import type { TaskRecord } from '../core/task-record.js';
+import { gateStatusOf } from '../orchestrator/gate-policy.js';
 
 export function formatTokens(usage: Usage): string {
   return `${usage.calls} model call${usage.calls === 1 ? '' : 's'}, ${k(usage.inputTokens)} in (${k(usage.cachedTokens)} cached), ${k(usage.outputTokens)} out`;
@@ -43,6 +44,13 @@ export function formatTask(record: TaskRecord): string {
   if (c.plan !== null) lines.push(`  plan:     ${c.plan.summary}`);
   if (c.error !== null) lines.push(`  error:    ${c.error.stage}: ${c.error.reason}`);
   if (c.deployed !== null) lines.push(`  deployed: ${c.deployed.commit} to ${c.deployed.target}`);
+  const gate = gateStatusOf(record.state, c);
+  if (gate !== undefined) {
+    const escalated = gate.escalated ? ', escalated' : '';
+    lines.push(`  gate:     ${gate.gate} (visit ${gate.visit}): ${gate.approvals} of ${gate.required} approvals${escalated}; approvers ${gate.approvers.join(', ')}`);
+    if (gate.missing !== undefined) lines.push(`            needs: ${gate.missing}`);
+    for (const t of gate.timers) lines.push(`            ${t.kind} at ${t.fireAt}${t.firedAt === null ? '' : ` (fired ${t.firedAt})`}`);
+  }
   lines.push('  stages:');
   for (const s of c.stages) {
     const took = stageDurationMs(s);
@@ -90,6 +98,8 @@ function describeEvent(e: Extract<TaskLogEntry, { type: 'task.event' }>['event']
       return `${e.stage} failed: ${e.reason}`;
     case 'gate.decide':
       return `${e.gate} gate: ${e.decision} by ${e.by} via ${e.via}${e.comment ? ` (${e.comment})` : ''}`;
+    case 'gate.timer_fired':
+      return `${e.gate} gate: ${e.kind === 'remind' ? 'reminder' : 'timeout'} (due ${e.fireAt})`;
     case 'task.cancel':
       return `cancelled by ${e.by}: ${e.reason}`;
     case 'task.retry':

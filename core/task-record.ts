@@ -3,10 +3,12 @@
  * event, and what `status`, the HTTP API and the channels read. Parsed at every read.
  */
 import { z } from 'zod';
-import { GatePolicies } from './policy.js';
+import { GateFacts, GatePolicies, PrincipalFacts } from './policy.js';
 import {
   DecisionChannel,
   Gate,
+  GateTimer,
+  GateTimerKind,
   Plan,
   ReviewComment,
   Stage,
@@ -50,8 +52,26 @@ export const Decision = z.object({
   /** False when the policy refused it; `note` then says why. */
   counted: z.boolean(),
   note: z.string().optional(),
+  /** What the channel verified about the decider; principals like `github-team:` match on it. */
+  principal: PrincipalFacts.optional(),
+  /** The auto-approval rule that made a policy decision. */
+  rule: z.string().optional(),
 });
 export type Decision = z.infer<typeof Decision>;
+
+/**
+ * The latest visit to a gate: open while the task's state is that gate's. Its timers are the
+ * durable records the orchestrator keeps in the timers bucket while the visit is open.
+ */
+export const GateVisit = z.object({
+  gate: Gate,
+  visit: z.number().int().positive(),
+  openedAt: z.string(),
+  /** Set when the gate timed out and its escalation group took over. */
+  escalatedAt: z.string().nullable(),
+  timers: z.array(z.object({ kind: GateTimerKind, fireAt: z.string(), firedAt: z.string().nullable() })),
+});
+export type GateVisit = z.infer<typeof GateVisit>;
 
 export const StageRecord = z.object({
   stage: Stage,
@@ -87,6 +107,10 @@ export const TaskContext = z.object({
   attempts: z.record(Stage, z.number().int().nonnegative()),
   currentJobId: z.string().nullable(),
   gateVisits: z.record(Gate, z.number().int().nonnegative()),
+  /** Defaults let records written before gate timers and facts existed still parse. */
+  gateVisit: GateVisit.nullable().default(null),
+  /** What auto-approval rules read: the change, its checks and its review. */
+  facts: GateFacts.default({ commit: null }),
   decisions: z.array(Decision),
   stages: z.array(StageRecord),
   usage: Usage,
@@ -96,13 +120,17 @@ export const TaskContext = z.object({
 });
 export type TaskContext = z.infer<typeof TaskContext>;
 
-/** A dispatch the orchestrator owes after a commit; kept so a redelivered event can redo it. */
-export const Effect = z.object({
-  kind: z.literal('publish'),
-  subject: z.string(),
-  msgId: z.string(),
-  payload: z.unknown(),
-});
+/**
+ * What the orchestrator owes after a commit; kept so a redelivered event can redo it. Each is
+ * safe to repeat: publishes carry a Nats-Msg-Id, a timer is created only if absent.
+ */
+export const Effect = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('publish'), subject: z.string(), msgId: z.string(), payload: z.unknown() }),
+  /** Keep a durable gate timer (`key` in the timers bucket). */
+  z.object({ kind: z.literal('timer.set'), key: z.string(), msgId: z.string(), payload: GateTimer }),
+  /** Drop one: its gate visit was left. */
+  z.object({ kind: z.literal('timer.clear'), key: z.string(), msgId: z.string(), payload: GateTimer }),
+]);
 export type Effect = z.infer<typeof Effect>;
 
 export const TaskRecord = z.object({

@@ -6,7 +6,9 @@ import { initialTransition, transition } from 'xstate';
 import type { InboxMessage } from '../core/bus/messages.js';
 import { TaskState, gateAt, type Effect, type TaskRecord } from '../core/task-record.js';
 import { auditEffect, planDispatches } from './effects.js';
-import { refusalOf, taskMachine } from './task-machine.js';
+import { gateStatusOf, refusalOf } from './gate-policy.js';
+import { taskMachine } from './task-machine.js';
+import { planTimerEffects } from './timers/timer-effects.js';
 
 /** How many applied events a record remembers, to recognise a redelivered one. */
 const APPLIED_MEMORY = 32;
@@ -39,10 +41,14 @@ export function applyMessage(current: TaskRecord | undefined, message: InboxMess
   const before = taskMachine.resolveState({ value: current.state, context: current.context });
   const [after, actions] = transition(taskMachine, before, message);
   const state = TaskState.parse(after.value);
-  const note = noteFor(current, message);
+  const refusal = refusalFor(current, message);
+  const accepted = after !== before && refusal === undefined;
+  const gate = gateStatusOf(state, after.context);
+  // An approval that counted but left the task at the gate is answered with what is missing.
+  const note = refusal ?? (accepted && message.type === 'gate.decide' && state === current.state ? gate?.missing : undefined);
   const autoApproved = after.context.decisions
     .slice(current.context.decisions.length)
-    .filter((d) => d.via === 'policy')
+    .filter((d) => d.via === 'policy' && d.decision === 'approve')
     .map((d) => d.gate);
   const audit = auditEffect({
     type: 'task.event',
@@ -51,29 +57,46 @@ export function applyMessage(current: TaskRecord | undefined, message: InboxMess
     sentAt: message.sentAt,
     event: message,
     state,
-    accepted: after !== before && note === undefined,
+    accepted,
     ...(note === undefined ? {} : { note }),
     ...(autoApproved.length === 0 ? {} : { autoApproved }),
+    ...(gate === undefined ? {} : { gate }),
   });
 
   if (after === before) {
     return { kind: 'effects-only', effects: [audit], reason: note ?? `ignored in state ${current.state}` };
   }
-  const effects = [...planDispatches(after.context, actions, message.sentAt), audit];
+  const effects = [
+    ...planDispatches(after.context, actions, message.sentAt),
+    ...planTimerEffects(current, { state, context: after.context }, message),
+    audit,
+  ];
   const applied = [...current.applied, { msgId: message.msgId, effects }].slice(-APPLIED_MEMORY);
   return { kind: 'commit', record: { version: 1, state, context: after.context, applied }, effects };
 }
 
 /** Why an event did not move the task, in words a person reads in `stagegate logs`. */
-function noteFor(current: TaskRecord, message: InboxMessage): string | undefined {
+function refusalFor(current: TaskRecord, message: InboxMessage): string | undefined {
   if (message.type === 'gate.decide') {
     const gate = gateAt(current.state);
     if (gate === undefined) return `task is ${current.state}, not waiting at a gate`;
     return refusalOf(current.context, gate, message);
   }
+  if (message.type === 'gate.timer_fired') return staleTimerNote(current, message);
   if ('jobId' in message && message.jobId !== current.context.currentJobId) {
     return `stale result for job ${message.jobId} (current: ${current.context.currentJobId ?? 'none'})`;
   }
   if (message.type === 'task.retry' && current.state !== 'failed') return `task is ${current.state}, not failed`;
+  return undefined;
+}
+
+/** A timer event the chart ignores: for a gate or visit the task has left, or already fired. */
+function staleTimerNote(current: TaskRecord, timer: Extract<InboxMessage, { type: 'gate.timer_fired' }>): string | undefined {
+  const where = `${timer.gate} gate visit ${timer.visit} ${timer.kind} timer`;
+  const visit = current.context.gateVisit;
+  if (gateAt(current.state) !== timer.gate || visit === null || visit.gate !== timer.gate || visit.visit !== timer.visit) {
+    return `stale ${where}: the task is ${current.state}`;
+  }
+  if ((visit.timers.find((t) => t.kind === timer.kind)?.firedAt ?? null) !== null) return `${where} already fired`;
   return undefined;
 }

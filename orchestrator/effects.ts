@@ -1,13 +1,16 @@
 /**
  * Turns the actions a transition returned into effects (data, stored with the commit), and
  * performs them. Every effect carries a deterministic Nats-Msg-Id, so performing the same
- * effect again after a crash is a no-op on the server.
+ * effect again after a crash is a no-op on the server; gate timers (`timers/timer-effects.ts`)
+ * are created only when absent.
  */
 import type { JetStreamClient } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
 import type { Job, Stage, TaskEventRecorded } from '../core/bus/messages.js';
 import { JOB_TYPE_BY_ROLE } from '../core/bus/messages.js';
 import { subjects } from '../core/bus/subjects.js';
 import type { Effect, TaskContext } from '../core/task-record.js';
+import { dropTimer, keepTimer } from './timers/timer-store.js';
 
 const ROLE_BY_STAGE = { plan: 'planner', implement: 'coder', review: 'reviewer', deploy: 'deployer' } as const;
 
@@ -75,8 +78,24 @@ function required<T>(value: T | null, context: TaskContext, what: string): T {
   return value;
 }
 
-export async function performEffects(js: JetStreamClient, effects: Effect[]): Promise<void> {
+/** `timers` is the timers bucket; needed only when an effect sets or clears a gate timer. */
+export async function performEffects(js: JetStreamClient, effects: Effect[], timers?: KV): Promise<void> {
   for (const effect of effects) {
-    await js.publish(effect.subject, JSON.stringify(effect.payload), { msgID: effect.msgId });
+    switch (effect.kind) {
+      case 'publish':
+        await js.publish(effect.subject, JSON.stringify(effect.payload), { msgID: effect.msgId });
+        break;
+      case 'timer.set':
+        await keepTimer(requireTimers(timers, effect.key), effect.key, effect.payload);
+        break;
+      case 'timer.clear':
+        await dropTimer(requireTimers(timers, effect.key), effect.key);
+        break;
+    }
   }
+}
+
+function requireTimers(timers: KV | undefined, key: string): KV {
+  if (timers === undefined) throw new Error(`gate timer ${key}: no timers bucket was given to perform it`);
+  return timers;
 }

@@ -2,29 +2,36 @@
  * The orchestrator's loop over its inbox. Any number of these may run against one NATS: they
  * share the durable inbox consumer, and the revision check on each task record decides who
  * wins when two touch the same task. Per message: parse, load, apply, commit, perform, ack.
- * Nothing is kept in memory that is not in NATS, so a killed process loses nothing.
+ * Nothing is kept in memory that is not in NATS, so a killed process loses nothing. Each
+ * orchestrator also runs a gate timer scheduler (`timers/`) over the shared timers bucket.
  */
 import { jetstream, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { InboxMessage } from '../core/bus/messages.js';
 import { ORCHESTRATOR_CONSUMER, STREAMS } from '../core/bus/subjects.js';
-import { openTaskBucket } from '../core/bus/topology.js';
+import { openTaskBucket, openTimerBucket } from '../core/bus/topology.js';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { parseJsonAt } from '../core/parse.js';
 import { applyMessage } from './apply-message.js';
 import { performEffects } from './effects.js';
 import { WriteConflict, commitTask, loadTask } from './task-store.js';
+import type { Clock } from './timers/clock.js';
+import { startTimerScheduler, type TimerScheduler } from './timers/timer-scheduler.js';
 
 export interface OrchestratorOptions {
   nc: NatsConnection;
   log: Logger;
   /** Messages handled at once; messages of one task are always handled in order. */
   concurrency?: number;
+  /** The gate timer scheduler's clock (tests move it by hand); the system clock by default. */
+  clock?: Clock;
 }
 
 export interface RunningOrchestrator {
+  /** This orchestrator's gate timer scheduler. */
+  timers: TimerScheduler;
   stop(): Promise<void>;
 }
 
@@ -34,6 +41,7 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<R
   const { nc, log } = options;
   const js = jetstream(nc);
   const kv = await openTaskBucket(nc);
+  const timersKv = await openTimerBucket(nc);
   const consumer = await js.consumers.get(STREAMS.inbox, ORCHESTRATOR_CONSUMER);
   const limit = options.concurrency ?? 32;
   const messages = await consumer.consume({ max_messages: limit });
@@ -45,7 +53,7 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<R
       while (inFlight.size >= limit) await Promise.race(inFlight);
       const key = taskKeyOf(msg.subject);
       const previous = perTask.get(key) ?? Promise.resolve();
-      const work = previous.then(() => handleMessage(msg, js, kv, log));
+      const work = previous.then(() => handleMessage(msg, js, kv, timersKv, log));
       const tracked = work.finally(() => {
         inFlight.delete(tracked);
         if (perTask.get(key) === tracked) perTask.delete(key);
@@ -55,9 +63,13 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<R
     }
   })();
 
+  const timers = await startTimerScheduler({ kv: timersKv, js, log, ...(options.clock === undefined ? {} : { clock: options.clock }) });
+
   log.info('orchestrator started');
   return {
+    timers,
     async stop() {
+      await timers.stop();
       messages.stop();
       await loop;
       await Promise.all(inFlight);
@@ -69,7 +81,7 @@ function taskKeyOf(subject: string): string {
   return subject.split('.')[2] ?? subject;
 }
 
-async function handleMessage(msg: JsMsg, js: JetStreamClient, kv: KV, log: Logger): Promise<void> {
+async function handleMessage(msg: JsMsg, js: JetStreamClient, kv: KV, timersKv: KV, log: Logger): Promise<void> {
   let message: InboxMessage;
   try {
     message = parseJsonAt(InboxMessage, msg.string(), `message on ${msg.subject}`);
@@ -105,7 +117,7 @@ async function handleMessage(msg: JsMsg, js: JetStreamClient, kv: KV, log: Logge
       } else {
         taskLog.info({ reason: outcome.reason }, 'event not applied');
       }
-      await performEffects(js, outcome.effects);
+      await performEffects(js, outcome.effects, timersKv);
       msg.ack();
       return;
     }

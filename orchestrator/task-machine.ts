@@ -7,14 +7,22 @@
  * planning → awaitingPlanApproval → implementing → reviewing
  *   ↺ changes requested → implementing (while rounds are left, else awaitingReviewApproval)
  * → awaitingDeployApproval → deploying → done; plus failed (retryable) and cancelled.
+ *
+ * A gate passes when its policy (`gate-policy.ts`) is satisfied: a quorum of allowed approvers,
+ * or an auto-approval rule on the task's facts. Gate timeouts are durable records outside the
+ * chart (`timers/`); when one falls due it arrives here as an ordinary `gate.timer_fired` event.
  */
 import { assign, setup } from 'xstate';
-import type { Gate, InboxMessage, Stage, TaskSubmit } from '../core/bus/messages.js';
-import { isAllowedApprover, policyFor } from '../core/policy.js';
-import { addUsage, emptyUsage, type Decision, type TaskContext } from '../core/task-record.js';
+import type { Gate, GateTimerKind, InboxMessage, Stage, TaskSubmit } from '../core/bus/messages.js';
+import { policyFor, type TimeoutAction } from '../core/policy.js';
+import { addUsage, emptyUsage, type Decision, type GateVisit, type TaskContext } from '../core/task-record.js';
+import { autoApprovalAt, deciderOf, openVisit, refusalOf, tallyGate } from './gate-policy.js';
 
 export type TaskEvent = Exclude<InboxMessage, TaskSubmit>;
 type DecideEvent = Extract<TaskEvent, { type: 'gate.decide' }>;
+
+/** The stage a gate belongs to, for a task cancelled while it waits there. */
+const STAGE_OF_GATE = { plan: 'plan', command: 'implement', review: 'review', deploy: 'deploy' } as const satisfies Record<Gate, Stage>;
 
 const FAILED_STAGE_TARGET = {
   plan: 'planning',
@@ -29,26 +37,6 @@ export function jobIdFor(taskId: string, stage: Stage, attempt: number): string 
 
 export function branchFor(taskId: string): string {
   return `stagegate/${taskId}`;
-}
-
-function approvalsAtVisit(context: TaskContext, gate: Gate): Decision[] {
-  const visit = context.gateVisits[gate];
-  return context.decisions.filter(
-    (d) => d.gate === gate && d.visit === visit && d.decision === 'approve' && d.counted,
-  );
-}
-
-/** Why a decision cannot count at this gate, or undefined when it can. */
-export function refusalOf(context: TaskContext, gate: Gate, event: TaskEvent): string | undefined {
-  if (event.type !== 'gate.decide') return 'not a decision';
-  if (event.gate !== gate) return `the task is waiting at the ${gate} gate, not the ${event.gate} gate`;
-  if (!isAllowedApprover(policyFor(context.policies, gate), event.by)) {
-    return `${event.by} is not an approver for the ${gate} gate`;
-  }
-  if (event.decision === 'approve' && approvalsAtVisit(context, gate).some((d) => d.by === event.by)) {
-    return `${event.by} has already approved this gate`;
-  }
-  return undefined;
 }
 
 /** The init event (first entry into planning) has no time of its own; the task's creation time stands in. */
@@ -67,7 +55,54 @@ function decisionRecord(context: TaskContext, event: DecideEvent, gate: Gate, no
     at: event.sentAt,
     counted: note === undefined,
     ...(note === undefined ? {} : { note }),
+    ...(event.principal === undefined ? {} : { principal: event.principal }),
   };
+}
+
+function addMs(iso: string, ms: number): string {
+  return new Date(Date.parse(iso) + ms).toISOString();
+}
+
+/** A new visit to a gate: its timers' due times count from the event that brought the task here. */
+function newVisit(context: TaskContext, gate: Gate, at: string): GateVisit {
+  const timeout = policyFor(context.policies, gate).timeout;
+  const timers: GateVisit['timers'] = [];
+  if (timeout?.remindAfterMs !== undefined) timers.push({ kind: 'remind', fireAt: addMs(at, timeout.remindAfterMs), firedAt: null });
+  if (timeout?.expireAfterMs !== undefined) timers.push({ kind: 'expire', fireAt: addMs(at, timeout.expireAfterMs), firedAt: null });
+  return { gate, visit: context.gateVisits[gate] + 1, openedAt: at, escalatedAt: null, timers };
+}
+
+/** The event is this gate's timer of `kind`, for the open visit, due and not fired yet. */
+function isDueTimer(context: TaskContext, event: TaskEvent, gate: Gate, kind: GateTimerKind): boolean {
+  if (event.type !== 'gate.timer_fired' || event.gate !== gate || event.kind !== kind) return false;
+  const visit = openVisit(context, gate);
+  const timer = visit?.timers.find((t) => t.kind === kind);
+  if (visit === undefined || timer === undefined || visit.visit !== event.visit || timer.firedAt !== null) return false;
+  return Date.parse(event.sentAt) >= Date.parse(timer.fireAt);
+}
+
+function markFired(context: TaskContext, gate: Gate, kind: GateTimerKind, at: string): GateVisit | null {
+  const visit = openVisit(context, gate);
+  if (visit === undefined) return context.gateVisit;
+  return { ...visit, timers: visit.timers.map((t) => (t.kind === kind ? { ...t, firedAt: at } : t)) };
+}
+
+/** Facts about a change, from whoever measured it last; a new commit starts them afresh. */
+function changeFactsOf(event: { changedFiles?: string[] | undefined; linesChanged?: number | undefined }) {
+  return {
+    ...(event.changedFiles === undefined ? {} : { changedFiles: event.changedFiles }),
+    ...(event.linesChanged === undefined ? {} : { linesChanged: event.linesChanged }),
+  };
+}
+
+function expiryAction(context: TaskContext, gate: Gate): TimeoutAction | undefined {
+  return policyFor(context.policies, gate).timeout?.onExpire;
+}
+
+function describeWait(context: TaskContext, gate: Gate): string {
+  const ms = policyFor(context.policies, gate).timeout?.expireAfterMs ?? 0;
+  const minutes = Math.round(ms / 60_000);
+  return minutes >= 1 ? `${minutes} min` : `${Math.round(ms / 1000)} s`;
 }
 
 export const taskMachine = setup({
@@ -80,17 +115,25 @@ export const taskMachine = setup({
     isCurrentJob: ({ context, event }) => 'jobId' in event && event.jobId === context.currentJobId,
     hasReviewRoundsLeft: ({ context, event }) =>
       'jobId' in event && event.jobId === context.currentJobId && context.reviewRound <= context.maxReviewRounds,
-    autoApproves: ({ context }, params: { gate: Gate }) => policyFor(context.policies, params.gate).autoApprove,
+    autoApproves: ({ context }, params: { gate: Gate }) => autoApprovalAt(context, params.gate) !== undefined,
     approvalPassesGate: ({ context, event }, params: { gate: Gate }) =>
       event.type === 'gate.decide' &&
       event.decision === 'approve' &&
       refusalOf(context, params.gate, event) === undefined &&
-      approvalsAtVisit(context, params.gate).length + 1 >= policyFor(context.policies, params.gate).required,
+      tallyGate(context, params.gate, { extra: deciderOf(event) }).satisfied,
     decisionCounts: ({ context, event }, params: { gate: Gate; decision: 'approve' | 'reject' }) =>
       event.type === 'gate.decide' &&
       event.decision === params.decision &&
       refusalOf(context, params.gate, event) === undefined,
     failedAt: ({ context }, params: { stage: Stage }) => context.error?.stage === params.stage,
+    remindDue: ({ context, event }, params: { gate: Gate }) => isDueTimer(context, event, params.gate, 'remind'),
+    expiryDue: ({ context, event }, params: { gate: Gate; onExpire: TimeoutAction }) =>
+      isDueTimer(context, event, params.gate, 'expire') && expiryAction(context, params.gate) === params.onExpire,
+    /** The gate escalates, and the approvals it already has satisfy the escalation group's quorum. */
+    escalationPassesGate: ({ context, event }, params: { gate: Gate }) =>
+      isDueTimer(context, event, params.gate, 'expire') &&
+      expiryAction(context, params.gate) === 'escalate' &&
+      tallyGate(context, params.gate, { escalated: true }).satisfied,
   },
   actions: {
     startStage: assign(({ context, event }, params: { stage: Stage }) => {
@@ -125,17 +168,37 @@ export const taskMachine = setup({
     recordPlan: assign(({ event }) => (event.type === 'plan.proposed' ? { plan: event.plan, verdict: null } : {})),
     recordImplementation: assign(({ event }) =>
       event.type === 'code.committed'
-        ? { implementation: { commit: event.commit, summary: event.summary, attempts: event.attempts } }
+        ? {
+            implementation: { commit: event.commit, summary: event.summary, attempts: event.attempts },
+            facts: { commit: event.commit, ...changeFactsOf(event) },
+          }
         : {},
     ),
-    recordVerdict: assign(({ event }) =>
-      event.type === 'review.approved' || event.type === 'review.changes_requested'
-        ? { verdict: event.verdict, reviewComments: event.verdict.comments }
-        : {},
-    ),
+    /** The review describes the implementation's commit: its verdict, risk and tests join the facts. */
+    recordVerdict: assign(({ context, event }) => {
+      if (event.type !== 'review.approved' && event.type !== 'review.changes_requested') return {};
+      const commit = context.implementation?.commit ?? context.facts.commit;
+      const earlier = context.facts.commit === commit ? changeFactsOf(context.facts) : {};
+      return {
+        verdict: event.verdict,
+        reviewComments: event.verdict.comments,
+        facts: {
+          commit,
+          ...earlier,
+          ...changeFactsOf(event),
+          checksGreen: event.testsPassed,
+          verdict: event.verdict.decision,
+          ...(event.verdict.risk === undefined ? {} : { risk: event.verdict.risk }),
+        },
+      };
+    }),
+    /** Work so far may be committed: nothing is known about that change yet. */
     recordPendingCommand: assign(({ event }) =>
       event.type === 'command.approval_requested'
-        ? { pendingCommand: { command: event.command, pattern: event.pattern, notes: event.notes, commit: event.commit } }
+        ? {
+            pendingCommand: { command: event.command, pattern: event.pattern, notes: event.notes, commit: event.commit },
+            facts: { commit: event.commit },
+          }
         : {},
     ),
     /** The resumed coder job may run the command, and is told where it left off. */
@@ -151,8 +214,13 @@ export const taskMachine = setup({
     }),
     rejectCommand: assign(({ context, event }) => {
       const pending = context.pendingCommand;
-      if (pending === null || event.type !== 'gate.decide') return {};
-      const why = event.comment === undefined ? '' : ` (${event.comment})`;
+      if (pending === null) return {};
+      const why =
+        event.type === 'gate.timer_fired'
+          ? ` (nobody decided within ${describeWait(context, 'command')})`
+          : event.type === 'gate.decide' && event.comment !== undefined
+            ? ` (${event.comment})`
+            : '';
       const note = `A person did not approve running \`${pending.command}\`${why}: do without it. Where you left off: ${pending.notes}`;
       return { implementFeedback: [...context.implementFeedback, note], pendingCommand: null };
     }),
@@ -165,21 +233,65 @@ export const taskMachine = setup({
     ),
     openGate: assign(({ context, event }, params: { gate: Gate }) => ({
       gateVisits: { ...context.gateVisits, [params.gate]: context.gateVisits[params.gate] + 1 },
+      gateVisit: newVisit(context, params.gate, timeOf(context, event)),
       updatedAt: timeOf(context, event),
     })),
-    recordAutoApproval: assign(({ context, event }, params: { gate: Gate }) => ({
-      decisions: [
-        ...context.decisions,
-        {
-          gate: params.gate,
-          visit: context.gateVisits[params.gate],
-          decision: 'approve' as const,
-          by: 'policy:auto-approve',
-          via: 'policy' as const,
-          at: event.sentAt,
-          counted: true,
-        },
-      ],
+    /** Recorded like any decision, by the policy, naming the rule that made it and why it held. */
+    recordAutoApproval: assign(({ context, event }, params: { gate: Gate }) => {
+      const approval = autoApprovalAt(context, params.gate);
+      if (approval === undefined) return {};
+      const decision: Decision = {
+        gate: params.gate,
+        visit: context.gateVisits[params.gate],
+        decision: 'approve',
+        by: approval.by,
+        via: 'policy',
+        ...(approval.reason === undefined ? {} : { comment: approval.reason }),
+        at: event.sentAt,
+        counted: true,
+        ...(approval.rule === undefined ? {} : { rule: approval.rule }),
+      };
+      return { decisions: [...context.decisions, decision] };
+    }),
+    recordReminder: assign(({ context, event }, params: { gate: Gate }) => ({
+      gateVisit: markFired(context, params.gate, 'remind', event.sentAt),
+      updatedAt: event.sentAt,
+    })),
+    /**
+     * The gate timed out. Escalation hands the gate to the escalation group (once: there is one
+     * expiry per visit); a rejection is recorded as the policy's decision.
+     */
+    recordExpiry: assign(({ context, event }, params: { gate: Gate }) => {
+      const visit = markFired(context, params.gate, 'expire', event.sentAt);
+      const action = expiryAction(context, params.gate);
+      if (action === 'escalate') return { gateVisit: visit && { ...visit, escalatedAt: event.sentAt }, updatedAt: event.sentAt };
+      if (action !== 'reject') return { gateVisit: visit, updatedAt: event.sentAt };
+      const decision: Decision = {
+        gate: params.gate,
+        visit: context.gateVisits[params.gate],
+        decision: 'reject',
+        by: 'policy:timeout',
+        via: 'policy',
+        comment: `no decision within ${describeWait(context, params.gate)}`,
+        at: event.sentAt,
+        counted: true,
+      };
+      return { gateVisit: visit, decisions: [...context.decisions, decision], updatedAt: event.sentAt };
+    }),
+    /** What the agent is told when its work comes back because nobody decided in time. */
+    addTimeoutFeedback: assign(({ context }, params: { gate: Gate }) => {
+      const note = `The ${params.gate} gate timed out: nobody decided within ${describeWait(context, params.gate)}, so it was rejected. Take another look and make the change easier to approve.`;
+      return params.gate === 'plan'
+        ? { planFeedback: [...context.planFeedback, note] }
+        : { implementFeedback: [...context.implementFeedback, note] };
+    }),
+    recordTimeoutCancel: assign(({ context, event }, params: { gate: Gate }) => ({
+      error: {
+        stage: STAGE_OF_GATE[params.gate],
+        reason: `cancelled: the ${params.gate} gate timed out with no decision within ${describeWait(context, params.gate)}`,
+      },
+      currentJobId: null,
+      updatedAt: event.sentAt,
     })),
     recordDecision: assign(({ context, event }, params: { gate: Gate }) =>
       event.type === 'gate.decide'
@@ -231,6 +343,8 @@ export const taskMachine = setup({
     attempts: { plan: 0, implement: 0, review: 0, deploy: 0 },
     currentJobId: null,
     gateVisits: { plan: 0, review: 0, deploy: 0, command: 0 },
+    gateVisit: null,
+    facts: { commit: null },
     decisions: [],
     stages: [],
     usage: emptyUsage(),
@@ -286,6 +400,25 @@ export const taskMachine = setup({
           },
           { actions: { type: 'recordDecision', params: { gate: 'plan' } } },
         ],
+        'gate.timer_fired': [
+          { guard: { type: 'remindDue', params: { gate: 'plan' } }, actions: { type: 'recordReminder', params: { gate: 'plan' } } },
+          {
+            guard: { type: 'expiryDue', params: { gate: 'plan', onExpire: 'reject' } },
+            target: 'planning',
+            actions: [{ type: 'recordExpiry', params: { gate: 'plan' } }, { type: 'addTimeoutFeedback', params: { gate: 'plan' } }],
+          },
+          {
+            guard: { type: 'expiryDue', params: { gate: 'plan', onExpire: 'cancel' } },
+            target: 'cancelled',
+            actions: [{ type: 'recordExpiry', params: { gate: 'plan' } }, { type: 'recordTimeoutCancel', params: { gate: 'plan' } }],
+          },
+          {
+            guard: { type: 'escalationPassesGate', params: { gate: 'plan' } },
+            target: 'implementing',
+            actions: { type: 'recordExpiry', params: { gate: 'plan' } },
+          },
+          { guard: { type: 'expiryDue', params: { gate: 'plan', onExpire: 'escalate' } }, actions: { type: 'recordExpiry', params: { gate: 'plan' } } },
+        ],
       },
     },
     implementing: {
@@ -336,6 +469,25 @@ export const taskMachine = setup({
             actions: [{ type: 'recordDecision', params: { gate: 'command' } }, 'rejectCommand'],
           },
           { actions: { type: 'recordDecision', params: { gate: 'command' } } },
+        ],
+        'gate.timer_fired': [
+          { guard: { type: 'remindDue', params: { gate: 'command' } }, actions: { type: 'recordReminder', params: { gate: 'command' } } },
+          {
+            guard: { type: 'expiryDue', params: { gate: 'command', onExpire: 'reject' } },
+            target: 'implementing',
+            actions: [{ type: 'recordExpiry', params: { gate: 'command' } }, 'rejectCommand'],
+          },
+          {
+            guard: { type: 'expiryDue', params: { gate: 'command', onExpire: 'cancel' } },
+            target: 'cancelled',
+            actions: [{ type: 'recordExpiry', params: { gate: 'command' } }, { type: 'recordTimeoutCancel', params: { gate: 'command' } }],
+          },
+          {
+            guard: { type: 'escalationPassesGate', params: { gate: 'command' } },
+            target: 'implementing',
+            actions: [{ type: 'recordExpiry', params: { gate: 'command' } }, 'approveCommand'],
+          },
+          { guard: { type: 'expiryDue', params: { gate: 'command', onExpire: 'escalate' } }, actions: { type: 'recordExpiry', params: { gate: 'command' } } },
         ],
       },
     },
@@ -395,6 +547,25 @@ export const taskMachine = setup({
           },
           { actions: { type: 'recordDecision', params: { gate: 'review' } } },
         ],
+        'gate.timer_fired': [
+          { guard: { type: 'remindDue', params: { gate: 'review' } }, actions: { type: 'recordReminder', params: { gate: 'review' } } },
+          {
+            guard: { type: 'expiryDue', params: { gate: 'review', onExpire: 'reject' } },
+            target: 'implementing',
+            actions: [{ type: 'recordExpiry', params: { gate: 'review' } }, { type: 'addTimeoutFeedback', params: { gate: 'review' } }],
+          },
+          {
+            guard: { type: 'expiryDue', params: { gate: 'review', onExpire: 'cancel' } },
+            target: 'cancelled',
+            actions: [{ type: 'recordExpiry', params: { gate: 'review' } }, { type: 'recordTimeoutCancel', params: { gate: 'review' } }],
+          },
+          {
+            guard: { type: 'escalationPassesGate', params: { gate: 'review' } },
+            target: 'awaitingDeployApproval',
+            actions: { type: 'recordExpiry', params: { gate: 'review' } },
+          },
+          { guard: { type: 'expiryDue', params: { gate: 'review', onExpire: 'escalate' } }, actions: { type: 'recordExpiry', params: { gate: 'review' } } },
+        ],
       },
     },
     awaitingDeployApproval: {
@@ -418,6 +589,25 @@ export const taskMachine = setup({
             actions: [{ type: 'recordDecision', params: { gate: 'deploy' } }, 'addImplementFeedback'],
           },
           { actions: { type: 'recordDecision', params: { gate: 'deploy' } } },
+        ],
+        'gate.timer_fired': [
+          { guard: { type: 'remindDue', params: { gate: 'deploy' } }, actions: { type: 'recordReminder', params: { gate: 'deploy' } } },
+          {
+            guard: { type: 'expiryDue', params: { gate: 'deploy', onExpire: 'reject' } },
+            target: 'implementing',
+            actions: [{ type: 'recordExpiry', params: { gate: 'deploy' } }, { type: 'addTimeoutFeedback', params: { gate: 'deploy' } }],
+          },
+          {
+            guard: { type: 'expiryDue', params: { gate: 'deploy', onExpire: 'cancel' } },
+            target: 'cancelled',
+            actions: [{ type: 'recordExpiry', params: { gate: 'deploy' } }, { type: 'recordTimeoutCancel', params: { gate: 'deploy' } }],
+          },
+          {
+            guard: { type: 'escalationPassesGate', params: { gate: 'deploy' } },
+            target: 'deploying',
+            actions: { type: 'recordExpiry', params: { gate: 'deploy' } },
+          },
+          { guard: { type: 'expiryDue', params: { gate: 'deploy', onExpire: 'escalate' } }, actions: { type: 'recordExpiry', params: { gate: 'deploy' } } },
         ],
       },
     },

@@ -5,7 +5,7 @@
  * Commands are imperative (`plan.request`), facts are past tense (`plan.proposed`).
  */
 import { z } from 'zod';
-import { GatePolicies } from '../policy.js';
+import { GatePolicies, PrincipalFacts, RiskLevel } from '../policy.js';
 
 export const TaskId = z
   .string()
@@ -61,11 +61,15 @@ export const ReviewComment = z.object({
 });
 export type ReviewComment = z.infer<typeof ReviewComment>;
 
-/** What the reviewer produces; also the structured-output schema sent to the model. */
+/**
+ * What the reviewer produces. The model's reply schema (`agents/reviewer/output.ts`) requires
+ * `risk`; on the bus it is optional, and auto-approval treats a verdict without one as high risk.
+ */
 export const Verdict = z.object({
   decision: z.enum(['approve', 'request_changes']),
   summary: z.string().min(1),
   comments: z.array(ReviewComment),
+  risk: RiskLevel.optional(),
 });
 export type Verdict = z.infer<typeof Verdict>;
 
@@ -130,6 +134,13 @@ export const JOB_TYPE_BY_ROLE = {
 
 // ---- results: agents → orchestrator (subject inbox.<taskId>) ----
 
+/** The change from the base branch to the commit (`git diff --numstat origin/<base>...<commit>`): facts gate policies read. */
+const changeFacts = {
+  changedFiles: z.array(z.string()).optional(),
+  /** Added plus deleted lines (binary files count 0). */
+  linesChanged: z.number().int().nonnegative().optional(),
+};
+
 const resultEnvelope = { ...envelope, jobId: z.string().min(1), usage: Usage };
 
 export const PlanProposed = z.object({ type: z.literal('plan.proposed'), ...resultEnvelope, plan: Plan });
@@ -142,10 +153,11 @@ export const CodeCommitted = z.object({
   commit: z.string().min(1),
   summary: z.string(),
   attempts: z.number().int().positive(),
+  ...changeFacts,
 });
 export type CodeCommitted = z.infer<typeof CodeCommitted>;
 
-const reviewResult = { ...resultEnvelope, verdict: Verdict, testsPassed: z.boolean() };
+const reviewResult = { ...resultEnvelope, verdict: Verdict, testsPassed: z.boolean(), ...changeFacts };
 export const ReviewApproved = z.object({ type: z.literal('review.approved'), ...reviewResult });
 export type ReviewApproved = z.infer<typeof ReviewApproved>;
 export const ReviewChangesRequested = z.object({ type: z.literal('review.changes_requested'), ...reviewResult });
@@ -206,8 +218,35 @@ export const GateDecide = z.object({
   by: z.string().min(1),
   via: DecisionChannel,
   comment: z.string().optional(),
+  /** What the channel verified about the decider (GitHub teams and permission, Slack groups); policies match on it. */
+  principal: PrincipalFacts.optional(),
 });
 export type GateDecide = z.infer<typeof GateDecide>;
+
+export const GateTimerKind = z.enum(['remind', 'expire']);
+export type GateTimerKind = z.infer<typeof GateTimerKind>;
+
+/** A durable gate timer: the value kept in the timers bucket until it fires or the gate is left. */
+export const GateTimer = z.object({
+  taskId: TaskId,
+  gate: Gate,
+  /** The visit to the gate it belongs to; a timer for an earlier visit is ignored. */
+  visit: z.number().int().positive(),
+  kind: GateTimerKind,
+  fireAt: z.iso.datetime(),
+});
+export type GateTimer = z.infer<typeof GateTimer>;
+
+/** A gate timer fell due; `sentAt` is when it was fired, never before `fireAt`. */
+export const GateTimerFired = z.object({
+  type: z.literal('gate.timer_fired'),
+  ...envelope,
+  gate: Gate,
+  visit: z.number().int().positive(),
+  kind: GateTimerKind,
+  fireAt: z.iso.datetime(),
+});
+export type GateTimerFired = z.infer<typeof GateTimerFired>;
 
 export const TaskCancel = z.object({
   type: z.literal('task.cancel'),
@@ -233,7 +272,7 @@ const AGENT_RESULTS = [
 export const AgentResult = z.discriminatedUnion('type', AGENT_RESULTS);
 export type AgentResult = z.infer<typeof AgentResult>;
 
-export const InboxMessage = z.discriminatedUnion('type', [...AGENT_RESULTS, TaskSubmit, GateDecide, TaskCancel, TaskRetry]);
+export const InboxMessage = z.discriminatedUnion('type', [...AGENT_RESULTS, TaskSubmit, GateDecide, GateTimerFired, TaskCancel, TaskRetry]);
 export type InboxMessage = z.infer<typeof InboxMessage>;
 
 // ---- the task log: what `stagegate logs` reads (subject log.<taskId>.<kind>) ----
@@ -248,6 +287,21 @@ export const AgentProgress = z.object({
 });
 export type AgentProgress = z.infer<typeof AgentProgress>;
 
+/** A gate's policy state at its current visit, as `status` and the channels show it. */
+export const GateStatus = z.object({
+  gate: Gate,
+  visit: z.number().int().positive(),
+  approvals: z.number().int().nonnegative(),
+  required: z.number().int().positive(),
+  /** The principals who may decide now (the escalation group once escalated). */
+  approvers: z.array(z.string()),
+  escalated: z.boolean(),
+  /** What the gate still needs, in words. */
+  missing: z.string().optional(),
+  timers: z.array(z.object({ kind: GateTimerKind, fireAt: z.string(), firedAt: z.string().nullable() })),
+});
+export type GateStatus = z.infer<typeof GateStatus>;
+
 /** One applied inbox message and where it left the task: the audit trail. */
 export const TaskEventRecorded = z.object({
   type: z.literal('task.event'),
@@ -258,6 +312,8 @@ export const TaskEventRecorded = z.object({
   note: z.string().optional(),
   /** Gates this event's step passed on their own, by the auto-approve policy. */
   autoApproved: z.array(Gate).optional(),
+  /** Where the gate the task waits at stands after this event: what channels re-post and mention. */
+  gate: GateStatus.optional(),
 });
 export type TaskEventRecorded = z.infer<typeof TaskEventRecorded>;
 

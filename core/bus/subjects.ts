@@ -1,5 +1,5 @@
 /** Every stream, subject, consumer and bucket name. A subject literal anywhere else is a bug. */
-import type { AgentRole, TaskId } from './messages.js';
+import type { AgentRole, Gate, GateTimerKind, TaskId } from './messages.js';
 
 export const STREAMS = {
   /** Work queue of agent jobs, one filtered consumer per role. */
@@ -11,6 +11,13 @@ export const STREAMS = {
 } as const;
 
 export const TASKS_BUCKET = 'sg-tasks';
+
+/** Durable gate timers, one key per timer: `<taskId>.<gate>.<visit>.<remind|expire>`. */
+export const TIMERS_BUCKET = 'sg-timers';
+
+export function timerKey(timer: { taskId: TaskId; gate: Gate; visit: number; kind: GateTimerKind }): string {
+  return `${timer.taskId}.${timer.gate}.${timer.visit}.${timer.kind}`;
+}
 
 export const ORCHESTRATOR_CONSUMER = 'orchestrator';
 

@@ -15,7 +15,7 @@ import {
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { AgentRole } from './messages.js';
-import { ORCHESTRATOR_CONSUMER, STREAMS, TASKS_BUCKET, subjects, workerConsumer } from './subjects.js';
+import { ORCHESTRATOR_CONSUMER, STREAMS, TASKS_BUCKET, TIMERS_BUCKET, subjects, workerConsumer } from './subjects.js';
 
 const nanos = (ms: number) => ms * 1_000_000;
 
@@ -65,10 +65,16 @@ export async function ensureTopology(nc: NatsConnection, options: TopologyOption
     max_ack_pending: 10_000,
   });
   await openTaskBucket(nc);
+  await openTimerBucket(nc);
 }
 
 export function openTaskBucket(nc: NatsConnection): Promise<KV> {
   return new Kvm(nc).create(TASKS_BUCKET, { history: 5 });
+}
+
+/** Gate timers (orchestrator/timers): one key per pending timer, deleted when it fires. */
+export function openTimerBucket(nc: NatsConnection): Promise<KV> {
+  return new Kvm(nc).create(TIMERS_BUCKET, { history: 1 });
 }
 
 async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }) {
