@@ -1,11 +1,12 @@
 import type { JobHandler } from '../../core/bus/job-worker.js';
-import { Verdict } from '../../core/bus/messages.js';
 import { describeResult, runCommand } from '../../core/exec/run-command.js';
+import { NUMSTAT_ARGS, parseNumstat } from '../../core/git/numstat.js';
 import { cloneForJob } from '../../core/git/workspace.js';
 import type { ModelClient } from '../../core/model/client.js';
 import { loadPrompt } from '../../core/model/load-prompt.js';
 import { detectTestCommand } from '../../core/repo/detect-commands.js';
 import { decideReview } from './decide.js';
+import { ReviewerReply } from './output.js';
 import { renderReviewerInput } from './render-input.js';
 
 const PROMPT = loadPrompt(import.meta.url);
@@ -17,6 +18,7 @@ export function createReviewerHandler(deps: { model: ModelClient; workDir: strin
     await ws.git(['checkout', '--quiet', '--detach', job.commit]);
     const fullDiff = await ws.git(['diff', `origin/${job.task.base}...${job.commit}`]);
     const diff = fullDiff.length > MAX_DIFF ? `${fullDiff.slice(0, MAX_DIFF)}\n… [diff cut at ${MAX_DIFF} characters]` : fullDiff;
+    const change = parseNumstat(await ws.git([...NUMSTAT_ARGS, `origin/${job.task.base}...${job.commit}`]));
 
     const command = job.task.testCommand ?? (await detectTestCommand(ws.dir));
     await ctx.progress(command === undefined ? 'no test command found' : `running ${command}`);
@@ -30,10 +32,10 @@ export function createReviewerHandler(deps: { model: ModelClient; workDir: strin
       role: 'reviewer',
       instructions: PROMPT,
       input: renderReviewerInput(job, diff, tests),
-      schema: Verdict,
+      schema: ReviewerReply,
       schemaName: 'verdict',
     });
     await ws.remove();
-    return decideReview(reply.value, { passed, command }, reply.usage);
+    return decideReview(reply.value, { passed, command }, reply.usage, change);
   };
 }
