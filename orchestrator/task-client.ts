@@ -22,7 +22,7 @@ import { STREAMS, subjects } from '../core/bus/subjects.js';
 import { openTaskBucket } from '../core/bus/topology.js';
 import { StagegateError } from '../core/errors.js';
 import { parseJsonAt } from '../core/parse.js';
-import type { GatePolicies } from '../core/policy.js';
+import type { GatePolicies, PrincipalFacts } from '../core/policy.js';
 import { gateAt, type TaskRecord } from '../core/task-record.js';
 import { GateAlreadyDecided, decidingDecision, lastDecidedGate } from './gate-outcome.js';
 import { loadTask } from './task-store.js';
@@ -53,6 +53,8 @@ export interface DecisionInput {
    * for a visit that is over is refused with `GateAlreadyDecided`, never applied to a later visit.
    */
   visit?: number;
+  /** What the channel verified about `by` (Slack user groups, GitHub teams); policies match on it. */
+  principal?: PrincipalFacts;
   /** How long to wait for the orchestrator's answer. */
   answerTimeoutMs?: number;
 }
@@ -106,6 +108,7 @@ export async function createTaskClient(nc: NatsConnection, now: () => Date = () 
         by: input.by,
         via: input.via,
         ...(input.comment === undefined ? {} : { comment: input.comment }),
+        ...(input.principal === undefined ? {} : { principal: input.principal }),
       });
       const audit = await answer;
       if (audit === undefined) return { status: 'queued', gate, visit };

@@ -6,6 +6,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Config } from '../../core/config.js';
 import type { Logger } from '../../core/log.js';
+import { createSlackChannel, type SlackChannel } from '../channels/slack/slack-channel.js';
 import { createTaskClient } from '../task-client.js';
 import { startHttpServer } from './http-server.js';
 import type { RouteModule } from './route-module.js';
@@ -31,8 +32,10 @@ export interface RunningServe {
 export async function startServe(options: ServeOptions): Promise<RunningServe> {
   const { config, nc, log } = options;
   const tasks = await createTaskClient(nc);
-  // The Slack channel joins here (next commit).
-  const slack = optionalChannel();
+  const slack: SlackChannel | undefined =
+    config.slack.botToken === undefined
+      ? undefined
+      : createSlackChannel({ slack: config.slack, nc, tasks, log: log.child({ channel: 'slack' }), bodyLimitBytes: config.serve.bodyLimitBytes });
 
   const tokens = config.api.tokens.length;
   const channels = [
@@ -65,8 +68,4 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       await slack?.stop();
     },
   };
-}
-
-function optionalChannel(): { mode: 'http' | 'socket'; routes: RouteModule[]; start(): Promise<void>; stop(): Promise<void> } | undefined {
-  return undefined;
 }

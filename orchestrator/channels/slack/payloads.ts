@@ -1,0 +1,35 @@
+/**
+ * The parts of Slack's interactive payloads the channel reads, parsed at the boundary like any
+ * other outside input; Bolt has verified the signature, not the shape.
+ */
+import { z } from 'zod';
+import { Gate, TaskId } from '../../../core/bus/messages.js';
+
+/** What an Approve / Reject button carries: exactly which gate visit it decides. */
+export const GateButtonValue = z.object({ taskId: TaskId, gate: Gate, visit: z.number().int().positive() });
+export type GateButtonValue = z.infer<typeof GateButtonValue>;
+
+/** The reject modal's private metadata: the button's value and where to answer. */
+export const RejectModalMetadata = GateButtonValue.extend({ channel: z.string().min(1) });
+export type RejectModalMetadata = z.infer<typeof RejectModalMetadata>;
+
+export const GateButtonClick = z.object({
+  type: z.literal('block_actions'),
+  user: z.object({ id: z.string().min(1) }),
+  trigger_id: z.string().min(1),
+  channel: z.object({ id: z.string().min(1) }),
+  actions: z.array(z.object({ action_id: z.string(), value: z.string() })).min(1),
+});
+export type GateButtonClick = z.infer<typeof GateButtonClick>;
+
+export const RejectModalSubmission = z.object({
+  type: z.literal('view_submission'),
+  user: z.object({ id: z.string().min(1) }),
+  view: z.object({
+    private_metadata: z.string(),
+    state: z.object({
+      values: z.record(z.string(), z.record(z.string(), z.object({ value: z.string().nullish() }))),
+    }),
+  }),
+});
+export type RejectModalSubmission = z.infer<typeof RejectModalSubmission>;
