@@ -2,7 +2,9 @@
  * The orchestrator's loop over its inbox. Any number of these may run against one NATS: they
  * share the durable inbox consumer, and the revision check on each task record decides who
  * wins when two touch the same task. Per message: parse, load, apply, commit, perform, ack.
- * Nothing is kept in memory that is not in NATS, so a killed process loses nothing. Each
+ * Nothing is kept in memory that is not in NATS, so a killed process loses nothing: the one
+ * cache, the records this process last committed, is only a guess that the revision check on
+ * the next write confirms or refutes. Each
  * orchestrator also runs a gate timer scheduler (`timers/`) over the shared timers bucket.
  */
 import { jetstream, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
@@ -16,7 +18,7 @@ import type { Logger } from '../core/log.js';
 import { parseJsonAt } from '../core/parse.js';
 import { applyMessage } from './apply-message.js';
 import { performEffects } from './effects.js';
-import { WriteConflict, commitTask, loadTask } from './task-store.js';
+import { WriteConflict, commitTask, loadTask, type StoredTask } from './task-store.js';
 import type { Clock } from './timers/clock.js';
 import { startTimerScheduler, type TimerScheduler } from './timers/timer-scheduler.js';
 
@@ -47,13 +49,14 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<R
   const messages = await consumer.consume({ max_messages: limit });
   const inFlight = new Set<Promise<void>>();
   const perTask = new Map<string, Promise<void>>();
+  const committed = createCommittedCache();
 
   const loop = (async () => {
     for await (const msg of messages) {
       while (inFlight.size >= limit) await Promise.race(inFlight);
       const key = taskKeyOf(msg.subject);
       const previous = perTask.get(key) ?? Promise.resolve();
-      const work = previous.then(() => handleMessage(msg, js, kv, timersKv, log));
+      const work = previous.then(() => handleMessage(msg, js, kv, timersKv, committed, log));
       const tracked = work.finally(() => {
         inFlight.delete(tracked);
         if (perTask.get(key) === tracked) perTask.delete(key);
@@ -77,11 +80,45 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<R
   };
 }
 
+/**
+ * The record and revision this process last wrote per task. Reading it instead of the bucket
+ * saves a round trip per event; if someone else wrote since, the write fails its revision check
+ * and the step is redone from the bucket. A step that commits nothing always re-reads, so a
+ * stale copy can never make an event look inapplicable.
+ */
+interface CommittedCache {
+  get(taskId: string): StoredTask | undefined;
+  set(taskId: string, stored: StoredTask): void;
+  forget(taskId: string): void;
+}
+
+const CACHE_LIMIT = 10_000;
+
+function createCommittedCache(): CommittedCache {
+  const entries = new Map<string, StoredTask>();
+  return {
+    get: (taskId) => entries.get(taskId),
+    set(taskId, stored) {
+      entries.delete(taskId);
+      entries.set(taskId, stored);
+      if (entries.size > CACHE_LIMIT) entries.delete(entries.keys().next().value as string);
+    },
+    forget: (taskId) => entries.delete(taskId),
+  };
+}
+
 function taskKeyOf(subject: string): string {
   return subject.split('.')[2] ?? subject;
 }
 
-async function handleMessage(msg: JsMsg, js: JetStreamClient, kv: KV, timersKv: KV, log: Logger): Promise<void> {
+async function handleMessage(
+  msg: JsMsg,
+  js: JetStreamClient,
+  kv: KV,
+  timersKv: KV,
+  committed: CommittedCache,
+  log: Logger,
+): Promise<void> {
   let message: InboxMessage;
   try {
     message = parseJsonAt(InboxMessage, msg.string(), `message on ${msg.subject}`);
@@ -99,8 +136,13 @@ async function handleMessage(msg: JsMsg, js: JetStreamClient, kv: KV, timersKv: 
   const taskLog = log.child({ taskId: message.taskId, msgId: message.msgId, type: message.type });
   try {
     for (let attempt = 1; ; attempt++) {
-      const stored = await loadTask(kv, message.taskId);
+      const cached = attempt === 1 ? committed.get(message.taskId) : undefined;
+      const stored = cached ?? (await loadTask(kv, message.taskId));
       const outcome = applyMessage(stored?.record, message);
+      if (cached !== undefined && outcome.kind !== 'commit') {
+        committed.forget(message.taskId);
+        continue;
+      }
       if (outcome.kind === 'unknown-task') {
         taskLog.warn('message for an unknown task dropped');
         msg.term();
@@ -108,8 +150,10 @@ async function handleMessage(msg: JsMsg, js: JetStreamClient, kv: KV, timersKv: 
       }
       if (outcome.kind === 'commit') {
         try {
-          await commitTask(kv, outcome.record, stored?.revision);
+          const revision = await commitTask(kv, outcome.record, stored?.revision);
+          committed.set(message.taskId, { record: outcome.record, revision });
         } catch (err) {
+          committed.forget(message.taskId);
           if (err instanceof WriteConflict && attempt < MAX_CONFLICT_RETRIES) continue;
           throw err;
         }
