@@ -12,11 +12,12 @@ import { connectBus } from '../core/bus/connect.js';
 import { errorMessage } from '../core/errors.js';
 import { createLogger } from '../core/log.js';
 import { startTestNatsServer } from '../test/helpers/nats-server.js';
+import { coderHarnessSuite } from './coder-harness.js';
 import { pipelineSuite } from './pipeline.js';
 import { rawFloorSuite } from './raw-floor.js';
 import type { Row, Suite, SuiteReport, TargetCheck } from './suite.js';
 
-const SUITES: Suite[] = [rawFloorSuite, pipelineSuite];
+const SUITES: Suite[] = [rawFloorSuite, pipelineSuite, coderHarnessSuite];
 
 const RESULTS_FILE = fileURLToPath(new URL('./results.json', import.meta.url));
 

@@ -4,8 +4,11 @@ import type { AgentRole, Stage } from '../core/bus/messages.js';
 import type { Config } from '../core/config.js';
 import type { Logger } from '../core/log.js';
 import { createModelClient } from '../core/model/client.js';
+import { createTurnClient } from '../core/model/turn.js';
+import { createSandbox, type Sandbox } from '../core/sandbox/index.js';
 import { createPlannerHandler } from '../agents/planner/worker.js';
 import { createCoderHandler } from '../agents/coder/worker.js';
+import { validateApprovalPatterns } from '../agents/coder/harness/tools/index.js';
 import { createReviewerHandler } from '../agents/reviewer/worker.js';
 import { createDeployerHandler } from '../agents/deployer/worker.js';
 
@@ -15,7 +18,23 @@ export function createHandler<R extends AgentRole>(role: R, config: Readonly<Con
   const common = { workDir: config.workDir, commandTimeoutMs: config.commandTimeoutMs };
   const handlers: { [K in AgentRole]: () => JobHandler<K> } = {
     planner: () => createPlannerHandler({ ...common, model: createModelClient(config.model, log) }),
-    coder: () => createCoderHandler({ ...common, model: createModelClient(config.model, log), maxAttempts: config.coder.maxAttempts }),
+    coder: () => {
+      validateApprovalPatterns(config.coder.requireApproval);
+      const turnClient = createTurnClient(config.model, 'coder', log);
+      let sandbox: Promise<Sandbox> | undefined;
+      return createCoderHandler({
+        ...common,
+        turnClient,
+        coder: config.coder,
+        price: config.model.pricing[turnClient.model],
+        // Created at the first job, so a worker without bwrap still starts and says why each job fails.
+        sandbox: () =>
+          (sandbox ??= createSandbox({ allowUnsandboxed: config.coder.allowUnsandboxed, log }).catch((err: unknown) => {
+            sandbox = undefined;
+            throw err;
+          })),
+      });
+    },
     reviewer: () => createReviewerHandler({ ...common, model: createModelClient(config.model, log) }),
     deployer: () => createDeployerHandler(common),
   };

@@ -14,6 +14,45 @@ import { AgentRole } from './bus/messages.js';
 const positiveInt = z.coerce.number<unknown>().int('expected a whole number').positive('expected a number above 0');
 const nonNegativeInt = z.coerce.number<unknown>().int('expected a whole number').nonnegative('expected 0 or more');
 
+const positiveNumber = z.coerce.number<unknown>().positive('expected a number above 0');
+/** A boolean, from JSON or from env as true/false/1/0. */
+const flag = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')], {
+  error: 'expected true or false',
+});
+const share = z.coerce.number<unknown>().gt(0, 'expected a share above 0').lt(1, 'expected a share below 1');
+
+export const ModelPrice = z.object({
+  inputPerMTok: z.number().nonnegative(),
+  cachedInputPerMTok: z.number().nonnegative(),
+  outputPerMTok: z.number().nonnegative(),
+});
+export type ModelPrice = z.infer<typeof ModelPrice>;
+
+/** Commands that stop the coder at the command gate until a person approves them. */
+export const DEFAULT_REQUIRE_APPROVAL = ['git push', 'npm install', 'npm i', 'pnpm add', 'yarn add', 'pip install', 'curl', 'wget'];
+
+/** The coder's agent loop: its limits per job, context management and sandbox. */
+export const CoderConfig = z.object({
+  maxTurns: positiveInt.default(60),
+  /** Input plus output tokens over every model call of one job; absent: no limit. */
+  maxTokens: positiveInt.optional(),
+  /** Needs `model.pricing` for the coder's model; absent: no limit. */
+  maxCostUsd: positiveNumber.optional(),
+  wallClockMs: positiveInt.default(1_800_000),
+  contextWindowTokens: positiveInt.default(200_000),
+  /** Share of the context window at which older turns are summarised. */
+  compactAt: share.default(0.8),
+  /** Turns kept verbatim when the conversation is compacted. */
+  keepRecentTurns: nonNegativeInt.default(6),
+  requireApproval: z.array(z.string().min(1)).default(DEFAULT_REQUIRE_APPROVAL),
+  /** Run commands without bwrap when it is missing (the process's own rights: trusted repositories only). */
+  allowUnsandboxed: flag.default(false),
+  shellTimeoutMs: positiveInt.default(120_000),
+  /** Characters of a command's output the model is shown; past it the middle is elided. */
+  outputLimit: positiveInt.default(16_000),
+});
+export type CoderConfig = z.infer<typeof CoderConfig>;
+
 export const ModelConfig = z.object({
   apiKey: z.string().min(1).optional(),
   baseUrl: z.url('expected a URL such as https://api.openai.com/v1').optional(),
@@ -21,6 +60,10 @@ export const ModelConfig = z.object({
   roleModels: z.partialRecord(AgentRole, z.string().min(1)).default({}),
   maxRetries: nonNegativeInt.default(2),
   timeoutMs: positiveInt.default(600_000),
+  /** `responses` (the OpenAI Responses API) or `chat` (servers that only speak Chat Completions). */
+  wireApi: z.enum(['responses', 'chat']).default('responses'),
+  /** USD per million tokens, by model name: what `coder.maxCostUsd` is measured with. */
+  pricing: z.record(z.string().min(1), ModelPrice).default({}),
 });
 export type ModelConfig = z.infer<typeof ModelConfig>;
 
@@ -95,7 +138,7 @@ export const Config = z.object({
       maxDeliveries: positiveInt.default(3),
     })
     .default({ ackWaitMs: 30_000, maxDeliveries: 3 }),
-  coder: z.object({ maxAttempts: positiveInt.default(3) }).default({ maxAttempts: 3 }),
+  coder: CoderConfig.default(CoderConfig.parse({})),
   commandTimeoutMs: positiveInt.default(600_000),
   serve: ServeConfig.default(ServeConfig.parse({})),
   api: ApiConfig.default({ tokens: [] }),
@@ -126,7 +169,13 @@ const ENV_FIELDS: ReadonlyArray<{ env: string; path: string[]; list?: boolean; n
   { env: 'STAGEGATE_WORK_DIR', path: ['workDir'] },
   { env: 'STAGEGATE_JOB_ACK_WAIT_MS', path: ['jobs', 'ackWaitMs'] },
   { env: 'STAGEGATE_JOB_MAX_DELIVERIES', path: ['jobs', 'maxDeliveries'] },
-  { env: 'STAGEGATE_CODER_MAX_ATTEMPTS', path: ['coder', 'maxAttempts'] },
+  { env: 'OPENAI_WIRE_API', path: ['model', 'wireApi'] },
+  { env: 'STAGEGATE_CODER_MAX_TURNS', path: ['coder', 'maxTurns'] },
+  { env: 'STAGEGATE_CODER_MAX_TOKENS', path: ['coder', 'maxTokens'] },
+  { env: 'STAGEGATE_CODER_MAX_COST_USD', path: ['coder', 'maxCostUsd'] },
+  { env: 'STAGEGATE_CODER_WALL_CLOCK_MS', path: ['coder', 'wallClockMs'] },
+  { env: 'STAGEGATE_REQUIRE_APPROVAL', path: ['coder', 'requireApproval'], list: true },
+  { env: 'STAGEGATE_ALLOW_UNSANDBOXED', path: ['coder', 'allowUnsandboxed'] },
   { env: 'STAGEGATE_COMMAND_TIMEOUT_MS', path: ['commandTimeoutMs'] },
   { env: 'STAGEGATE_PORT', path: ['serve', 'port'] },
   { env: 'STAGEGATE_HOST', path: ['serve', 'host'] },

@@ -1,111 +1,169 @@
 /**
- * The coder: in a fresh clone on the task's branch, ask for a patch, apply it, run the tests,
- * and feed any failure back for another attempt; commit and push the branch once it passes.
- * A job that runs out of attempts fails with the last reason, its clone left to inspect.
+ * The coder: in a fresh clone on the task's branch, run the agent loop (harness/loop.ts) with
+ * the coder's tools in the sandbox. When the model calls `finish`, the repository's tests run in
+ * the sandbox; a failure goes back to the model, which goes on within its limits. Then:
+ *
+ * - finished: commit, push, `code.committed`;
+ * - a limit reached: commit and push what was done, `job.failed` saying which limit and where
+ *   the work is (`stagegate retry` continues from the branch);
+ * - a command that needs approval: commit and push what was done, `command.approval_requested`
+ *   with notes on what was done and what comes next; the resumed job may run the command.
+ *
+ * A model or infrastructure failure fails the job with its clone left to inspect.
  */
-import type { JobHandler } from '../../core/bus/job-worker.js';
-import type { Usage } from '../../core/bus/messages.js';
-import { StagegateError, isStagegateError } from '../../core/errors.js';
-import { describeResult, runCommand } from '../../core/exec/run-command.js';
+import type { JobContext, JobHandler, JobOutcome } from '../../core/bus/job-worker.js';
+import type { ImplementRequest } from '../../core/bus/messages.js';
+import type { CoderConfig, ModelPrice } from '../../core/config.js';
+import { describeResult } from '../../core/exec/run-command.js';
 import { cloneForJob, remoteBranchExists, type Workspace } from '../../core/git/workspace.js';
-import type { ModelClient } from '../../core/model/client.js';
 import { loadPrompt } from '../../core/model/load-prompt.js';
+import type { TurnClient } from '../../core/model/turn.js';
 import { detectTestCommand } from '../../core/repo/detect-commands.js';
 import { keywordsOf, renderRepoView } from '../../core/repo/repo-view.js';
-import { addUsage, emptyUsage } from '../../core/task-record.js';
-import { CoderReply } from './output.js';
-import { applyPatch } from './patch/index.js';
-import { renderCoderInput } from './render-input.js';
+import type { Sandbox } from '../../core/sandbox/index.js';
+import {
+  renderTaskMessage,
+  runCoderLoop,
+  type CoderLoopResult,
+  type FinishVerdict,
+  type PlanStep,
+  type ToolContext,
+  type ToolDefinition,
+  type ToolOutcome,
+} from './harness/index.js';
+import { executeToolCall, toolDefinitions } from './harness/tools/index.js';
 
 const PROMPT = loadPrompt(import.meta.url);
 
+export interface CoderTools {
+  definitions(): readonly ToolDefinition[];
+  execute(name: string, argumentsJson: string, ctx: ToolContext): Promise<ToolOutcome>;
+}
+
 export interface CoderDeps {
-  model: ModelClient;
+  turnClient: TurnClient;
   workDir: string;
   commandTimeoutMs: number;
-  maxAttempts: number;
+  coder: CoderConfig;
+  /** The coder model's price, for `maxCostUsd`. */
+  price: ModelPrice | undefined;
+  /** Created on first use and shared by the worker's jobs. */
+  sandbox(): Promise<Sandbox>;
+  tools?: CoderTools;
+  /** The wall-clock limit's clock; default Date.now. */
+  clock?: () => number;
 }
 
 export function createCoderHandler(deps: CoderDeps): JobHandler<'coder'> {
+  const tools = deps.tools ?? { definitions: toolDefinitions, execute: executeToolCall };
   return async (job, ctx) => {
+    const sandbox = await deps.sandbox();
     const ws = await cloneForJob({ repo: job.task.repo, workDir: deps.workDir, taskId: job.taskId, name: `implement-${job.attempt}` });
     const resumes = await remoteBranchExists(ws, job.branch);
     await ws.git(['checkout', '--quiet', '-B', job.branch, `origin/${resumes ? job.branch : job.task.base}`]);
     const testCommand = job.task.testCommand ?? (await detectTestCommand(ws.dir));
-    const view = await renderRepoView({ dir: ws.dir, focus: job.plan.filesToTouch, keywords: keywordsOf(job.task.title, ...job.plan.filesToTouch) });
+    const repoView = await renderRepoView({ dir: ws.dir, focus: job.plan.filesToTouch, keywords: keywordsOf(job.task.title, ...job.plan.filesToTouch) });
+    const branchLog = resumes ? await ws.git(['log', '--oneline', '--no-decorate', `origin/${job.task.base}..HEAD`]) : '';
 
-    let usage: Usage = emptyUsage();
-    const failures: string[] = [];
-    for (let attempt = 1; attempt <= deps.maxAttempts; attempt++) {
-      await ctx.progress(`attempt ${attempt}: asking the model for a patch`, usage);
-      const reply = await deps.model
-        .generateStructured({
-          taskId: job.taskId,
-          role: 'coder',
-          instructions: PROMPT,
-          input: renderCoderInput(job, view, testCommand, failures),
-          schema: CoderReply,
-          schemaName: 'patch',
-        })
-        .catch((err: unknown) => {
-          throw withUsage(err, usage);
-        });
-      usage = addUsage(usage, reply.usage);
-
-      const failure = await tryAttempt(ws, reply.value.patch, testCommand, deps.commandTimeoutMs);
-      if (failure !== undefined) {
-        failures.push(`Your patch:\n${reply.value.patch}\n\n${failure}`);
-        await ctx.progress(`attempt ${attempt} failed: ${failure.split('\n')[0]}`, usage);
-        continue;
+    let plan: PlanStep[] = [];
+    const toolCtx: ToolContext = {
+      worktree: ws.dir,
+      sandbox,
+      log: ctx.log,
+      shellTimeoutMs: deps.coder.shellTimeoutMs,
+      outputLimit: deps.coder.outputLimit,
+      requireApproval: deps.coder.requireApproval,
+      approvedCommands: job.approvedCommands,
+      onPlanUpdate: async (steps) => {
+        plan = steps;
+        await ctx.progress(`plan: ${formatPlan(steps, ' · ')}`);
+      },
+    };
+    const verifyFinish = async (): Promise<FinishVerdict> => {
+      if (!(await hasChanges(ws, job))) {
+        return { accepted: false, output: 'Nothing in the repository has changed yet, so the task is not done: make the change the plan describes, then call finish again.' };
       }
-      await ws.git(['commit', '--quiet', '-m', `${job.task.title}\n\n${reply.value.summary}\n\nStagegate-Task: ${job.taskId} (round ${job.round})`]);
-      const commit = (await ws.git(['rev-parse', 'HEAD'])).trim();
-      await ws.git(['push', '--quiet', 'origin', `HEAD:refs/heads/${job.branch}`]);
-      await ws.remove();
-      return { type: 'code.committed', branch: job.branch, commit, summary: reply.value.summary, attempts: attempt, usage };
-    }
-    throw new StagegateError(
-      'PATCH_REJECTED',
-      `coder gave up after ${deps.maxAttempts} attempts; last failure: ${lastLine(failures.at(-1) ?? '')}; worktree left at ${ws.dir}`,
-      { taskId: job.taskId, details: { usage } },
-    );
+      if (testCommand === undefined) return { accepted: true };
+      const result = await sandbox.run(testCommand, { writableDir: ws.dir, cwd: ws.dir, timeoutMs: deps.commandTimeoutMs, outputLimit: deps.coder.outputLimit });
+      const passed = result.exitCode === 0 && !result.timedOut;
+      await ctx.progress(`tests: ${testCommand} → ${result.timedOut ? 'timed out' : `exit ${result.exitCode}`}`);
+      if (passed) return { accepted: true };
+      return { accepted: false, output: `The tests failed, so the task is not finished:\n${describeResult(result)}\n\nFind the cause, fix it, and call finish again.` };
+    };
+
+    const result = await runCoderLoop({
+      taskId: job.taskId,
+      turnClient: deps.turnClient,
+      instructions: PROMPT,
+      tools: tools.definitions(),
+      taskMessage: renderTaskMessage({ job, repoView, testCommand, branchLog }),
+      executeTool: (call) => tools.execute(call.name, call.arguments, toolCtx),
+      verifyFinish,
+      limits: deps.coder,
+      price: deps.price,
+      compaction: deps.coder,
+      progress: ctx.progress,
+      log: ctx.log,
+      ...(deps.clock === undefined ? {} : { clock: deps.clock }),
+    });
+    const outcome = await conclude(job, ws, result, plan, ctx);
+    // A failed job's clone stays to inspect; the other outcomes' work is on the branch.
+    if (outcome.type !== 'job.failed') await ws.remove();
+    return outcome;
   };
 }
 
-/** Applies the patch and runs the tests; on failure the clone is reset and the reason returned. */
-async function tryAttempt(ws: Workspace, patch: string, testCommand: string | undefined, timeoutMs: number): Promise<string | undefined> {
-  try {
-    await applyPatch(patch, { cwd: ws.dir });
-  } catch (err) {
-    if (isStagegateError(err, 'PATCH_INVALID') || isStagegateError(err, 'PATCH_REJECTED') || isStagegateError(err, 'PATH_ESCAPE')) {
-      return `The patch did not apply (nothing was changed): ${err.message}`;
+/** Commits and pushes what the loop left, and words the job's result. */
+async function conclude(job: ImplementRequest, ws: Workspace, result: CoderLoopResult, plan: PlanStep[], ctx: JobContext): Promise<JobOutcome> {
+  const { usage } = result;
+  switch (result.kind) {
+    case 'finished': {
+      const commit = await commitAndPush(ws, job, result.summary);
+      return { type: 'code.committed', branch: job.branch, commit: commit ?? (await head(ws)), summary: result.summary, attempts: Math.max(1, result.finishAttempts), usage };
     }
-    throw err;
+    case 'limit': {
+      const commit = await commitAndPush(ws, job, `Work in progress: the coder stopped at ${result.reason}.\n\n${notesOf(result, plan)}`);
+      const where = commit === null ? 'nothing was changed' : `the work so far is committed on ${job.branch} at ${commit.slice(0, 10)} and \`stagegate retry\` continues from it`;
+      await ctx.progress(`stopped at ${result.reason} after ${result.turns} turns`);
+      return { type: 'job.failed', stage: 'implement', reason: `coder stopped at ${result.reason} after ${result.turns} turns; ${where}; worktree left at ${ws.dir}`, usage };
+    }
+    case 'needs-approval': {
+      const notes = `${notesOf(result, plan)}\nWanted to run next: ${result.command}`;
+      const commit = await commitAndPush(ws, job, `Work in progress: waiting for approval to run \`${result.command}\`.\n\n${notes}`);
+      return { type: 'command.approval_requested', command: result.command, pattern: result.pattern, branch: job.branch, commit, notes, usage };
+    }
   }
+}
+
+/** The commit made, or null when there was nothing to commit. */
+async function commitAndPush(ws: Workspace, job: ImplementRequest, body: string): Promise<string | null> {
   await ws.git(['add', '--all']);
-  if ((await ws.git(['status', '--porcelain'])).trim() === '') return 'The patch applied but changed nothing.';
-  if (testCommand !== undefined) {
-    const result = await runCommand(testCommand, { cwd: ws.dir, timeoutMs });
-    if (result.exitCode !== 0 || result.timedOut) {
-      await ws.git(['reset', '--hard', '--quiet']);
-      await ws.git(['clean', '-fdq']);
-      return `The patch applied, but the tests failed:\n${describeResult(result)}`;
-    }
-  }
-  return undefined;
+  if ((await ws.git(['status', '--porcelain'])).trim() === '') return null;
+  await ws.git(['commit', '--quiet', '-m', `${job.task.title}\n\n${body}\n\nStagegate-Task: ${job.taskId} (round ${job.round})`]);
+  const commit = await head(ws);
+  await ws.git(['push', '--quiet', 'origin', `HEAD:refs/heads/${job.branch}`]);
+  return commit;
 }
 
-function withUsage(err: unknown, before: Usage): unknown {
-  if (!isStagegateError(err)) return err;
-  const spent = (err.details?.usage as Usage | undefined) ?? emptyUsage();
-  return new StagegateError(err.code, err.message, {
-    cause: err.cause,
-    ...(err.taskId === undefined ? {} : { taskId: err.taskId }),
-    details: { ...err.details, usage: addUsage(before, spent) },
-  });
+async function head(ws: Workspace): Promise<string> {
+  return (await ws.git(['rev-parse', 'HEAD'])).trim();
 }
 
-function lastLine(text: string): string {
-  const lines = text.trim().split('\n');
-  return lines.find((l) => l.startsWith('The patch')) ?? lines.at(-1) ?? '';
+/** Uncommitted changes, or commits on the branch beyond the base (a resumed task). */
+async function hasChanges(ws: Workspace, job: ImplementRequest): Promise<boolean> {
+  await ws.git(['add', '--all']);
+  if ((await ws.git(['status', '--porcelain'])).trim() !== '') return true;
+  return (await ws.git(['rev-list', '--count', `origin/${job.task.base}..HEAD`])).trim() !== '0';
+}
+
+function notesOf(result: CoderLoopResult, plan: PlanStep[]): string {
+  const lines = [`After ${result.turns} turns.`];
+  if (plan.length > 0) lines.push(`Plan:\n${formatPlan(plan, '\n')}`);
+  if (result.lastAssistantText !== '') lines.push(`Last note from the coder: ${result.lastAssistantText}`);
+  return lines.join('\n');
+}
+
+function formatPlan(steps: PlanStep[], separator: string): string {
+  const mark = { completed: '[x]', in_progress: '[>]', pending: '[ ]' } as const;
+  return steps.map((s) => `${mark[s.status]} ${s.step}`).join(separator);
 }

@@ -1,9 +1,12 @@
 /**
- * What the scripted model answers in the demo, per agent role, in order: a plan, a first patch,
- * a review asking for one more change, the follow-up patch, and an approving review.
+ * What the scripted model answers in the demo, per agent role, in order: a plan; a coder that
+ * works in turns with its tools (plans, reads the file, runs the failing test, patches, reruns,
+ * finishes); a review asking for one more change; a second coder round that addresses it; and
+ * an approving review. Each coder answer is one model turn; the tool outputs are real, produced
+ * by the coder's tools on the sample repository.
  */
 import type { Plan, Verdict } from '../../core/bus/messages.js';
-import type { Script } from '../../core/scripted-model/index.js';
+import type { Answer, OutputItem, Script } from '../../core/scripted-model/index.js';
 
 const plan: Plan = {
   summary: 'Add slugify(title) to src/textkit.js so the existing test passes.',
@@ -60,13 +63,74 @@ const approved: Verdict = {
   comments: [],
 };
 
+/** One model turn: optional reasoning (carried to the next request as encrypted content), a note, tool calls. */
+type ToolCall = [name: string, args: Record<string, unknown>];
+
+function turn(id: string, note: string, calls: ToolCall[]): Answer {
+  const output: OutputItem[] = [
+    { type: 'reasoning', id: `rs_${id}`, summary: [{ type: 'summary_text', text: note }], encrypted_content: `enc:${id}:${Buffer.from(note).toString('base64')}` },
+    { type: 'message', id: `msg_${id}`, status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: note, annotations: [] }] },
+    ...calls.map(([name, args], i): OutputItem => ({
+      type: 'function_call',
+      id: `fc_${id}_${i}`,
+      call_id: `call_${id}_${i}`,
+      name,
+      arguments: JSON.stringify(args),
+      status: 'completed',
+    })),
+  ];
+  return { output };
+}
+
+const read = (path: string): ToolCall => ['read_file', { path, startLine: null, endLine: null }];
+const shell = (command: string[]): ToolCall => ['shell', { command, workdir: null, timeoutMs: null }];
+
+const firstRound: Answer[] = [
+  turn('1a', 'The test imports slugify from src/textkit.js; reading the module first.', [
+    [
+      'update_plan',
+      {
+        steps: [
+          { step: 'Read src/textkit.js and its test', status: 'in_progress' },
+          { step: 'Add slugify(text)', status: 'pending' },
+          { step: 'Run npm test', status: 'pending' },
+        ],
+      },
+    ],
+    read('src/textkit.js'),
+  ]),
+  turn('1b', 'Only capitalize exists. Running the tests to see the failure.', [shell(['npm', 'test'])]),
+  turn('1c', 'slugify is missing, as expected. Adding it below capitalize.', [
+    [
+      'update_plan',
+      {
+        steps: [
+          { step: 'Read src/textkit.js and its test', status: 'completed' },
+          { step: 'Add slugify(text)', status: 'in_progress' },
+          { step: 'Run npm test', status: 'pending' },
+        ],
+      },
+    ],
+    ['apply_patch', { patch: firstPatch }],
+  ]),
+  turn('1d', 'Patched; running the tests again.', [shell(['npm', 'test'])]),
+  turn('1e', 'All tests pass.', [['finish', { summary: 'Added slugify(text) to src/textkit.js: lower-case, non-alphanumeric runs become one dash, no dash at either end. npm test passes.' }]]),
+];
+
+const secondRound: Answer[] = [
+  turn('2a', 'The reviewer wants accents folded. Reading the current slugify.', [read('src/textkit.js')]),
+  turn('2b', 'Normalising to NFKD and stripping combining marks before the replace; adding a test.', [['apply_patch', { patch: secondPatch }]]),
+  turn('2c', 'Running the tests with the new case.', [shell(['npm', 'test'])]),
+  turn('2d', 'The suite passes, including the accent test.', [['finish', { summary: 'slugify now folds accents (NFKD, combining marks removed) before slugging; added a test for "Crème brûlée".' }]]),
+];
+
+/** Coder answers per round, for tests that check the requests of each round. */
+export const DEMO_CODER_TURNS = { firstRound: firstRound.length, secondRound: secondRound.length };
+
 export const DEMO_SCRIPT: Script = {
   answers: {
     planner: [{ json: plan }],
-    coder: [
-      { json: { summary: 'Added slugify(text) to src/textkit.js.', patch: firstPatch } },
-      { json: { summary: 'slugify now folds accents; added a test for it.', patch: secondPatch } },
-    ],
+    coder: [...firstRound, ...secondRound],
     reviewer: [{ json: changesRequested }, { json: approved }],
   },
 };

@@ -7,17 +7,16 @@
  * The `x-stagegate-*` headers let the scripted model server answer per role; real endpoints
  * ignore them. Retries with backoff on 429/5xx are the SDK's own.
  */
-import OpenAI, { type APIConnectionError } from 'openai';
+import type OpenAI from 'openai';
 import { zodTextFormat } from 'openai/helpers/zod';
 import type { z } from 'zod';
 import type { AgentRole, Usage } from '../bus/messages.js';
 import type { ModelConfig } from '../config.js';
 import { StagegateError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { callerOf, createOpenAIEndpoint, describeHttpFailure, modelFor } from './openai-client.js';
 import { checkReply, repairPrompt } from './reply.js';
 import { addCallUsage, emptyUsage } from './usage.js';
-
-const DEFAULT_BASE_URL = 'https://api.openai.com/v1';
 
 export interface StructuredRequest<S extends z.ZodType> {
   taskId: string;
@@ -47,28 +46,15 @@ export interface ModelClient {
 }
 
 export function createModelClient(config: ModelConfig, log: Logger): ModelClient {
-  if (config.apiKey === undefined) {
-    throw new StagegateError(
-      'CONFIG_INVALID',
-      'OPENAI_API_KEY is not set: the model client needs an API key (any value works with `stagegate model-server`)',
-    );
-  }
-  const apiKey = config.apiKey;
-  const baseURL = config.baseUrl ?? DEFAULT_BASE_URL;
-  const openai = new OpenAI({
-    apiKey,
-    baseURL,
-    maxRetries: config.maxRetries,
-    timeout: config.timeoutMs,
-    logger: log.child({ component: 'openai' }),
-    logLevel: 'warn',
-  });
+  const endpoint = createOpenAIEndpoint(config, log);
+  const { openai } = endpoint;
 
   async function generateStructured<S extends z.ZodType>(
     request: StructuredRequest<S>,
   ): Promise<StructuredReply<z.infer<S>>> {
     const { taskId, role, schema } = request;
-    const model = config.roleModels[role] ?? config.model;
+    const model = modelFor(config, role);
+    const caller = callerOf(taskId, role);
     const format = zodTextFormat(schema, request.schemaName);
     let usage = emptyUsage();
 
@@ -81,13 +67,13 @@ export function createModelClient(config: ModelConfig, log: Logger): ModelClient
             store: false,
             instructions: request.instructions,
             input,
-            prompt_cache_key: `stagegate:${taskId}:${role}`,
+            prompt_cache_key: caller.promptCacheKey,
             text: { format },
           },
-          { headers: { 'x-stagegate-role': role, 'x-stagegate-task': taskId } },
+          { headers: caller.headers },
         );
       } catch (err) {
-        throw describeHttpFailure(err, { baseURL, apiKey, timeoutMs: config.timeoutMs, taskId, usage });
+        throw describeHttpFailure(err, endpoint, { taskId, usage });
       }
       usage = addCallUsage(usage, response.usage, `usage in ${role} reply for task ${taskId}`);
       log.debug(
@@ -116,41 +102,4 @@ export function createModelClient(config: ModelConfig, log: Logger): ModelClient
   }
 
   return { generateStructured };
-}
-
-interface FailureContext {
-  baseURL: string;
-  apiKey: string;
-  timeoutMs: number;
-  taskId: string;
-  usage: Usage;
-}
-
-/** SDK errors → MODEL_HTTP naming the endpoint; anything else passes through untouched. */
-function describeHttpFailure(err: unknown, context: FailureContext): unknown {
-  if (!(err instanceof OpenAI.APIError)) return err;
-  const { baseURL, apiKey, timeoutMs, taskId, usage } = context;
-  const what =
-    err instanceof OpenAI.APIConnectionTimeoutError
-      ? `did not answer within ${timeoutMs} ms`
-      : err instanceof OpenAI.APIConnectionError
-        ? `could not be reached (${connectionCause(err)})`
-        : `answered ${err.message}`;
-  // Some endpoints echo the key they rejected; it must not reach a log line.
-  const message = `model endpoint ${baseURL} ${what}`.replaceAll(apiKey, '[redacted]');
-  return new StagegateError('MODEL_HTTP', message, {
-    taskId,
-    cause: err,
-    details: { status: err.status, usage },
-  });
-}
-
-/** The most specific reason in the cause chain: undici wraps `ECONNREFUSED` in "fetch failed". */
-function connectionCause(err: APIConnectionError): string {
-  let reason = err.message;
-  for (let cause: unknown = err.cause; cause instanceof Error; cause = cause.cause) {
-    if ('code' in cause && typeof cause.code === 'string') return cause.code;
-    reason = cause.message;
-  }
-  return reason;
 }

@@ -1,4 +1,4 @@
-/** The scripted model server: a Responses API endpoint that answers from a script. */
+/** The scripted model server: a Responses API (and Chat Completions) endpoint that answers from a script. */
 export { startScriptedModelServer } from './server.js';
 export type { ScriptedModelServer, ScriptedModelServerOptions } from './server.js';
 export { Answer, ErrorAnswer, OutputItem, ScriptFile, loadScriptFile } from './script.js';

@@ -6,11 +6,15 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { z } from 'zod';
 
-/** The Responses API request fields the scripted model reads; the rest are kept as sent. */
+/**
+ * The request fields the scripted model reads, from a Responses API body (`instructions`,
+ * `input`) or a Chat Completions body (`messages`); the rest are kept as sent.
+ */
 export const ResponsesRequestBody = z.looseObject({
   model: z.string().optional(),
   instructions: z.string().nullish(),
   input: z.union([z.string(), z.array(z.unknown())]).optional(),
+  messages: z.array(z.unknown()).optional(),
   tools: z.array(z.unknown()).optional(),
   prompt_cache_key: z.string().optional(),
   store: z.boolean().nullish(),

@@ -60,6 +60,17 @@ export function outputChars(items: OutputItem[]): number {
   return chars;
 }
 
+/** The reasoning part of the output: summaries and encrypted content of reasoning items. */
+export function reasoningChars(items: OutputItem[]): number {
+  let chars = 0;
+  for (const item of items) {
+    if (item.type !== 'reasoning') continue;
+    chars += stringField(item, 'encrypted_content').length;
+    if (Array.isArray(item.summary)) for (const part of item.summary) chars += textOf(part).length;
+  }
+  return chars;
+}
+
 export function buildResponse(options: {
   requestIndex: number;
   body: ResponsesRequestBody;

@@ -1,6 +1,7 @@
 /**
- * The scripted model: a loopback HTTP server speaking the OpenAI Responses API, reached through
- * `OPENAI_BASE_URL` exactly like a real endpoint. Each agent role has a queue of answers served
+ * The scripted model: a loopback HTTP server speaking the OpenAI Responses API (and Chat
+ * Completions, for agents set to `wireApi: chat`), reached through `OPENAI_BASE_URL` exactly
+ * like a real endpoint. Each agent role has a queue of answers served
  * in order; every request is recorded (credentials left out) so tests can check what was sent.
  * A request nobody scripted an answer for gets a loud 500 the SDK is told not to retry: a test
  * must fail on a call it did not expect, not pass on a made-up answer.
@@ -8,12 +9,14 @@
 import { appendFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { z } from 'zod';
 import { AgentRole } from '../bus/messages.js';
 import { StagegateError, errorMessage } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { parseAt, parseJsonAt } from '../parse.js';
 import { identifyCaller, recordableHeaders, ResponsesRequestBody, type RecordedRequest } from './request.js';
-import { buildResponse, outputChars, outputItemsFor } from './response.js';
+import { buildChatCompletion, chatChunksFor, formatChatSse } from './chat-completion.js';
+import { buildResponse, outputChars, outputItemsFor, reasoningChars } from './response.js';
 import {
   Answer,
   loadScriptFile,
@@ -45,6 +48,10 @@ export interface ScriptedModelServer {
   close(): Promise<void>;
 }
 
+const RESPONSES_PATH = '/v1/responses';
+const CHAT_PATH = '/v1/chat/completions';
+const ChatStreamOptions = z.object({ include_usage: z.boolean().optional() });
+
 type OpenAIErrorBody = Pick<ErrorAnswer, 'message' | 'type' | 'code' | 'retryAfterSeconds'>;
 
 export async function startScriptedModelServer(options: ScriptedModelServerOptions): Promise<ScriptedModelServer> {
@@ -75,8 +82,8 @@ export async function startScriptedModelServer(options: ScriptedModelServerOptio
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method ?? 'GET';
     const path = new URL(req.url ?? '/', 'http://scripted-model').pathname;
-    if (method !== 'POST' || path !== '/v1/responses') {
-      const message = `scripted model serves POST /v1/responses only, not ${method} ${path}`;
+    if (method !== 'POST' || (path !== RESPONSES_PATH && path !== CHAT_PATH)) {
+      const message = `scripted model serves POST ${RESPONSES_PATH} and ${CHAT_PATH} only, not ${method} ${path}`;
       return sendError(res, 404, { message }, false);
     }
     let body: ResponsesRequestBody;
@@ -113,11 +120,23 @@ export async function startScriptedModelServer(options: ScriptedModelServerOptio
     }
 
     const output = outputItemsFor(answer, request.index);
-    const usage = cache.usageFor(body, outputChars(output));
+    const usage = cache.usageFor(body, outputChars(output), reasoningChars(output));
     const createdAt = Math.floor(Date.now() / 1000);
-    const response = buildResponse({ requestIndex: request.index, body, output, usage, createdAt });
     const requestId = `req_scripted_${request.index}`;
-    log.info({ ...logFields, stream: body.stream === true, usage }, 'scripted model answered');
+    log.info({ ...logFields, path, stream: body.stream === true, usage }, 'scripted model answered');
+    if (path === CHAT_PATH) {
+      const completion = buildChatCompletion({ requestIndex: request.index, body, output, usage, createdAt });
+      if (body.stream === true) {
+        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-request-id': requestId });
+        const includeUsage = ChatStreamOptions.safeParse(body.stream_options).data?.include_usage === true;
+        res.end(formatChatSse(chatChunksFor(completion, includeUsage)));
+      } else {
+        res.writeHead(200, { 'content-type': 'application/json', 'x-request-id': requestId });
+        res.end(JSON.stringify(completion));
+      }
+      return;
+    }
+    const response = buildResponse({ requestIndex: request.index, body, output, usage, createdAt });
     if (body.stream === true) {
       res.writeHead(200, {
         'content-type': 'text/event-stream',

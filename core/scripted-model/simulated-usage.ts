@@ -17,9 +17,14 @@ export interface SimulatedUsage {
   total_tokens: number;
 }
 
-/** The prompt in the order a model reads it, so an appended turn keeps the earlier prefix. */
+/**
+ * The prompt in the order a model reads it, so an appended turn keeps the earlier prefix:
+ * instructions, tools, input (Responses) or tools, messages (Chat Completions, whose first
+ * message holds the instructions).
+ */
 export function serializePrompt(body: ResponsesRequestBody): string {
-  return [body.instructions ?? '', body.tools ?? [], body.input ?? ''].map((part) => JSON.stringify(part)).join('');
+  const parts = body.messages !== undefined ? [body.tools ?? [], body.messages] : [body.instructions ?? '', body.tools ?? [], body.input ?? ''];
+  return parts.map((part) => JSON.stringify(part)).join('');
 }
 
 export function countTokens(chars: number): number {
@@ -39,7 +44,8 @@ export function cachedTokens(previousPrompt: string | undefined, prompt: string)
 export class PromptCache {
   private readonly lastPrompt = new Map<string, string>();
 
-  usageFor(body: ResponsesRequestBody, outputChars: number): SimulatedUsage {
+  /** `reasoningChars`: the part of the output that is reasoning (counted in the output too, as OpenAI does). */
+  usageFor(body: ResponsesRequestBody, outputChars: number, reasoningChars = 0): SimulatedUsage {
     const prompt = serializePrompt(body);
     const key = body.prompt_cache_key;
     const cached = key === undefined ? 0 : cachedTokens(this.lastPrompt.get(key), prompt);
@@ -50,7 +56,7 @@ export class PromptCache {
       input_tokens: input,
       input_tokens_details: { cached_tokens: cached },
       output_tokens: output,
-      output_tokens_details: { reasoning_tokens: 0 },
+      output_tokens_details: { reasoning_tokens: countTokens(reasoningChars) },
       total_tokens: input + output,
     };
   }

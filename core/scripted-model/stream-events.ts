@@ -71,7 +71,8 @@ function isOutputText(part: unknown): part is Record<string, unknown> & { type: 
   );
 }
 
-function splitText(text: string): string[] {
+/** Text cut into a few deltas, as a model streams it. */
+export function splitText(text: string): string[] {
   const chars = Array.from(text);
   const size = Math.max(1, Math.ceil(chars.length / DELTAS_PER_TEXT));
   const deltas: string[] = [];

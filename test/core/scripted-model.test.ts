@@ -217,6 +217,71 @@ describe('scripted model server', () => {
     expect((err as Error).message).toContain("'answers.coder[0].error.status'");
   });
 
+  it('serves the same answers over Chat Completions: text as content, function calls as tool_calls', async () => {
+    const call = { type: 'function_call', id: 'fc_1', call_id: 'call_1', name: 'read_file', arguments: '{"path":"a.js"}' };
+    const reasoning = { type: 'reasoning', id: 'rs_1', summary: [], encrypted_content: 'enc' };
+    const { model, client } = await start({ answers: { coder: [{ json: { ok: true } }, { output: [reasoning, call] }] } });
+    const ask = () =>
+      client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'go' }], prompt_cache_key: 'stagegate:t-1:coder' });
+
+    const text = await ask();
+    const calls = await ask();
+
+    expect(text.choices[0]?.message).toMatchObject({ role: 'assistant', content: '{"ok":true}' });
+    expect(text.choices[0]?.finish_reason).toBe('stop');
+    expect(calls.choices[0]?.message.content).toBeNull();
+    expect(calls.choices[0]?.message.tool_calls).toEqual([{ id: 'call_1', type: 'function', function: { name: 'read_file', arguments: '{"path":"a.js"}' } }]);
+    expect(calls.choices[0]?.finish_reason).toBe('tool_calls');
+    expect(calls.usage).toMatchObject({ prompt_tokens_details: { cached_tokens: expect.any(Number) }, completion_tokens_details: { reasoning_tokens: 1 } });
+    expect(model.requests.map((r) => [r.path, r.role, r.taskId])).toEqual([
+      ['/v1/chat/completions', 'coder', 't-1'],
+      ['/v1/chat/completions', 'coder', 't-1'],
+    ]);
+  });
+
+  it('streams chat.completion.chunks with content and tool call deltas, usage last, then [DONE]', async () => {
+    const args = JSON.stringify({ command: ['npm', 'test'], workdir: null, timeoutMs: null });
+    const output = [
+      { type: 'message', id: 'm1', role: 'assistant', status: 'completed', content: [{ type: 'output_text', text: 'Running the tests now.', annotations: [] }] },
+      { type: 'function_call', id: 'fc_1', call_id: 'call_1', name: 'shell', arguments: args },
+    ];
+    const { client } = await start({ answers: { coder: [{ output }] } });
+
+    const stream = await client.chat.completions.create(
+      { model: 'm', messages: [{ role: 'user', content: 'go' }], stream: true, stream_options: { include_usage: true } },
+      asRole('coder'),
+    );
+    let content = '';
+    const argDeltas: string[] = [];
+    const finish: Array<string | null> = [];
+    let usage: OpenAI.CompletionUsage | undefined;
+    for await (const chunk of stream) {
+      expect(chunk.object).toBe('chat.completion.chunk');
+      if (chunk.usage) usage = chunk.usage;
+      const choice = chunk.choices[0];
+      if (choice === undefined) continue;
+      content += choice.delta.content ?? '';
+      for (const call of choice.delta.tool_calls ?? []) argDeltas.push(call.function?.arguments ?? '');
+      if (choice.finish_reason !== null) finish.push(choice.finish_reason);
+    }
+
+    expect(content).toBe('Running the tests now.');
+    expect(argDeltas.join('')).toBe(args);
+    expect(argDeltas.filter((d) => d !== '').length).toBeGreaterThan(1);
+    expect(finish).toEqual(['tool_calls']);
+    expect(usage?.prompt_tokens).toBeGreaterThan(0);
+  });
+
+  it('counts reasoning items as reasoning tokens within the output tokens', async () => {
+    const reasoning = { type: 'reasoning', id: 'rs_1', summary: [{ type: 'summary_text', text: 'x'.repeat(40) }], encrypted_content: 'e'.repeat(400) };
+    const { client } = await start({ answers: { coder: [{ output: [reasoning] }] } });
+
+    const reply = await client.responses.create({ model: 'm', input: 'x' }, asRole('coder'));
+
+    expect(reply.usage?.output_tokens_details.reasoning_tokens).toBe(110);
+    expect(reply.usage?.output_tokens).toBeGreaterThan(110);
+  });
+
   it('rejects an answer that is not exactly one kind', async () => {
     const err = await startScriptedModelServer({ script: { answers: { planner: [{ json: 1, text: 'x' }] } } }).catch(
       (e: unknown) => e,

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { DEMO_CODER_TURNS } from '../../cli/demo/demo-script.js';
 
 const run = promisify(execFile);
 
@@ -38,7 +39,7 @@ describe('stagegate demo', () => {
     expect(summary.state).toBe('done');
     expect(summary.stages.map((s) => s.stage)).toEqual(['plan', 'implement', 'review', 'implement', 'review', 'deploy']);
     expect(summary.reviewRounds).toBe(2);
-    expect(summary.usage.calls).toBe(5);
+    expect(summary.usage.calls).toBe(3 + DEMO_CODER_TURNS.firstRound + DEMO_CODER_TURNS.secondRound);
     expect(summary.usage.cachedTokens).toBeGreaterThan(0);
     expect(summary.target).toEqual({ branch: 'main', head: expect.any(String), testsPass: true });
 

@@ -67,7 +67,15 @@ const patchWithMissingContext = `*** Begin Patch
 
 const approve: Verdict = { decision: 'approve', summary: 'slugify works and the tests pass.', comments: [] };
 
-const codeAnswer = { json: { summary: 'Added slugify.', patch: goodPatch } };
+/** One coder turn: a tool call per entry, made in that order. */
+function coderTurn(id: string, ...calls: Array<[name: string, args: Record<string, unknown>]>) {
+  return {
+    output: calls.map(([name, args], i) => ({ type: 'function_call', id: `fc_${id}_${i}`, call_id: `call_${id}_${i}`, name, arguments: JSON.stringify(args) })),
+  };
+}
+
+/** The whole coder job in one turn: the patch, then finish (the tests run and pass). */
+const codeAnswer = coderTurn('code', ['apply_patch', { patch: goodPatch }], ['finish', { summary: 'Added slugify.' }]);
 
 let server: TestNatsServer;
 let model: ScriptedModelServer;
@@ -154,7 +162,7 @@ describe('faults, with the orchestrator and the real agent handlers in this proc
         OPENAI_BASE_URL: model.url,
         STAGEGATE_WORK_DIR: workDir,
         STAGEGATE_USER: 'tester',
-        STAGEGATE_CODER_MAX_ATTEMPTS: '2',
+        STAGEGATE_CODER_MAX_TURNS: '2',
         STAGEGATE_JOB_MAX_DELIVERIES: '2',
         STAGEGATE_MODEL_MAX_RETRIES: '0',
       },
@@ -191,12 +199,12 @@ describe('faults, with the orchestrator and the real agent handlers in this proc
     expect(model.remaining()).toBe(0);
   });
 
-  it('tells the coder why its patch was rejected, then fails the task leaving the worktree to inspect', async () => {
+  it('tells the coder why its patch was rejected, then fails the task at its turn limit leaving the worktree to inspect', async () => {
     model.enqueue('planner', { json: plan });
     model.enqueue(
       'coder',
-      { json: { summary: 'first try', patch: patchWithMissingContext } },
-      { json: { summary: 'second try', patch: patchWithMissingContext } },
+      coderTurn('first', ['apply_patch', { patch: patchWithMissingContext }]),
+      coderTurn('second', ['apply_patch', { patch: patchWithMissingContext }]),
     );
     const taskId = await submitTask(await sampleRepo());
 
@@ -204,16 +212,14 @@ describe('faults, with the orchestrator and the real agent handlers in this proc
     expect(failed.state).toBe('failed');
     expect(failed.context.error?.stage).toBe('implement');
     const worktree = join(workDir, taskId, 'implement-1');
-    expect(failed.context.error?.reason).toMatch(/^coder gave up after 2 attempts; last failure: The patch did not apply/);
-    expect(failed.context.error?.reason).toMatch(new RegExp(`worktree left at ${worktree}$`));
+    expect(failed.context.error?.reason).toBe(`coder stopped at the turn limit (2 turns) after 2 turns; nothing was changed; worktree left at ${worktree}`);
     expect((await stat(join(worktree, '.git'))).isDirectory()).toBe(true);
 
     const coder = requestsOf('coder', taskId);
     expect(coder).toHaveLength(2);
-    expect(JSON.stringify(coder[0]?.body.input)).not.toContain('Attempt 1 failed');
+    expect(JSON.stringify(coder[0]?.body.input)).not.toContain('the patch was not applied');
     const second = JSON.stringify(coder[1]?.body.input);
-    expect(second).toContain('# Attempt 1 failed');
-    expect(second).toContain("The patch did not apply (nothing was changed): cannot apply chunk 1 of 1 to 'src/textkit.js'");
+    expect(second).toContain("error: the patch was not applied, nothing was changed: cannot apply chunk 1 of 1 to 'src/textkit.js'");
     expect(model.remaining()).toBe(0);
   });
 

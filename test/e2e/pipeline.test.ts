@@ -8,7 +8,7 @@ import { runCommand } from '../../core/exec/run-command.js';
 import type { GatePolicies } from '../../core/policy.js';
 import { startScriptedModelServer, type ScriptedModelServer } from '../../core/scripted-model/index.js';
 import { createTaskClient, type TaskClient } from '../../orchestrator/task-client.js';
-import { DEMO_SCRIPT } from '../../cli/demo/demo-script.js';
+import { DEMO_CODER_TURNS, DEMO_SCRIPT } from '../../cli/demo/demo-script.js';
 import { SAMPLE_TASK, createSampleRepo } from '../../cli/demo/sample-repo.js';
 import { startTestNatsServer, type TestNatsServer } from '../helpers/nats-server.js';
 import { startStagegateProcesses, type StagegateProcesses } from '../helpers/stagegate-processes.js';
@@ -77,21 +77,45 @@ describe('the pipeline across real worker processes', () => {
       'review#2:approved',
       'deploy#1:deployed',
     ]);
-    expect(done.context.usage.calls).toBe(5);
+    const coderTurns = DEMO_CODER_TURNS.firstRound + DEMO_CODER_TURNS.secondRound;
+    expect(done.context.usage.calls).toBe(3 + coderTurns);
 
     // The change is on main, in the repository's own working tree, and its tests pass there.
     expect(await readFile(join(repo, 'src/textkit.js'), 'utf8')).toContain("normalize('NFKD')");
     expect((await runCommand('npm test', { cwd: repo, timeoutMs: 60_000 })).exitCode).toBe(0);
 
-    // Every model call was stateless and said who asked.
-    expect(model.requests.map((r) => r.role)).toEqual(['planner', 'coder', 'reviewer', 'coder', 'reviewer']);
+    // Every model call was stateless and said who asked; the coder's were streamed turns.
+    const coderRound = (n: number) => Array<string>(n).fill('coder');
+    expect(model.requests.map((r) => r.role)).toEqual([
+      'planner',
+      ...coderRound(DEMO_CODER_TURNS.firstRound),
+      'reviewer',
+      ...coderRound(DEMO_CODER_TURNS.secondRound),
+      'reviewer',
+    ]);
     for (const request of model.requests) {
       expect(request.body.store).toBe(false);
       expect(request.body).not.toHaveProperty('previous_response_id');
       expect(request.body.prompt_cache_key).toBe(`stagegate:${taskId}:${request.role}`);
       expect(request.taskId).toBe(taskId);
     }
+    const coder = model.requests.filter((r) => r.role === 'coder');
+    for (const request of coder) expect(request.body).toMatchObject({ stream: true, include: ['reasoning.encrypted_content'] });
+    // Within a job, each coder request starts with the one before (the prefix a cache serves).
+    for (const round of [coder.slice(0, DEMO_CODER_TURNS.firstRound), coder.slice(DEMO_CODER_TURNS.firstRound)]) {
+      for (let i = 1; i < round.length; i++) {
+        const before = round[i - 1]?.body.input as unknown[];
+        expect((round[i]?.body.input as unknown[]).slice(0, before.length)).toEqual(before);
+      }
+    }
     // The second coder round saw the reviewer's comment.
-    expect(JSON.stringify(model.requests[3]?.body.input)).toContain('Fold accents');
+    expect(JSON.stringify(coder[DEMO_CODER_TURNS.firstRound]?.body.input)).toContain('Fold accents');
+    // Each coder turn is on the task's log, with its usage.
+    const turns: string[] = [];
+    for await (const entry of client.logs(taskId)) {
+      if (entry.type === 'agent.progress' && entry.role === 'coder' && entry.message.startsWith('turn ')) turns.push(entry.message);
+    }
+    expect(turns).toHaveLength(coderTurns);
+    expect(turns).toContain('turn 2: shell npm test → exit 1');
   });
 });

@@ -19,11 +19,22 @@ export async function createSmallRepo(): Promise<string> {
 const plan: Plan = { summary: 'add a note', steps: [{ title: 'write the note', detail: '' }], filesToTouch: [], risks: [], acceptanceChecks: [] };
 const approve: Verdict = { decision: 'approve', summary: 'fine', comments: [] };
 
-/** Answers that fit any task on a small repo: the coder adds `notes/<task>.md`. */
+/**
+ * Answers that fit any task on a small repo. The coder does its job in one turn: an apply_patch
+ * call adding `notes/<task>.md`, then finish (the repo has no tests to run), so each coder job
+ * makes exactly one model request.
+ */
 export const smallRepoAnswers = {
   planner: (() => ({ json: plan })) satisfies AnswerFn,
   coder: ((request) => ({
-    json: { summary: 'note added', patch: `*** Begin Patch\n*** Add File: notes/${request.taskId}.md\n+done\n*** End Patch` },
+    output: [
+      functionCall(`${request.index}_patch`, 'apply_patch', { patch: `*** Begin Patch\n*** Add File: notes/${request.taskId}.md\n+done\n*** End Patch` }),
+      functionCall(`${request.index}_finish`, 'finish', { summary: 'note added' }),
+    ],
   })) satisfies AnswerFn,
   reviewer: (() => ({ json: approve })) satisfies AnswerFn,
 };
+
+function functionCall(id: string, name: string, args: Record<string, unknown>) {
+  return { type: 'function_call', id: `fc_${id}`, call_id: `call_${id}`, name, arguments: JSON.stringify(args), status: 'completed' };
+}

@@ -1,0 +1,55 @@
+/**
+ * The limits on one coder job: turns, tokens, cost and wall-clock time. Checked before every
+ * model call; the first one reached ends the loop with its reason, worded for the task's log.
+ * Pure apart from the injected clock, so tests drive time by hand.
+ */
+import type { Usage } from '../../../core/bus/messages.js';
+import type { ModelPrice } from '../../../core/config.js';
+
+export interface Limits {
+  maxTurns: number;
+  /** Input plus output tokens; undefined: no limit. */
+  maxTokens?: number | undefined;
+  /** Needs the model's price; undefined: no limit. */
+  maxCostUsd?: number | undefined;
+  wallClockMs: number;
+}
+
+export interface LimitCheck {
+  /** The reason the loop must stop now, or undefined to go on. */
+  reached(state: { turns: number; usage: Usage }): string | undefined;
+  /** Milliseconds since the job's loop started, by the injected clock. */
+  elapsedMs(): number;
+}
+
+/** Dollars spent on `usage`: cached input at its own price, the rest of the input at full price. */
+export function costUsd(usage: Usage, price: ModelPrice): number {
+  const uncached = Math.max(0, usage.inputTokens - usage.cachedTokens);
+  return (uncached * price.inputPerMTok + usage.cachedTokens * price.cachedInputPerMTok + usage.outputTokens * price.outputPerMTok) / 1_000_000;
+}
+
+export function createLimitCheck(limits: Limits, price: ModelPrice | undefined, clock: () => number): LimitCheck {
+  const startedAt = clock();
+  const elapsedMs = () => clock() - startedAt;
+  return {
+    elapsedMs,
+    reached({ turns, usage }) {
+      if (turns >= limits.maxTurns) return `the turn limit (${limits.maxTurns} turns)`;
+      const tokens = usage.inputTokens + usage.outputTokens;
+      if (limits.maxTokens !== undefined && tokens >= limits.maxTokens) {
+        return `the token limit (${limits.maxTokens} tokens; ${tokens} used)`;
+      }
+      if (limits.maxCostUsd !== undefined && price !== undefined) {
+        const spent = costUsd(usage, price);
+        if (spent >= limits.maxCostUsd) return `the cost limit ($${limits.maxCostUsd.toFixed(2)}; $${spent.toFixed(2)} spent)`;
+      }
+      const elapsed = elapsedMs();
+      if (elapsed >= limits.wallClockMs) return `the wall-clock limit (${formatMs(limits.wallClockMs)}; ${formatMs(elapsed)} elapsed)`;
+      return undefined;
+    },
+  };
+}
+
+function formatMs(ms: number): string {
+  return ms < 60_000 ? `${Math.round(ms / 100) / 10} s` : `${Math.round(ms / 6_000) / 10} min`;
+}
