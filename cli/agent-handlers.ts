@@ -5,7 +5,7 @@ import type { Config } from '../core/config.js';
 import type { Logger } from '../core/log.js';
 import { createModelClient } from '../core/model/client.js';
 import { createTurnClient } from '../core/model/turn.js';
-import { createSandbox, type Sandbox } from '../core/sandbox/index.js';
+import { createSandbox, detectBwrap, type Sandbox } from '../core/sandbox/index.js';
 import { createPlannerHandler } from '../agents/planner/worker.js';
 import { createCoderHandler } from '../agents/coder/worker.js';
 import { validateApprovalPatterns } from '../agents/coder/harness/tools/index.js';
@@ -14,6 +14,28 @@ import { createDeployerHandler } from '../agents/deployer/worker.js';
 
 export const STAGE_OF_ROLE = { planner: 'plan', coder: 'implement', reviewer: 'review', deployer: 'deploy' } as const satisfies Record<AgentRole, Stage>;
 
+/**
+ * The sandbox is made at the first job that needs it, so a worker without bwrap still starts
+ * (its start line says why its jobs will fail) and a failed attempt is tried again next job.
+ */
+function lazySandbox(config: Readonly<Config>, log: Logger): () => Promise<Sandbox> {
+  let sandbox: Promise<Sandbox> | undefined;
+  return () =>
+    (sandbox ??= createSandbox({ allowUnsandboxed: config.coder.allowUnsandboxed, log }).catch((err: unknown) => {
+      sandbox = undefined;
+      throw err;
+    }));
+}
+
+/** The line a coder or reviewer worker prints at start about where commands will run. */
+export async function describeSandbox(config: Readonly<Config>): Promise<string> {
+  const bwrap = await detectBwrap();
+  if (bwrap.usable) return `commands run inside bubblewrap (${bwrap.path}): read-only root, no network, no secrets`;
+  return config.coder.allowUnsandboxed
+    ? `WARNING: bwrap is not usable (${bwrap.reason}); commands run WITHOUT a sandbox because STAGEGATE_ALLOW_UNSANDBOXED is set`
+    : `bwrap is not usable (${bwrap.reason}): jobs that run commands will fail; install bubblewrap or set STAGEGATE_ALLOW_UNSANDBOXED=true`;
+}
+
 export function createHandler<R extends AgentRole>(role: R, config: Readonly<Config>, log: Logger): JobHandler<R> {
   const common = { workDir: config.workDir, commandTimeoutMs: config.commandTimeoutMs };
   const handlers: { [K in AgentRole]: () => JobHandler<K> } = {
@@ -21,21 +43,15 @@ export function createHandler<R extends AgentRole>(role: R, config: Readonly<Con
     coder: () => {
       validateApprovalPatterns(config.coder.requireApproval);
       const turnClient = createTurnClient(config.model, 'coder', log);
-      let sandbox: Promise<Sandbox> | undefined;
       return createCoderHandler({
         ...common,
         turnClient,
         coder: config.coder,
         price: config.model.pricing[turnClient.model],
-        // Created at the first job, so a worker without bwrap still starts and says why each job fails.
-        sandbox: () =>
-          (sandbox ??= createSandbox({ allowUnsandboxed: config.coder.allowUnsandboxed, log }).catch((err: unknown) => {
-            sandbox = undefined;
-            throw err;
-          })),
+        sandbox: lazySandbox(config, log),
       });
     },
-    reviewer: () => createReviewerHandler({ ...common, model: createModelClient(config.model, log) }),
+    reviewer: () => createReviewerHandler({ ...common, model: createModelClient(config.model, log), sandbox: lazySandbox(config, log) }),
     deployer: () => createDeployerHandler(common),
   };
   return handlers[role]() as JobHandler<R>;

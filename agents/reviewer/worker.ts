@@ -1,10 +1,11 @@
 import type { JobHandler } from '../../core/bus/job-worker.js';
-import { describeResult, runCommand } from '../../core/exec/run-command.js';
+import { describeResult } from '../../core/exec/run-command.js';
 import { NUMSTAT_ARGS, parseNumstat } from '../../core/git/numstat.js';
 import { cloneForJob } from '../../core/git/workspace.js';
 import type { ModelClient } from '../../core/model/client.js';
 import { loadPrompt } from '../../core/model/load-prompt.js';
 import { detectTestCommand } from '../../core/repo/detect-commands.js';
+import type { Sandbox } from '../../core/sandbox/index.js';
 import { decideReview } from './decide.js';
 import { ReviewerReply } from './output.js';
 import { renderReviewerInput } from './render-input.js';
@@ -12,7 +13,15 @@ import { renderReviewerInput } from './render-input.js';
 const PROMPT = loadPrompt(import.meta.url);
 const MAX_DIFF = 60_000;
 
-export function createReviewerHandler(deps: { model: ModelClient; workDir: string; commandTimeoutMs: number }): JobHandler<'reviewer'> {
+export interface ReviewerDeps {
+  model: ModelClient;
+  workDir: string;
+  commandTimeoutMs: number;
+  /** The branch's tests are the repository's code, as untrusted as a model's: they run sandboxed too. */
+  sandbox(): Promise<Sandbox>;
+}
+
+export function createReviewerHandler(deps: ReviewerDeps): JobHandler<'reviewer'> {
   return async (job, ctx) => {
     const ws = await cloneForJob({ repo: job.task.repo, workDir: deps.workDir, taskId: job.taskId, name: `review-${job.attempt}` });
     await ws.git(['checkout', '--quiet', '--detach', job.commit]);
@@ -22,7 +31,10 @@ export function createReviewerHandler(deps: { model: ModelClient; workDir: strin
 
     const command = job.task.testCommand ?? (await detectTestCommand(ws.dir));
     await ctx.progress(command === undefined ? 'no test command found' : `running ${command}`);
-    const result = command === undefined ? undefined : await runCommand(command, { cwd: ws.dir, timeoutMs: deps.commandTimeoutMs });
+    const result =
+      command === undefined
+        ? undefined
+        : await (await deps.sandbox()).run(command, { writableDir: ws.dir, cwd: ws.dir, timeoutMs: deps.commandTimeoutMs });
     const passed = result === undefined || (result.exitCode === 0 && !result.timedOut);
     const tests = result === undefined ? 'No test command was found.' : `${passed ? 'PASSED' : 'FAILED'}: ${describeResult(result)}`;
 

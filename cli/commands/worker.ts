@@ -1,7 +1,7 @@
 import { Argument, type Command } from 'commander';
 import { startJobWorker } from '../../core/bus/job-worker.js';
 import { AgentRole } from '../../core/bus/messages.js';
-import { STAGE_OF_ROLE, createHandler } from '../agent-handlers.js';
+import { STAGE_OF_ROLE, createHandler, describeSandbox } from '../agent-handlers.js';
 import { openRuntime, untilSignal } from '../runtime.js';
 
 export function registerWorker(program: Command): void {
@@ -23,6 +23,11 @@ export function registerWorker(program: Command): void {
         ackWaitMs: config.jobs.ackWaitMs,
         maxDeliveries: config.jobs.maxDeliveries,
       });
+      if (role === 'coder' || role === 'reviewer') {
+        const sandbox = await describeSandbox(config);
+        workerLog.info({ sandbox }, 'sandbox');
+        console.error(`stagegate ${role} worker: ${sandbox}`);
+      }
       console.error(`stagegate ${role} worker ready`);
       await untilSignal(async () => {
         await worker.stop();
