@@ -53,6 +53,9 @@ export function tallyGate(context: TaskContext, gate: Gate, options: { extra?: D
 export function refusalOf(context: TaskContext, gate: Gate, event: InboxMessage): string | undefined {
   if (event.type !== 'gate.decide') return 'not a decision';
   if (event.gate !== gate) return `the task is waiting at the ${gate} gate, not the ${event.gate} gate`;
+  if (event.visit !== undefined && event.visit !== context.gateVisits[gate]) {
+    return `this decision was for an earlier visit of the ${gate} gate (visit ${event.visit}; now visit ${context.gateVisits[gate]})`;
+  }
   const decider = deciderOf(event);
   const policy = policyInForce(context, gate);
   if (!isAllowedApprover(policy.approvers, decider)) {

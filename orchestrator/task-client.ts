@@ -109,6 +109,7 @@ export async function createTaskClient(nc: NatsConnection, now: () => Date = () 
         via: input.via,
         ...(input.comment === undefined ? {} : { comment: input.comment }),
         ...(input.principal === undefined ? {} : { principal: input.principal }),
+        visit,
       });
       const audit = await answer;
       if (audit === undefined) return { status: 'queued', gate, visit };

@@ -220,6 +220,8 @@ export const GateDecide = z.object({
   comment: z.string().optional(),
   /** What the channel verified about the decider (GitHub teams and permission, Slack groups); policies match on it. */
   principal: PrincipalFacts.optional(),
+  /** The gate visit the decider saw; a decision for an earlier visit never counts toward a later one. */
+  visit: z.number().int().positive().optional(),
 });
 export type GateDecide = z.infer<typeof GateDecide>;
 
