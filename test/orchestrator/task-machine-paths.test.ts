@@ -1,13 +1,15 @@
 /**
  * Model-based check of the gates: @xstate/graph explores every state the statechart can reach
  * from a realistic set of inbox events (results for the current and for stale jobs, failures,
- * decisions by approvers and by outsiders, for the right gate and the wrong one, cancels and
- * retries), under several gate policies. Every path found is replayed with `transition()`, then
- * extended by every event, and each step is checked against the gate invariants.
+ * a coder asking to run a command, decisions by approvers and by outsiders, for the right gate
+ * and the wrong one, cancels and retries), under several gate policies. Every path found is
+ * replayed with `transition()`, then extended by every event, and each step is checked against
+ * the gate invariants.
  *
  * States are grouped by what the guards read (state, review round up to the limit, failed stage,
- * counted approvers at each gate's current visit), which keeps the graph finite; the replay
- * checks that this grouping is exact (the replayed state lands in the group the path claims).
+ * counted approvers at each gate's current visit, the command gate's only while the task waits
+ * there), which keeps the graph finite; the replay checks that this grouping is exact (the
+ * replayed state lands in the group the path claims).
  */
 import { getShortestPaths } from '@xstate/graph';
 import { describe, expect, it } from 'vitest';
@@ -22,7 +24,7 @@ type Snapshot = SnapshotFrom<typeof taskMachine>;
 const TASK = 't-model';
 const SENT_AT = '2025-03-01T10:00:00.000Z';
 const AUTO = 'policy:auto-approve';
-const GATES = ['plan', 'review', 'deploy'] as const satisfies readonly Gate[];
+const GATES = ['plan', 'review', 'deploy', 'command'] as const satisfies readonly Gate[];
 const PRINCIPALS = ['alice', 'bob', 'mallory'] as const;
 
 const usage: Usage = { calls: 1, inputTokens: 10, cachedTokens: 0, outputTokens: 5, reasoningTokens: 0 };
@@ -36,15 +38,23 @@ interface Scenario {
   name: string;
   policies: GatePolicies;
   maxReviewRounds: number;
+  /**
+   * The coder never asks to run a command. The command gate at least doubles every group after
+   * it, so the two largest scenarios leave it out; in the others without `policies.command`, the
+   * deploy policy decides it.
+   */
+  noCommands?: true;
 }
 
 const SCENARIOS: Scenario[] = [
   { name: 'manual gates needing one approval', policies: { plan: manual(1), review: manual(1), deploy: manual(1) }, maxReviewRounds: 1 },
-  { name: 'manual gates needing two approvals', policies: { plan: manual(2), review: manual(2), deploy: manual(2) }, maxReviewRounds: 0 },
+  { name: 'manual gates needing two approvals', policies: { plan: manual(2), review: manual(2), deploy: manual(2) }, maxReviewRounds: 0, noCommands: true },
   { name: 'plan auto-approved, deploy needing two', policies: { plan: auto, review: manual(1), deploy: manual(2) }, maxReviewRounds: 1 },
   { name: 'review and deploy auto-approved', policies: { plan: manual(2), review: auto, deploy: auto }, maxReviewRounds: 0 },
   { name: 'every gate auto-approved', policies: { plan: auto, review: auto, deploy: auto }, maxReviewRounds: 1 },
-  { name: 'deploy open to anyone, two required', policies: { plan: manual(1), review: manual(1), deploy: manual(2, ['*']) }, maxReviewRounds: 0 },
+  { name: 'deploy open to anyone, two required', policies: { plan: manual(1), review: manual(1), deploy: manual(2, ['*']) }, maxReviewRounds: 0, noCommands: true },
+  { name: 'commands needing two approvals, deploy one', policies: { plan: manual(1), review: manual(1), deploy: manual(1), command: manual(2) }, maxReviewRounds: 0 },
+  { name: 'commands auto-approved, deploy manual', policies: { plan: manual(1), review: manual(1), deploy: manual(1), command: auto }, maxReviewRounds: 0 },
 ];
 
 function submitFor(scenario: Scenario): TaskSubmit {
@@ -63,18 +73,28 @@ function submitFor(scenario: Scenario): TaskSubmit {
  * The inbox events that could arrive in this snapshot. `msgId` names the event's meaning, so a
  * path found on one snapshot can be replayed on another in the same group.
  */
-function eventsFor(s: Snapshot): TaskEvent[] {
+function eventsFor(scenario: Scenario, s: Snapshot): TaskEvent[] {
   const { context } = s;
   // In a gate or failed there is no current job: results then carry the last job's id (late duplicates).
   const job = context.currentJobId ?? context.stages.at(-1)?.jobId ?? `${TASK}:plan:0`;
   const stale = `${TASK}:stale:0`;
   const env = (label: string) => ({ taskId: TASK, msgId: label, sentAt: SENT_AT });
+  const commandRequest = (jobId: string, tag: string): TaskEvent[] =>
+    scenario.noCommands
+      ? []
+      : [
+          {
+            type: 'command.approval_requested', ...env(`command.approval_requested@${tag}`), jobId, usage,
+            command: 'npm install left-pad', pattern: 'npm install *', branch: 'b', commit: null, notes: 'half done',
+          },
+        ];
   const results = (jobId: string, tag: string): TaskEvent[] => [
     { type: 'plan.proposed', ...env(`plan.proposed@${tag}`), jobId, usage, plan },
     { type: 'code.committed', ...env(`code.committed@${tag}`), jobId, usage, branch: 'b', commit: 'c1', summary: 's', attempts: 1 },
     { type: 'review.approved', ...env(`review.approved@${tag}`), jobId, usage, verdict: { decision: 'approve', summary: 'ok', comments: [] }, testsPassed: true },
     { type: 'review.changes_requested', ...env(`review.changes_requested@${tag}`), jobId, usage, verdict: { decision: 'request_changes', summary: 'no', comments }, testsPassed: false },
     { type: 'deploy.succeeded', ...env(`deploy.succeeded@${tag}`), jobId, usage, commit: 'c1', target: 'prod' },
+    ...commandRequest(jobId, tag),
     { type: 'job.failed', ...env(`job.failed@${tag}`), jobId, usage, stage: 'implement', reason: 'boom' },
   ];
   const decisions = GATES.flatMap((gate) => [
@@ -109,24 +129,53 @@ const approversOf = (decisions: TaskContext['decisions']) => [...new Set(decisio
  */
 function groupOf(s: Snapshot): string {
   const c = s.context;
+  const passOnce = GATES.filter((gate) => gate !== 'command');
   return JSON.stringify({
     value: s.value,
     round: Math.min(c.reviewRound, c.maxReviewRounds + 1),
     failedAt: c.error?.stage ?? null,
-    approvals: GATES.map((gate) => approversOf(countedApprovals(c, gate))),
-    approvedBefore: GATES.map((gate) =>
+    approvals: passOnce.map((gate) => approversOf(countedApprovals(c, gate))),
+    approvedBefore: passOnce.map((gate) =>
       c.decisions.some((d) => d.gate === gate && d.visit < c.gateVisits[gate] && d.decision === 'approve' && d.counted),
     ),
     implemented: c.attempts.implement > 0,
+    command: commandGroupOf(s),
   });
+}
+
+/**
+ * The command gate's part of the group. At the gate: its approvers at this visit, and whether an
+ * earlier visit had any. Away from it, only whether any visit so far had any: no guard reads the
+ * approvers there and the next visit starts afresh, and as a coder may ask again and again,
+ * keeping them would multiply every later group. Whether a command is left pending (only a
+ * cancel at the gate leaves one) and how many were approved (capped) are read by no guard, but
+ * are what the gate leaves behind.
+ */
+function commandGroupOf(s: Snapshot) {
+  const c = s.context;
+  const atGate = s.value === GATE_STATES.command;
+  const visit = c.gateVisits.command;
+  return {
+    approvals: atGate ? approversOf(countedApprovals(c, 'command')) : null,
+    approvedBefore: c.decisions.some(
+      (d) => d.gate === 'command' && (atGate ? d.visit < visit : d.visit <= visit) && d.decision === 'approve' && d.counted,
+    ),
+    pending: c.pendingCommand !== null,
+    approvedCommands: Math.min(c.approvedCommands.length, 1),
+  };
 }
 
 const isAllowed = (policy: GatePolicy, by: string) => policy.approvers.includes('*') || policy.approvers.includes(by);
 
+/** The policy that decides a gate, as documented: without a command policy, the deploy gate's decides commands. */
+function policyIn(policies: GatePolicies, gate: Gate): GatePolicy {
+  return gate === 'command' ? (policies.command ?? policies.deploy) : policies[gate];
+}
+
 function policyOf(c: TaskContext, gate: string): GatePolicy {
   const known = GATES.find((g) => g === gate);
   if (known === undefined) throw new Error(`a decision for gate ${gate}, which this model does not cover`);
-  return c.policies[known];
+  return policyIn(c.policies, known);
 }
 
 /** The oracle, written from the policy's meaning rather than from the chart's guards. */
@@ -143,6 +192,9 @@ interface Tally {
   deployEntries: number;
   firstImplementEntries: number;
   refusedDecisions: number;
+  /** Returns from the command gate to implementing: by approval (a person's or the policy's), by rejection. */
+  commandApproved: number;
+  commandRejected: number;
   reached: Set<string>;
   /** Every broken invariant, with the step that broke it; asserted empty at the end. */
   violations: string[];
@@ -191,6 +243,41 @@ function checkStep(scenario: Scenario, walk: Walk, event: TaskEvent, tally: Tall
     if (!throughGate && !retryOfDeploy) violated('entered deploying around the deploy gate');
   }
 
+  // (d) the command gate opens only when the current implement job asks to run a command…
+  const commandGateOpened = next.context.gateVisits.command > prev.context.gateVisits.command;
+  const askedByCurrentJob =
+    prev.value === 'implementing' &&
+    event.type === 'command.approval_requested' &&
+    event.jobId === prev.context.currentJobId;
+  if (commandGateOpened && !askedByCurrentJob) violated('command gate opened without the current implement job asking');
+  if (prev.value === 'awaitingCommandApproval' && !['awaitingCommandApproval', 'implementing', 'cancelled'].includes(String(next.value))) {
+    violated('left the command gate for neither implementing nor cancelled');
+  }
+  // …and is left for implementing only on a decision this step counted at its current visit: an
+  // approval that meets the command policy (a person's quorum, or the policy's own auto-approval),
+  // or a counted rejection. An auto-approved gate is entered and left within the one step.
+  const leftCommandGate =
+    next.value === 'implementing' && (prev.value === 'awaitingCommandApproval' || commandGateOpened);
+  if (leftCommandGate) {
+    const c = next.context;
+    const policy = policyOf(c, 'command');
+    const counted = c.decisions
+      .slice(prev.context.decisions.length)
+      .filter((d) => d.gate === 'command' && d.visit === c.gateVisits.command && d.counted);
+    const approved = counted.some((d) => d.decision === 'approve') && gateSatisfied(c, 'command');
+    const rejected = counted.some((d) => d.decision === 'reject' && d.by !== AUTO && isAllowed(policy, d.by));
+    if (approved) tally.commandApproved += 1;
+    if (rejected) tally.commandRejected += 1;
+    if (!approved && !rejected) violated('left the command gate without a counted decision');
+    // The command joins the approved ones only on approval, and nothing is left pending.
+    const command = event.type === 'command.approval_requested' ? event.command : prev.context.pendingCommand?.command;
+    const expected = approved ? [...prev.context.approvedCommands, command] : prev.context.approvedCommands;
+    if (JSON.stringify(c.approvedCommands) !== JSON.stringify(expected)) violated(`approved commands ${JSON.stringify(c.approvedCommands)}`);
+    if (c.pendingCommand !== null) violated('a command still pending after the command gate');
+  } else if (next.context.approvedCommands.length !== prev.context.approvedCommands.length) {
+    violated('approved commands changed without passing the command gate');
+  }
+
   if (entered('implementing')) {
     // (b) the plan gate's current visit is satisfied on every entry…
     if (!gateSatisfied(next.context, 'plan')) violated('plan gate not satisfied');
@@ -210,11 +297,19 @@ function explore(scenario: Scenario) {
   const input = submitFor(scenario);
   const paths = getShortestPaths(taskMachine, {
     input,
-    events: eventsFor,
+    events: (s) => eventsFor(scenario, s),
     serializeState: groupOf,
     serializeEvent: (event) => event.msgId,
   });
-  const tally: Tally = { deployEntries: 0, firstImplementEntries: 0, refusedDecisions: 0, reached: new Set(), violations: [] };
+  const tally: Tally = {
+    deployEntries: 0,
+    firstImplementEntries: 0,
+    refusedDecisions: 0,
+    commandApproved: 0,
+    commandRejected: 0,
+    reached: new Set(),
+    violations: [],
+  };
   let pathsToDone = 0;
 
   // Shortest paths share their prefixes, so each replayed prefix is kept and extended once.
@@ -225,7 +320,7 @@ function explore(scenario: Scenario) {
     if (known !== undefined) return known;
     const before = replay(labels.slice(0, -1));
     const label = labels.at(-1);
-    const event = eventsFor(before.snapshot).find((e) => e.msgId === label);
+    const event = eventsFor(scenario, before.snapshot).find((e) => e.msgId === label);
     if (event === undefined) throw new Error(`event ${String(label)} is not offered in ${String(before.snapshot.value)}`);
     const walk = checkStep(scenario, before, event, tally);
     replays.set(key, walk);
@@ -240,14 +335,14 @@ function explore(scenario: Scenario) {
     }
     if (walk.snapshot.value === 'done') pathsToDone += 1;
     // Every edge out of every reachable group, from a real trajectory.
-    for (const event of eventsFor(walk.snapshot)) checkStep(scenario, walk, event, tally);
+    for (const event of eventsFor(scenario, walk.snapshot)) checkStep(scenario, walk, event, tally);
   }
   return { paths, tally, pathsToDone };
 }
 
 describe('task machine paths', () => {
   it.each(SCENARIOS.map((s) => [s.name, s] as const))(
-    'never deploys or implements without the gate policy satisfied, and can finish: %s',
+    'never deploys, implements or runs a command without the gate policy satisfied, and can finish: %s',
     (_name, scenario) => {
       const { paths, tally, pathsToDone } = explore(scenario);
       expect(tally.violations.slice(0, 10)).toEqual([]);
@@ -260,6 +355,7 @@ describe('task machine paths', () => {
       expect(paths.length).toBeGreaterThan(10);
       expect([...tally.reached].sort()).toEqual(
         [
+          'awaitingCommandApproval',
           'awaitingDeployApproval',
           'awaitingPlanApproval',
           'awaitingReviewApproval',
@@ -272,13 +368,23 @@ describe('task machine paths', () => {
           'reviewing',
         ].filter((state) => !isSkipped(scenario, state)),
       );
-      const everyGateAuto = GATES.every((g) => scenario.policies[g].autoApprove);
+      const everyGateAuto = GATES.every((g) => policyIn(scenario.policies, g).autoApprove);
       if (!everyGateAuto) expect(tally.refusedDecisions).toBeGreaterThan(0);
+      // Not vacuous: where the coder asks, some path goes implementing → command gate → implementing,
+      // by approval and, where people decide, by rejection.
+      if (!scenario.noCommands) expect(tally.commandApproved).toBeGreaterThan(0);
+      if (!scenario.noCommands && !policyIn(scenario.policies, 'command').autoApprove) {
+        expect(tally.commandRejected).toBeGreaterThan(0);
+      }
     },
   );
 });
 
-/** A gate state that auto-approves is passed through within one step, so no snapshot rests in it. */
+/**
+ * A gate state that auto-approves is passed through within one step, so no snapshot rests in it;
+ * the command gate is not reached at all where the coder never asks.
+ */
 function isSkipped(scenario: Scenario, state: string): boolean {
-  return GATES.some((g) => scenario.policies[g].autoApprove && GATE_STATES[g] === state);
+  if (scenario.noCommands && state === GATE_STATES.command) return true;
+  return GATES.some((g) => policyIn(scenario.policies, g).autoApprove && GATE_STATES[g] === state);
 }

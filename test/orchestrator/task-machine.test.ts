@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { initialTransition, transition, type SnapshotFrom } from 'xstate';
 import type { Gate, Plan, Stage, TaskSubmit, Usage, Verdict } from '../../core/bus/messages.js';
 import type { GatePolicies, GatePolicy } from '../../core/policy.js';
+import { planDispatches } from '../../orchestrator/effects.js';
 import { taskMachine, type TaskEvent } from '../../orchestrator/task-machine.js';
 
 type Snapshot = SnapshotFrom<typeof taskMachine>;
@@ -85,6 +86,11 @@ const ev = {
   deploySucceeded: (jobId: string, sentAt = at(5), u = noUsage): TaskEvent => ({
     type: 'deploy.succeeded', ...envelope(sentAt), jobId, usage: u, commit: 'c1', target: 'production',
   }),
+  commandRequested: (jobId: string, opts: { command?: string; sentAt?: string } = {}): TaskEvent => ({
+    type: 'command.approval_requested', ...envelope(opts.sentAt ?? at(2)), jobId, usage: noUsage,
+    command: opts.command ?? 'npm install left-pad', pattern: 'npm install *', branch: `stagegate/${TASK}`, commit: 'c0',
+    notes: 'wrote greet(); next: add the dependency and run the tests',
+  }),
   jobFailed: (jobId: string, stage: Stage, sentAt = at(6)): TaskEvent => ({
     type: 'job.failed', ...envelope(sentAt), jobId, usage: noUsage, stage, reason: 'model returned 500 three times',
   }),
@@ -130,6 +136,7 @@ const toReviewGate = (over = {}) =>
   drive(toReviewing({ maxReviewRounds: 0, ...over }), (s) => ev.changesRequested(current(s)));
 const toDeploying = (over = {}) => drive(toDeployGate(over), () => ev.decide('deploy', 'approve', 'alice'));
 const toDone = (over = {}) => drive(toDeploying(over), (s) => ev.deploySucceeded(current(s)));
+const toCommandGate = (over = {}) => drive(toImplementing(over), (s) => ev.commandRequested(current(s)));
 const toCancelled = () => drive(toImplementing(), () => ev.cancel());
 
 describe('task machine: planning', () => {
@@ -405,6 +412,167 @@ describe('task machine: deploy gate and deploying', () => {
   it('ignores a deploy result from a stale job', () => {
     const deploying = toDeploying();
     expect(step(deploying, ev.deploySucceeded('t-1:deploy:0')).next).toBe(deploying);
+  });
+});
+
+describe('task machine: command gate', () => {
+  const COMMAND = 'npm install left-pad';
+  const NOTES = 'wrote greet(); next: add the dependency and run the tests';
+  const approvedNote = `A person approved running \`${COMMAND}\`: run it now and carry on. Where you left off: ${NOTES}`;
+
+  it('waits at the command gate when the current implement job asks to run a command, dispatching nothing', () => {
+    const { next, actions } = step(toImplementing(), ev.commandRequested('t-1:implement:1', { sentAt: at(2) }));
+    expect(next.value).toBe('awaitingCommandApproval');
+    expect(actions).toEqual([]);
+    expect(next.context.pendingCommand).toEqual({ command: COMMAND, pattern: 'npm install *', notes: NOTES, commit: 'c0' });
+    expect(next.context.currentJobId).toBeNull();
+    expect(next.context.gateVisits).toEqual({ plan: 1, review: 0, deploy: 0, command: 1 });
+    expect(next.context.stages.at(-1)).toMatchObject({
+      stage: 'implement', attempt: 1, jobId: 't-1:implement:1', endedAt: at(2), outcome: 'waiting for approval',
+    });
+  });
+
+  it('ignores a command request from a stale implement job and returns the same snapshot object', () => {
+    const implementing = toImplementing();
+    const { next, actions } = step(implementing, ev.commandRequested('t-1:implement:0'));
+    expect(next).toBe(implementing);
+    expect(actions).toEqual([]);
+  });
+
+  it('resumes implementing on an approval, with the command approved and the job told where it left off', () => {
+    const { next, actions } = step(toCommandGate(), ev.decide('command', 'approve', 'bob', { comment: 'fine', sentAt: at(4) }));
+    expect(next.value).toBe('implementing');
+    expect(actions).toEqual(dispatch('implement'));
+    expect(next.context.approvedCommands).toEqual([COMMAND]);
+    expect(next.context.implementFeedback).toEqual([approvedNote]);
+    expect(next.context.pendingCommand).toBeNull();
+    expect(next.context.attempts.implement).toBe(2);
+    expect(next.context.currentJobId).toBe('t-1:implement:2');
+    expect(next.context.decisions.at(-1)).toEqual({
+      gate: 'command', visit: 1, decision: 'approve', by: 'bob', via: 'cli', comment: 'fine', at: at(4), counted: true,
+    });
+
+    expect(planDispatches(next.context, actions, at(4))).toEqual([
+      {
+        kind: 'publish',
+        subject: 'sg.jobs.coder',
+        msgId: 't-1:implement:2:dispatch',
+        payload: expect.objectContaining({
+          type: 'implement.request',
+          msgId: 't-1:implement:2',
+          attempt: 2,
+          approvedCommands: [COMMAND],
+          feedback: [approvedNote],
+        }),
+      },
+    ]);
+  });
+
+  it('records an approval by a principal who is not an approver as not counted, and stays', () => {
+    const gate = toCommandGate();
+    const { next, actions } = step(gate, ev.decide('command', 'approve', 'mallory'));
+    expect(next.value).toBe('awaitingCommandApproval');
+    expect(actions).toEqual([]);
+    expect(next.context.pendingCommand).toEqual(gate.context.pendingCommand);
+    expect(next.context.approvedCommands).toEqual([]);
+    expect(next.context.decisions.at(-1)).toEqual({
+      gate: 'command', visit: 1, decision: 'approve', by: 'mallory', via: 'cli', at: at(4),
+      counted: false, note: 'mallory is not an approver for the command gate',
+    });
+  });
+
+  it('waits for a second distinct approver when policies.command requires two', () => {
+    const gate = toCommandGate({ policies: policiesWith({ command: manual(['alice', 'bob'], 2) }) });
+    const first = step(gate, ev.decide('command', 'approve', 'alice'));
+    expect(first.next.value).toBe('awaitingCommandApproval');
+    expect(first.actions).toEqual([]);
+    expect(first.next.context.decisions.at(-1)).toMatchObject({ gate: 'command', by: 'alice', counted: true });
+
+    const second = step(first.next, ev.decide('command', 'approve', 'bob'));
+    expect(second.next.value).toBe('implementing');
+    expect(second.actions).toEqual(dispatch('implement'));
+    expect(second.next.context.approvedCommands).toEqual([COMMAND]);
+  });
+
+  it('is decided by the deploy policy when policies.command is not set', () => {
+    const gate = toCommandGate({ policies: policiesWith({ deploy: manual(['dave']) }) });
+    expect(gate.context.policies.command).toBeUndefined();
+    const byPlanApprover = step(gate, ev.decide('command', 'approve', 'alice'));
+    expect(byPlanApprover.next.value).toBe('awaitingCommandApproval');
+    expect(byPlanApprover.next.context.decisions.at(-1)).toMatchObject({
+      by: 'alice', counted: false, note: 'alice is not an approver for the command gate',
+    });
+
+    const byDeployApprover = step(byPlanApprover.next, ev.decide('command', 'approve', 'dave'));
+    expect(byDeployApprover.next.value).toBe('implementing');
+    expect(byDeployApprover.next.context.approvedCommands).toEqual([COMMAND]);
+  });
+
+  it('resumes implementing without the command on a rejection, telling the job it was not approved', () => {
+    const gate = toCommandGate();
+    const { next, actions } = step(gate, ev.decide('command', 'reject', 'alice', { comment: 'no new dependencies' }));
+    expect(next.value).toBe('implementing');
+    expect(actions).toEqual(dispatch('implement'));
+    expect(next.context.approvedCommands).toEqual(gate.context.approvedCommands);
+    expect(next.context.approvedCommands).toEqual([]);
+    expect(next.context.implementFeedback).toEqual([
+      `A person did not approve running \`${COMMAND}\` (no new dependencies): do without it. Where you left off: ${NOTES}`,
+    ]);
+    expect(next.context.pendingCommand).toBeNull();
+    expect(next.context.currentJobId).toBe('t-1:implement:2');
+    expect(next.context.decisions.at(-1)).toMatchObject({ gate: 'command', decision: 'reject', by: 'alice', counted: true });
+  });
+
+  it('passes on arrival under auto-approve on the command policy, recording a decision by policy:auto-approve', () => {
+    const implementing = toImplementing({ policies: policiesWith({ command: auto }) });
+    const { next, actions } = step(implementing, ev.commandRequested('t-1:implement:1', { sentAt: at(2) }));
+    expect(next.value).toBe('implementing');
+    expect(actions).toEqual(dispatch('implement'));
+    expect(next.context.gateVisits.command).toBe(1);
+    expect(next.context.decisions.at(-1)).toEqual({
+      gate: 'command', visit: 1, decision: 'approve', by: 'policy:auto-approve', via: 'policy', at: at(2), counted: true,
+    });
+    expect(next.context.approvedCommands).toEqual([COMMAND]);
+    expect(next.context.implementFeedback).toEqual([approvedNote]);
+    expect(next.context.pendingCommand).toBeNull();
+    expect(next.context.currentJobId).toBe('t-1:implement:2');
+    expect(next.context.stages.map((r) => [r.jobId, r.outcome])).toEqual([
+      ['t-1:plan:1', 'plan proposed'],
+      ['t-1:implement:1', 'waiting for approval'],
+      ['t-1:implement:2', null],
+    ]);
+  });
+
+  it('cancels a task at the command gate, naming the implement stage', () => {
+    const { next, actions } = step(toCommandGate(), ev.cancel(at(7)));
+    expect(next.value).toBe('cancelled');
+    expect(next.status).toBe('done');
+    expect(actions).toEqual([]);
+    expect(next.context.error).toEqual({ stage: 'implement', reason: 'cancelled by carol: no longer needed' });
+    expect(next.context.currentJobId).toBeNull();
+  });
+
+  it('opens a second visit for a second request, where approvals from the first do not count', () => {
+    const twoNeeded = { policies: policiesWith({ command: manual(['alice', 'bob'], 2) }) };
+    const secondVisit = drive(
+      toCommandGate(twoNeeded),
+      () => ev.decide('command', 'approve', 'alice'),
+      () => ev.decide('command', 'approve', 'bob'),
+      (s) => ev.commandRequested(current(s), { command: 'npm run db:migrate', sentAt: at(5) }),
+    );
+    expect(secondVisit.value).toBe('awaitingCommandApproval');
+    expect(secondVisit.context.gateVisits.command).toBe(2);
+    expect(secondVisit.context.pendingCommand?.command).toBe('npm run db:migrate');
+
+    const first = step(secondVisit, ev.decide('command', 'approve', 'alice'));
+    expect(first.next.value).toBe('awaitingCommandApproval');
+    expect(first.next.context.decisions.at(-1)).toMatchObject({ by: 'alice', visit: 2, counted: true });
+
+    const second = step(first.next, ev.decide('command', 'approve', 'bob'));
+    expect(second.next.value).toBe('implementing');
+    expect(second.actions).toEqual(dispatch('implement'));
+    expect(second.next.context.approvedCommands).toEqual([COMMAND, 'npm run db:migrate']);
+    expect(second.next.context.currentJobId).toBe('t-1:implement:3');
   });
 });
 
