@@ -329,7 +329,7 @@ export const taskMachine = setup({
     spec: input.spec,
     policies: input.policies,
     maxReviewRounds: input.maxReviewRounds,
-    branch: branchFor(input.taskId),
+    branch: input.spec.branch ?? branchFor(input.taskId),
     plan: null,
     planFeedback: [],
     implementFeedback: [],

@@ -33,6 +33,20 @@ export const Usage = z.object({
 });
 export type Usage = z.infer<typeof Usage>;
 
+/** Where a task came from when a trigger outside the CLI started it. */
+export const GitHubSource = z.object({
+  kind: z.literal('github'),
+  owner: z.string().min(1),
+  repo: z.string().min(1),
+  issueNumber: z.number().int().positive(),
+  /** The GitHub App installation that covers the repository, when Stagegate runs as an App. */
+  installationId: z.number().int().positive().optional(),
+});
+export type GitHubSource = z.infer<typeof GitHubSource>;
+
+/** Branch names are built from a safe character set only; untrusted text never reaches git as is. */
+export const BranchName = z.string().regex(/^stagegate\/[a-z0-9][a-z0-9-]{0,80}$/, 'expected stagegate/<lower-case letters, digits, dashes>');
+
 export const TaskSpec = z.object({
   repo: z.string().min(1, 'expected a repository path or git URL'),
   title: z.string().min(1, 'expected a title'),
@@ -41,6 +55,9 @@ export const TaskSpec = z.object({
   testCommand: z.string().min(1).optional(),
   deployCommand: z.string().min(1).optional(),
   submittedBy: z.string().min(1),
+  /** The working branch; `stagegate/<task id>` when not given. */
+  branch: BranchName.optional(),
+  source: GitHubSource.optional(),
 });
 export type TaskSpec = z.infer<typeof TaskSpec>;
 
