@@ -2,20 +2,25 @@
  * Model-based check of the gates: @xstate/graph explores every state the statechart can reach
  * from a realistic set of inbox events (results for the current and for stale jobs, failures,
  * a coder asking to run a command, decisions by approvers and by outsiders, for the right gate
- * and the wrong one, cancels and retries), under several gate policies. Every path found is
- * replayed with `transition()`, then extended by every event, and each step is checked against
- * the gate invariants.
+ * and the wrong one, through the CLI, the API, GitHub and Slack with the facts those channels
+ * vouch for, results carrying facts about the change, gate timers that are due, early or stale,
+ * cancels and retries), under several gate policies: quorum, separation of duties, mixed
+ * principals, auto-approval rules and timeouts. Every path found is replayed with
+ * `transition()`, then extended by every event, and each step is checked against the gate
+ * invariants, judged by an oracle written from the policy's meaning rather than from the
+ * chart's guards: the replay tracks the facts and the timers itself.
  *
  * States are grouped by what the guards read (state, review round up to the limit, failed stage,
  * counted approvers at each gate's current visit, the command gate's only while the task waits
- * there), which keeps the graph finite; the replay checks that this grouping is exact (the
- * replayed state lands in the group the path claims).
+ * there, the facts, the open gate's fired timers and escalation), which keeps the graph finite;
+ * the replay checks that this grouping is exact (the replayed state lands in the group the path
+ * claims).
  */
 import { getShortestPaths } from '@xstate/graph';
 import { describe, expect, it } from 'vitest';
 import { initialTransition, transition, type SnapshotFrom } from 'xstate';
 import type { Gate, Plan, TaskSubmit, Usage } from '../../core/bus/messages.js';
-import type { GatePolicies, GatePolicy } from '../../core/policy.js';
+import type { AutoApproveRule, GatePolicies, GatePolicy, PrincipalFacts, RiskLevel } from '../../core/policy.js';
 import { GATE_STATES, type TaskContext } from '../../core/task-record.js';
 import { taskMachine, type TaskEvent } from '../../orchestrator/task-machine.js';
 
@@ -26,6 +31,10 @@ const SENT_AT = '2025-03-01T10:00:00.000Z';
 const AUTO = 'policy:auto-approve';
 const GATES = ['plan', 'review', 'deploy', 'command'] as const satisfies readonly Gate[];
 const PRINCIPALS = ['alice', 'bob', 'mallory'] as const;
+const MIN = 60_000;
+/** Timer events are due this long after a gate opens (every other event is sent at SENT_AT). */
+const DUE_AT = new Date(Date.parse(SENT_AT) + 10 * MIN).toISOString();
+const EARLY_AT = new Date(Date.parse(SENT_AT) + MIN / 2).toISOString();
 
 const usage: Usage = { calls: 1, inputTokens: 10, cachedTokens: 0, outputTokens: 5, reasoningTokens: 0 };
 const plan: Plan = { summary: 's', steps: [{ title: 'step', detail: '' }], filesToTouch: [], risks: [], acceptanceChecks: [] };
@@ -44,7 +53,24 @@ interface Scenario {
    * deploy policy decides it.
    */
   noCommands?: true;
+  /** Decisions also come through the API, GitHub and Slack, with the facts the channel vouches for. */
+  channels?: true;
+  /** Results carry facts about the change (paths, size, risk) that auto-approval rules read. */
+  facts?: true;
+  /** Gate timers fire: due, early and for an earlier visit. */
+  timers?: true;
+  submittedBy?: string;
 }
+
+const timeout = (onExpire: 'reject' | 'cancel' | 'escalate', remind = true): GatePolicy['timeout'] => ({
+  ...(remind ? { remindAfterMs: MIN } : {}),
+  expireAfterMs: 2 * MIN,
+  onExpire,
+  ...(onExpire === 'escalate' ? { escalateTo: { approvers: ['carol', 'bob'], required: 1 } } : {}),
+});
+const docsOnly: AutoApproveRule = { name: 'docs-only', when: { pathsMatch: ['docs/**'], checksGreen: true } };
+const lowRisk: AutoApproveRule = { name: 'low-risk', when: { verdict: 'approve', maxRisk: 'low' } };
+const tiny: AutoApproveRule = { name: 'tiny', when: { maxLinesChanged: 10 } };
 
 const SCENARIOS: Scenario[] = [
   { name: 'manual gates needing one approval', policies: { plan: manual(1), review: manual(1), deploy: manual(1) }, maxReviewRounds: 1 },
@@ -55,6 +81,47 @@ const SCENARIOS: Scenario[] = [
   { name: 'deploy open to anyone, two required', policies: { plan: manual(1), review: manual(1), deploy: manual(2, ['*']) }, maxReviewRounds: 0, noCommands: true },
   { name: 'commands needing two approvals, deploy one', policies: { plan: manual(1), review: manual(1), deploy: manual(1), command: manual(2) }, maxReviewRounds: 0 },
   { name: 'commands auto-approved, deploy manual', policies: { plan: manual(1), review: manual(1), deploy: manual(1), command: auto }, maxReviewRounds: 0 },
+  {
+    name: 'separation of duties: the submitter is an approver but not enough alone',
+    policies: { plan: { ...manual(1), separationOfDuties: true }, review: manual(1), deploy: { ...manual(2), separationOfDuties: true } },
+    maxReviewRounds: 0,
+    noCommands: true,
+  },
+  {
+    name: 'mixed principals: a GitHub team, a Slack group and a CLI user, two required',
+    policies: {
+      plan: manual(1, ['github-team:acme/release', 'alice']),
+      review: manual(1),
+      deploy: { ...manual(2, ['github-team:acme/release', 'slack-group:S1', 'bob']), separationOfDuties: true },
+    },
+    maxReviewRounds: 0,
+    noCommands: true,
+    channels: true,
+  },
+  {
+    name: 'auto-approval rules on the change: docs only, low risk, tiny',
+    policies: { plan: manual(1), review: { ...manual(1), autoApprove: [tiny] }, deploy: { ...manual(1), autoApprove: [docsOnly, lowRisk] } },
+    maxReviewRounds: 0,
+    noCommands: true,
+    facts: true,
+  },
+  {
+    name: 'timeouts: the plan gate rejects, the deploy gate escalates, the review gate cancels',
+    policies: {
+      plan: { ...manual(1), timeout: timeout('reject') },
+      review: { ...manual(1), timeout: timeout('cancel', false) },
+      deploy: { ...manual(2), timeout: timeout('escalate') },
+    },
+    maxReviewRounds: 0,
+    noCommands: true,
+    timers: true,
+  },
+  {
+    name: 'timeouts at the command gate: rejected when nobody decides',
+    policies: { plan: manual(1), review: manual(1), deploy: manual(1), command: { ...manual(1), timeout: timeout('reject') } },
+    maxReviewRounds: 0,
+    timers: true,
+  },
 ];
 
 function submitFor(scenario: Scenario): TaskSubmit {
@@ -63,7 +130,7 @@ function submitFor(scenario: Scenario): TaskSubmit {
     taskId: TASK,
     msgId: 'submit',
     sentAt: SENT_AT,
-    spec: { repo: '/tmp/repo', title: 'model', body: '', base: 'main', submittedBy: 'alice' },
+    spec: { repo: '/tmp/repo', title: 'model', body: '', base: 'main', submittedBy: scenario.submittedBy ?? 'alice' },
     policies: scenario.policies,
     maxReviewRounds: scenario.maxReviewRounds,
   };
@@ -102,9 +169,55 @@ function eventsFor(scenario: Scenario, s: Snapshot): TaskEvent[] {
     ...(['alice', 'mallory'] as const).map((by): TaskEvent => ({
       type: 'gate.decide', ...env(`reject:${gate}:${by}`), gate, decision: 'reject', by, via: 'cli', comment: `no from ${by}`,
     })),
+    ...(scenario.timers ? [{ type: 'gate.decide', ...env(`approve:${gate}:carol`), gate, decision: 'approve', by: 'carol', via: 'cli' } as const] : []),
+    ...(scenario.channels
+      ? CHANNEL_DECIDERS.map(
+          ({ label, by, via, principal }): TaskEvent => ({
+            type: 'gate.decide', ...env(`approve:${gate}:${label}`), gate, decision: 'approve', by, via, ...(principal ? { principal } : {}),
+          }),
+        )
+      : []),
   ]);
+  const factResults: TaskEvent[] = !scenario.facts
+    ? []
+    : [
+        ...Object.entries(CHANGES).map(([name, change]): TaskEvent => ({
+          type: 'code.committed', ...env(`code.committed:${name}@current`), jobId: job, usage, branch: 'b', commit: 'c1', summary: 's', attempts: 1, ...change,
+        })),
+        ...(['low', 'high'] as const).map((risk): TaskEvent => ({
+          type: 'review.approved', ...env(`review.approved:${risk}@current`), jobId: job, usage,
+          verdict: { decision: 'approve', summary: 'ok', comments: [], risk }, testsPassed: true,
+        })),
+        // The reviewer measured the change itself: only docs.
+        {
+          type: 'review.approved', ...env('review.approved:measured-docs@current'), jobId: job, usage,
+          verdict: { decision: 'approve', summary: 'ok', comments: [], risk: 'high' }, testsPassed: true, ...CHANGES.docs,
+        },
+        {
+          type: 'review.changes_requested', ...env('review.changes_requested:failing-docs@current'), jobId: job, usage,
+          verdict: { decision: 'request_changes', summary: 'no', comments, risk: 'low' }, testsPassed: false, ...CHANGES.docs,
+        },
+      ];
+  const timers: TaskEvent[] = !scenario.timers
+    ? []
+    : GATES.flatMap((gate) => {
+        const visit = context.gateVisits[gate];
+        const fired = (label: string, v: number, kind: 'remind' | 'expire', sentAt: string): TaskEvent => ({
+          type: 'gate.timer_fired', ...env(`timer:${gate}:${label}`), gate, visit: v, kind, fireAt: sentAt, sentAt,
+        });
+        return visit === 0
+          ? []
+          : [
+              fired('remind', visit, 'remind', DUE_AT),
+              fired('expire', visit, 'expire', DUE_AT),
+              fired('expire-early', visit, 'expire', EARLY_AT),
+              ...(visit > 1 ? [fired('expire-stale', visit - 1, 'expire', DUE_AT)] : []),
+            ];
+      });
   return [
     ...results(job, 'current'),
+    ...factResults,
+    ...timers,
     // A failure that claims a later stage than the job it is for: it must not let a retry skip gates.
     { type: 'job.failed', ...env('job.failed@current-claiming-deploy'), jobId: job, usage, stage: 'deploy', reason: 'boom' },
     ...results(stale, 'stale'),
@@ -114,13 +227,32 @@ function eventsFor(scenario: Scenario, s: Snapshot): TaskEvent[] {
   ];
 }
 
+/** Deciders through the other channels; the facts are what the channel vouches for. */
+const CHANNEL_DECIDERS: Array<{ label: string; by: string; via: 'api' | 'github' | 'slack'; principal?: PrincipalFacts }> = [
+  { label: 'github-release', by: 'Octo', via: 'github', principal: { teams: ['acme/release'] } },
+  { label: 'github-web', by: 'webdev', via: 'github', principal: { teams: ['acme/web'] } },
+  { label: 'slack-S1', by: 'U1', via: 'slack', principal: { groups: ['S1'] } },
+  { label: 'slack-none', by: 'U2', via: 'slack' },
+  // Team membership is GitHub's to vouch for: from Slack it means nothing.
+  { label: 'slack-claims-team', by: 'U3', via: 'slack', principal: { teams: ['acme/release'] } },
+  // The submitter alice through the API, and bob as a Slack user id that happens to read "bob".
+  { label: 'api-alice', by: 'alice', via: 'api' },
+  { label: 'slack-bob', by: 'bob', via: 'slack' },
+];
+
+const CHANGES = {
+  docs: { changedFiles: ['docs/guide.md'], linesChanged: 4 },
+  src: { changedFiles: ['docs/guide.md', 'src/app.ts'], linesChanged: 40 },
+  unmeasured: {},
+} satisfies Record<string, { changedFiles?: string[]; linesChanged?: number }>;
+
 function countedApprovals(c: TaskContext, gate: Gate) {
   return c.decisions.filter(
     (d) => d.gate === gate && d.visit === c.gateVisits[gate] && d.decision === 'approve' && d.counted,
   );
 }
 
-const approversOf = (decisions: TaskContext['decisions']) => [...new Set(decisions.map((d) => d.by))].sort();
+const approversOf = (decisions: TaskContext['decisions']) => [...new Set(decisions.map(identityOf))].sort();
 
 /**
  * What the guards read; two snapshots in the same group behave alike for every event. Whether a
@@ -140,7 +272,16 @@ function groupOf(s: Snapshot): string {
     ),
     implemented: c.attempts.implement > 0,
     command: commandGroupOf(s),
+    facts: { ...c.facts, commit: null },
+    openGate: openGateGroupOf(s),
   });
+}
+
+/** The fired timers and the escalation of the gate the task waits at; read by no guard elsewhere. */
+function openGateGroupOf(s: Snapshot) {
+  const visit = s.context.gateVisit;
+  if (visit === null || GATE_STATES[visit.gate] !== s.value) return null;
+  return { fired: visit.timers.filter((t) => t.firedAt !== null).map((t) => t.kind), escalated: visit.escalatedAt !== null };
 }
 
 /**
@@ -165,27 +306,92 @@ function commandGroupOf(s: Snapshot) {
   };
 }
 
-const isAllowed = (policy: GatePolicy, by: string) => policy.approvers.includes('*') || policy.approvers.includes(by);
+type Decided = Pick<TaskContext['decisions'][number], 'by' | 'via' | 'principal'>;
+
+/** One person across channels of a namespace: CLI and API users share one. */
+function identityOf(d: Decided): string {
+  if (d.via === 'cli' || d.via === 'api') return `local:${d.by}`;
+  return `${d.via}:${d.via === 'github' ? d.by.toLowerCase() : d.by}`;
+}
+
+/** The principals these scenarios use, matched as the README describes them. */
+function matches(principal: string, d: Decided): boolean {
+  if (d.via === 'policy') return false;
+  if (principal === '*') return true;
+  const [prefix, rest] = principal.includes(':') ? [principal.slice(0, principal.indexOf(':')), principal.slice(principal.indexOf(':') + 1)] : ['', principal];
+  switch (prefix) {
+    case '':
+      return (d.via === 'cli' || d.via === 'api') && d.by === rest;
+    case 'github-team':
+      return d.via === 'github' && (d.principal?.teams ?? []).includes(rest);
+    case 'slack-group':
+      return d.via === 'slack' && (d.principal?.groups ?? []).includes(rest);
+    default:
+      throw new Error(`the oracle does not know principal ${principal}`);
+  }
+}
 
 /** The policy that decides a gate, as documented: without a command policy, the deploy gate's decides commands. */
 function policyIn(policies: GatePolicies, gate: Gate): GatePolicy {
   return gate === 'command' ? (policies.command ?? policies.deploy) : policies[gate];
 }
 
-function policyOf(c: TaskContext, gate: string): GatePolicy {
+function knownGate(gate: string): Gate {
   const known = GATES.find((g) => g === gate);
   if (known === undefined) throw new Error(`a decision for gate ${gate}, which this model does not cover`);
-  return policyIn(c.policies, known);
+  return known;
+}
+
+/** The approvers and quorum in force: the escalation group's once the replay saw the gate escalate. */
+function inForce(c: TaskContext, gate: Gate, walk: Walk): { approvers: string[]; required: number } {
+  const policy = policyIn(c.policies, gate);
+  const to = policy.timeout?.escalateTo;
+  return walk.escalated.has(`${gate}:${c.gateVisits[gate]}`) && to !== undefined ? to : policy;
+}
+
+const isAllowed = (c: TaskContext, gate: Gate, walk: Walk, d: Decided) => inForce(c, gate, walk).approvers.some((p) => matches(p, d));
+
+const RISKS: RiskLevel[] = ['low', 'medium', 'high'];
+
+/** What the replay knows about the change, from the results it applied. */
+interface Facts {
+  files?: string[];
+  lines?: number;
+  checksGreen?: boolean;
+  verdict?: string;
+  risk?: RiskLevel;
+}
+
+function ruleHolds(rule: AutoApproveRule, f: Facts): boolean {
+  const w = rule.when;
+  const underGlob = (file: string) => (w.pathsMatch ?? []).some((g) => (g.endsWith('/**') ? file.startsWith(g.slice(0, -2)) : file === g));
+  if (w.pathsMatch !== undefined && (f.files === undefined || !f.files.every(underGlob))) return false;
+  if (w.maxLinesChanged !== undefined && (f.lines === undefined || f.lines > w.maxLinesChanged)) return false;
+  if (w.checksGreen === true && f.checksGreen !== true) return false;
+  if (w.verdict !== undefined && f.verdict !== w.verdict) return false;
+  if (w.maxRisk !== undefined && (f.verdict === undefined || RISKS.indexOf(f.risk ?? 'high') > RISKS.indexOf(w.maxRisk))) return false;
+  return true;
+}
+
+/** The auto-approval the policy gives on these facts: `true`'s, the first rule that holds, or none. */
+function autoApprover(policy: GatePolicy, f: Facts): string | undefined {
+  if (policy.autoApprove === true) return AUTO;
+  if (policy.autoApprove === false) return undefined;
+  const rule = policy.autoApprove.find((r) => ruleHolds(r, f));
+  return rule === undefined ? undefined : `policy:${rule.name}`;
 }
 
 /** The oracle, written from the policy's meaning rather than from the chart's guards. */
-function gateSatisfied(c: TaskContext, gate: (typeof GATES)[number]): boolean {
-  const policy = policyOf(c, gate);
+function gateSatisfied(c: TaskContext, gate: (typeof GATES)[number], walk: Walk): boolean {
   if (c.gateVisits[gate] === 0) return false;
   const approvals = countedApprovals(c, gate);
-  if (policy.autoApprove && approvals.some((d) => d.by === AUTO && d.via === 'policy')) return true;
-  const people = new Set(approvals.filter((d) => d.by !== AUTO && isAllowed(policy, d.by)).map((d) => d.by));
-  return people.size >= policy.required;
+  const auto = autoApprover(policyIn(c.policies, gate), walk.facts);
+  if (approvals.some((d) => d.via === 'policy' && d.by === auto)) return true;
+  const { required } = inForce(c, gate, walk);
+  const people = new Set(approvals.filter((d) => isAllowed(c, gate, walk, d)).map(identityOf));
+  const submitter = `local:${c.spec.submittedBy}`;
+  const independent = !policyIn(c.policies, gate).separationOfDuties || [...people].some((p) => p !== submitter);
+  return people.size >= required && independent;
 }
 
 interface Tally {
@@ -195,15 +401,67 @@ interface Tally {
   /** Returns from the command gate to implementing: by approval (a person's or the policy's), by rejection. */
   commandApproved: number;
   commandRejected: number;
+  /** Gates passed by an auto-approval rule, by rule. */
+  rules: Set<string>;
+  /** Timer events the chart applied, as `<gate>:<kind>[:<what the expiry did>]`. */
+  timers: Set<string>;
+  /** Approvals that counted but, under separation of duties, did not pass the gate. */
+  heldBySeparation: number;
+  /** Channel deciders whose approval counted. */
+  countedDeciders: Set<string>;
   reached: Set<string>;
   /** Every broken invariant, with the step that broke it; asserted empty at the end. */
   violations: string[];
 }
 
-/** Where a replay is: implementedSinceDeployGate says the code changed after the deploy gate last opened. */
+/**
+ * Where a replay is: implementedSinceDeployGate says the code changed after the deploy gate last
+ * opened; the facts, fired timers and escalations are what the replay saw happen.
+ */
 interface Walk {
   snapshot: Snapshot;
   implementedSinceDeployGate: boolean;
+  facts: Facts;
+  /** `<gate>:<visit>:<kind>` of every timer applied. */
+  fired: Set<string>;
+  /** `<gate>:<visit>` of every escalated gate visit. */
+  escalated: Set<string>;
+}
+
+/** Where a timed-out gate goes: the same places a rejection or a cancel takes it. */
+const EXPIRY_TARGET: Record<Gate, { reject: string; cancel: string }> = {
+  plan: { reject: 'planning', cancel: 'cancelled' },
+  review: { reject: 'implementing', cancel: 'cancelled' },
+  deploy: { reject: 'implementing', cancel: 'cancelled' },
+  command: { reject: 'implementing', cancel: 'cancelled' },
+};
+const PASS_TARGET: Record<Gate, string> = {
+  plan: 'implementing',
+  review: 'awaitingDeployApproval',
+  deploy: 'deploying',
+  command: 'implementing',
+};
+
+/** The facts after this event, as the policy's meaning has them: a new commit starts afresh. */
+function factsAfter(prev: Snapshot, event: TaskEvent, facts: Facts): Facts {
+  const current = 'jobId' in event && event.jobId === prev.context.currentJobId;
+  if (!current) return facts;
+  const measured = (e: { changedFiles?: string[]; linesChanged?: number }): Facts => ({
+    ...(e.changedFiles === undefined ? {} : { files: e.changedFiles }),
+    ...(e.linesChanged === undefined ? {} : { lines: e.linesChanged }),
+  });
+  if (event.type === 'code.committed' && prev.value === 'implementing') return measured(event);
+  if (event.type === 'command.approval_requested' && prev.value === 'implementing') return {};
+  if ((event.type === 'review.approved' || event.type === 'review.changes_requested') && prev.value === 'reviewing') {
+    return {
+      ...facts,
+      ...measured(event),
+      checksGreen: event.testsPassed,
+      verdict: event.verdict.decision,
+      ...(event.verdict.risk === undefined ? { risk: undefined } : { risk: event.verdict.risk }),
+    };
+  }
+  return facts;
 }
 
 function checkStep(scenario: Scenario, walk: Walk, event: TaskEvent, tally: Tally): Walk {
@@ -217,28 +475,89 @@ function checkStep(scenario: Scenario, walk: Walk, event: TaskEvent, tally: Tall
   let implementedSinceDeployGate = walk.implementedSinceDeployGate;
   if (deployGateOpened) implementedSinceDeployGate = false;
   if (entered('implementing')) implementedSinceDeployGate = true;
+  const facts = factsAfter(prev, event, walk.facts);
+  const fired = new Set(walk.fired);
+  const escalated = new Set(walk.escalated);
+  const after: Walk = { snapshot: next, implementedSinceDeployGate, facts, fired, escalated };
   tally.reached.add(String(next.value));
 
   if (prev.status === 'done' && next !== prev) violated('a final state changed');
 
-  // No decision by someone outside the policy, and no auto-approval the policy does not allow, ever counts.
+  // (e) A timer moves the task only when it belongs to the open gate's current visit, is one the
+  // policy set, is due (gates open at SENT_AT here) and has not fired before; then it does what
+  // the policy says, once.
+  if (event.type === 'gate.timer_fired' && next !== prev) {
+    const gate = event.gate;
+    const policy = policyIn(prev.context.policies, gate);
+    const dueAfterMs = event.kind === 'remind' ? policy.timeout?.remindAfterMs : policy.timeout?.expireAfterMs;
+    const key = `${gate}:${event.visit}:${event.kind}`;
+    if (prev.value !== GATE_STATES[gate]) violated('a timer applied away from its gate');
+    if (event.visit !== prev.context.gateVisits[gate]) violated('a timer of an earlier visit applied');
+    if (dueAfterMs === undefined) violated('a timer the policy does not set applied');
+    else if (Date.parse(event.sentAt) < Date.parse(SENT_AT) + dueAfterMs) violated('a timer applied before it was due');
+    if (walk.fired.has(key)) violated('a timer applied twice');
+    fired.add(key);
+    const onExpire = policy.timeout?.onExpire;
+    let outcome: string = event.kind;
+    if (event.kind === 'remind' && next.value !== prev.value) violated('a reminder moved the task');
+    if (event.kind === 'expire' && onExpire === 'escalate') {
+      if (walk.escalated.has(`${gate}:${event.visit}`)) violated('escalated twice');
+      escalated.add(`${gate}:${event.visit}`);
+      const passes = gateSatisfied(next.context, gate, after);
+      const expected = passes ? PASS_TARGET[gate] : GATE_STATES[gate];
+      if (next.value !== expected) violated(`an escalation went to ${String(next.value)}, not ${expected}`);
+      outcome = passes ? 'expire:escalated-and-passed' : 'expire:escalated';
+    } else if (event.kind === 'expire' && (onExpire === 'reject' || onExpire === 'cancel')) {
+      if (next.value !== EXPIRY_TARGET[gate][onExpire]) violated(`an expiry with ${onExpire} went to ${String(next.value)}`);
+      outcome = `expire:${onExpire}`;
+    }
+    tally.timers.add(`${gate}:${outcome}`);
+  }
+
+  // No decision by someone outside the policy, and no auto-approval the policy does not give on
+  // these facts, ever counts; the policy rejects only when a gate times out with `reject`.
   for (const d of next.context.decisions.slice(prev.context.decisions.length)) {
+    const gate = knownGate(d.gate);
     if (!d.counted) {
       tally.refusedDecisions += 1;
       continue;
     }
-    const policy = policyOf(next.context, d.gate);
-    if (!(d.by === AUTO ? policy.autoApprove : isAllowed(policy, d.by))) violated(`counted ${d.by} at the ${d.gate} gate`);
+    const policy = policyIn(next.context.policies, gate);
+    if (d.via === 'policy' && d.decision === 'approve') {
+      if (d.by !== autoApprover(policy, facts)) violated(`counted ${d.by} at the ${gate} gate on facts ${JSON.stringify(facts)}`);
+      if (d.by !== AUTO) tally.rules.add(d.by);
+    } else if (d.via === 'policy') {
+      const timedOut = event.type === 'gate.timer_fired' && event.kind === 'expire' && policy.timeout?.onExpire === 'reject';
+      if (d.by !== 'policy:timeout' || !timedOut) violated(`counted a rejection by ${d.by} at the ${gate} gate`);
+    } else {
+      if (!isAllowed(next.context, gate, after, d)) violated(`counted ${d.by} via ${d.via} at the ${gate} gate`);
+      const label = CHANNEL_DECIDERS.find((c) => c.by === d.by && c.via === d.via)?.label;
+      if (label !== undefined) tally.countedDeciders.add(label);
+      if (d.decision === 'approve' && next.value === prev.value && policy.separationOfDuties && gate !== 'command') {
+        const others = countedApprovals(next.context, gate).filter((a) => identityOf(a) !== `local:${next.context.spec.submittedBy}`);
+        if (others.length === 0 && countedApprovals(next.context, gate).length >= inForce(next.context, gate, after).required) {
+          tally.heldBySeparation += 1;
+        }
+      }
+    }
+  }
+
+  // A gate whose auto-approval holds on arrival never makes people wait.
+  for (const gate of GATES) {
+    const opened = next.context.gateVisits[gate] > prev.context.gateVisits[gate];
+    if (opened && autoApprover(policyIn(next.context.policies, gate), facts) !== undefined && next.value === GATE_STATES[gate]) {
+      violated(`the ${gate} gate held the task although its policy auto-approves on ${JSON.stringify(facts)}`);
+    }
   }
 
   if (entered('deploying')) {
     tally.deployEntries += 1;
     // (a) the deploy gate's current visit is satisfied, and opened after the last change to the code…
-    if (!gateSatisfied(next.context, 'deploy')) violated('deploy gate not satisfied');
+    if (!gateSatisfied(next.context, 'deploy', after)) violated('deploy gate not satisfied');
     if (implementedSinceDeployGate) violated('the code changed after the deploy gate');
     // …and the step came through the gate (or re-runs a deploy that failed after passing it).
     const throughGate =
-      prev.value === 'awaitingDeployApproval' || (scenario.policies.deploy.autoApprove && deployGateOpened);
+      prev.value === 'awaitingDeployApproval' || (scenario.policies.deploy.autoApprove !== false && deployGateOpened);
     const retryOfDeploy = prev.value === 'failed' && prev.context.error?.stage === 'deploy';
     if (!throughGate && !retryOfDeploy) violated('entered deploying around the deploy gate');
   }
@@ -255,17 +574,17 @@ function checkStep(scenario: Scenario, walk: Walk, event: TaskEvent, tally: Tall
   }
   // …and is left for implementing only on a decision this step counted at its current visit: an
   // approval that meets the command policy (a person's quorum, or the policy's own auto-approval),
-  // or a counted rejection. An auto-approved gate is entered and left within the one step.
+  // or a counted rejection (a person's, or the policy's when the gate timed out).
+  // An auto-approved gate is entered and left within the one step.
   const leftCommandGate =
     next.value === 'implementing' && (prev.value === 'awaitingCommandApproval' || commandGateOpened);
   if (leftCommandGate) {
     const c = next.context;
-    const policy = policyOf(c, 'command');
     const counted = c.decisions
       .slice(prev.context.decisions.length)
       .filter((d) => d.gate === 'command' && d.visit === c.gateVisits.command && d.counted);
-    const approved = counted.some((d) => d.decision === 'approve') && gateSatisfied(c, 'command');
-    const rejected = counted.some((d) => d.decision === 'reject' && d.by !== AUTO && isAllowed(policy, d.by));
+    const approved = counted.some((d) => d.decision === 'approve') && gateSatisfied(c, 'command', after);
+    const rejected = counted.some((d) => d.decision === 'reject' && (d.via === 'policy' ? d.by === 'policy:timeout' : isAllowed(c, 'command', after, d)));
     if (approved) tally.commandApproved += 1;
     if (rejected) tally.commandRejected += 1;
     if (!approved && !rejected) violated('left the command gate without a counted decision');
@@ -280,17 +599,17 @@ function checkStep(scenario: Scenario, walk: Walk, event: TaskEvent, tally: Tall
 
   if (entered('implementing')) {
     // (b) the plan gate's current visit is satisfied on every entry…
-    if (!gateSatisfied(next.context, 'plan')) violated('plan gate not satisfied');
+    if (!gateSatisfied(next.context, 'plan', after)) violated('plan gate not satisfied');
     if (prev.context.attempts.implement === 0) {
       // …and the first entry comes through the plan gate.
       tally.firstImplementEntries += 1;
       const planGateOpened = next.context.gateVisits.plan > prev.context.gateVisits.plan;
       const throughGate =
-        prev.value === 'awaitingPlanApproval' || (scenario.policies.plan.autoApprove && planGateOpened);
+        prev.value === 'awaitingPlanApproval' || (scenario.policies.plan.autoApprove !== false && planGateOpened);
       if (!throughGate) violated('first implementation around the plan gate');
     }
   }
-  return { snapshot: next, implementedSinceDeployGate };
+  return after;
 }
 
 function explore(scenario: Scenario) {
@@ -307,13 +626,24 @@ function explore(scenario: Scenario) {
     refusedDecisions: 0,
     commandApproved: 0,
     commandRejected: 0,
+    rules: new Set(),
+    timers: new Set(),
+    heldBySeparation: 0,
+    countedDeciders: new Set(),
     reached: new Set(),
     violations: [],
   };
   let pathsToDone = 0;
 
   // Shortest paths share their prefixes, so each replayed prefix is kept and extended once.
-  const replays = new Map<string, Walk>([['', { snapshot: initialTransition(taskMachine, input)[0], implementedSinceDeployGate: false }]]);
+  const first: Walk = {
+    snapshot: initialTransition(taskMachine, input)[0],
+    implementedSinceDeployGate: false,
+    facts: {},
+    fired: new Set(),
+    escalated: new Set(),
+  };
+  const replays = new Map<string, Walk>([['', first]]);
   const replay = (labels: string[]): Walk => {
     const key = labels.join(' ');
     const known = replays.get(key);
@@ -368,7 +698,7 @@ describe('task machine paths', () => {
           'reviewing',
         ].filter((state) => !isSkipped(scenario, state)),
       );
-      const everyGateAuto = GATES.every((g) => policyIn(scenario.policies, g).autoApprove);
+      const everyGateAuto = GATES.every((g) => policyIn(scenario.policies, g).autoApprove === true);
       if (!everyGateAuto) expect(tally.refusedDecisions).toBeGreaterThan(0);
       // Not vacuous: where the coder asks, some path goes implementing → command gate → implementing,
       // by approval and, where people decide, by rejection.
@@ -376,9 +706,34 @@ describe('task machine paths', () => {
       if (!scenario.noCommands && !policyIn(scenario.policies, 'command').autoApprove) {
         expect(tally.commandRejected).toBeGreaterThan(0);
       }
+      // Not vacuous: each policy feature a scenario sets did decide some step.
+      const features = SCENARIO_FEATURES[scenario.name];
+      if (features?.rules) expect([...tally.rules].sort()).toEqual(features.rules);
+      if (features?.timers) expect([...tally.timers].sort()).toEqual(features.timers);
+      if (features?.heldBySeparation) expect(tally.heldBySeparation).toBeGreaterThan(0);
+      if (features?.deciders) expect([...tally.countedDeciders].sort()).toEqual(features.deciders);
     },
   );
 });
+
+/** What each policy feature must be seen doing in its scenario. */
+const SCENARIO_FEATURES: Record<string, { rules?: string[]; timers?: string[]; heldBySeparation?: true; deciders?: string[] }> = {
+  'separation of duties: the submitter is an approver but not enough alone': { heldBySeparation: true },
+  // The GitHub user outside the team, the Slack user outside the group and "bob" on Slack never count.
+  'mixed principals: a GitHub team, a Slack group and a CLI user, two required': { deciders: ['api-alice', 'github-release', 'slack-S1'] },
+  'auto-approval rules on the change: docs only, low risk, tiny': { rules: ['policy:docs-only', 'policy:low-risk', 'policy:tiny'] },
+  'timeouts: the plan gate rejects, the deploy gate escalates, the review gate cancels': {
+    timers: [
+      'deploy:expire:escalated',
+      'deploy:expire:escalated-and-passed',
+      'deploy:remind',
+      'plan:expire:reject',
+      'plan:remind',
+      'review:expire:cancel',
+    ],
+  },
+  'timeouts at the command gate: rejected when nobody decides': { timers: ['command:expire:reject', 'command:remind'] },
+};
 
 /**
  * A gate state that auto-approves is passed through within one step, so no snapshot rests in it;
@@ -386,5 +741,5 @@ describe('task machine paths', () => {
  */
 function isSkipped(scenario: Scenario, state: string): boolean {
   if (scenario.noCommands && state === GATE_STATES.command) return true;
-  return GATES.some((g) => policyIn(scenario.policies, g).autoApprove && GATE_STATES[g] === state);
+  return GATES.some((g) => policyIn(scenario.policies, g).autoApprove === true && GATE_STATES[g] === state);
 }
