@@ -1,6 +1,7 @@
 /** How tasks read in a terminal: one place, so `status`, `logs` and the demo agree. */
 import type { TaskLogEntry, Usage } from '../core/bus/messages.js';
 import type { TaskRecord } from '../core/task-record.js';
+import { policyFor } from '../core/policy.js';
 import { gateStatusOf } from '../orchestrator/gate-policy.js';
 
 export function formatTokens(usage: Usage): string {
@@ -49,7 +50,11 @@ export function formatTask(record: TaskRecord): string {
     const escalated = gate.escalated ? ', escalated' : '';
     lines.push(`  gate:     ${gate.gate} (visit ${gate.visit}): ${gate.approvals} of ${gate.required} approvals${escalated}; approvers ${gate.approvers.join(', ')}`);
     if (gate.missing !== undefined) lines.push(`            needs: ${gate.missing}`);
-    for (const t of gate.timers) lines.push(`            ${t.kind} at ${t.fireAt}${t.firedAt === null ? '' : ` (fired ${t.firedAt})`}`);
+    const onExpire = policyFor(c.policies, gate.gate).timeout?.onExpire;
+    for (const t of gate.timers) {
+      const then = t.kind === 'expire' && onExpire !== undefined ? ` then ${onExpire}` : '';
+      lines.push(`            ${t.kind} at ${t.fireAt}${then}${t.firedAt === null ? '' : ` (fired ${t.firedAt})`}`);
+    }
   }
   lines.push('  stages:');
   for (const s of c.stages) {
