@@ -68,7 +68,7 @@ export function parsePrincipal(text: string): ParsedPrincipal | { error: string 
     case 'slack-group':
       return { kind: 'slack-group', group: rest };
     default:
-      return { error: `unknown principal prefix '${prefix}:' (expected a principal such as ${PRINCIPAL_SYNTAX})` };
+      return { error: `unknown principal prefix '${prefix}:'` };
   }
 }
 
