@@ -5,7 +5,8 @@
  */
 import type { Gate } from '../core/bus/messages.js';
 import { StagegateError } from '../core/errors.js';
-import { policyFor } from '../core/policy.js';
+import { effectivePolicy, tallyApprovals } from '../core/policy.js';
+import { deciderOf } from './gate-policy.js';
 import { GATE_STATES, type Decision, type TaskRecord } from '../core/task-record.js';
 
 export type DecidedVisit = Pick<Decision, 'gate' | 'visit' | 'decision' | 'by' | 'via' | 'at'> & {
@@ -42,10 +43,7 @@ export function decidingDecision(record: TaskRecord, gate: Gate, visit: number):
   const counted = record.context.decisions.filter((d) => d.gate === gate && d.visit === visit && d.counted);
   const last = counted.at(-1);
   if (last === undefined) return undefined;
-  if (last.decision === 'approve' && last.via !== 'policy') {
-    const approvers = new Set(counted.filter((d) => d.decision === 'approve').map((d) => d.by));
-    if (approvers.size < policyFor(record.context.policies, gate).required) return undefined;
-  }
+  if (last.decision === 'approve' && last.via !== 'policy' && !approvalsPassed(record, gate, counted)) return undefined;
   return {
     gate,
     visit,
@@ -56,6 +54,17 @@ export function decidingDecision(record: TaskRecord, gate: Gate, visit: number):
     state: record.state,
     ...(last.comment === undefined ? {} : { comment: last.comment }),
   };
+}
+
+/**
+ * Whether a visit's approvals satisfied its policy, judged as the orchestrator judged them
+ * (distinct identities, separation of duties), under the gate's policy or its escalation group:
+ * a past visit does not say whether it was escalated, and either way the approvals passed it.
+ */
+function approvalsPassed(record: TaskRecord, gate: Gate, counted: Decision[]): boolean {
+  const approvals = counted.filter((d) => d.decision === 'approve').map(deciderOf);
+  const { policies, spec } = record.context;
+  return [false, true].some((escalated) => tallyApprovals(effectivePolicy(policies, gate, escalated), approvals, spec.submittedBy).satisfied);
 }
 
 /** The most recent gate visit that was decided, for a decision that named no gate. */

@@ -15,6 +15,7 @@ import type { JobContext, JobHandler, JobOutcome } from '../../core/bus/job-work
 import type { ImplementRequest } from '../../core/bus/messages.js';
 import type { CoderConfig, ModelPrice } from '../../core/config.js';
 import { describeResult } from '../../core/exec/run-command.js';
+import { NUMSTAT_ARGS, parseNumstat } from '../../core/git/numstat.js';
 import { cloneForJob, remoteBranchExists, type Workspace } from '../../core/git/workspace.js';
 import { loadPrompt } from '../../core/model/load-prompt.js';
 import type { TurnClient } from '../../core/model/turn.js';
@@ -119,7 +120,17 @@ async function conclude(job: ImplementRequest, ws: Workspace, result: CoderLoopR
   switch (result.kind) {
     case 'finished': {
       const commit = await commitAndPush(ws, job, result.summary);
-      return { type: 'code.committed', branch: job.branch, commit: commit ?? (await head(ws)), summary: result.summary, attempts: Math.max(1, result.finishAttempts), usage };
+      // The change's paths and size are facts gate policies decide on (auto-approval rules).
+      const change = parseNumstat(await ws.git([...NUMSTAT_ARGS, `origin/${job.task.base}...HEAD`]));
+      return {
+        type: 'code.committed',
+        branch: job.branch,
+        commit: commit ?? (await head(ws)),
+        summary: result.summary,
+        attempts: Math.max(1, result.finishAttempts),
+        usage,
+        ...change,
+      };
     }
     case 'limit': {
       const commit = await commitAndPush(ws, job, `Work in progress: the coder stopped at ${result.reason}.\n\n${notesOf(result, plan)}`);

@@ -127,6 +127,9 @@ describe('coder worker', () => {
     expect(committed.usage.cachedTokens).toBeGreaterThan(0);
     expect((await git(['rev-parse', 'stagegate/t-coder'], { cwd: repo })).trim()).toBe(committed.commit);
     expect(await branchFile(repo, 'stagegate/t-coder', 'src/textkit.js')).toContain('export function slugify(text)');
+    // The change's paths and size go on the result: gate policies' auto-approval rules read them.
+    expect(committed.changedFiles).toEqual(['src/textkit.js']);
+    expect(committed.linesChanged).toBe(7);
     expect(progress.map((p) => p.message)).toEqual([
       'plan: [>] Read src/textkit.js and its test · [ ] Add slugify(text) · [ ] Run npm test',
       'turn 1: update_plan (0/3 done) → ok; read_file src/textkit.js → ok',
