@@ -4,6 +4,7 @@ import type { AgentRole, Stage } from '../core/bus/messages.js';
 import type { Config } from '../core/config.js';
 import type { Logger } from '../core/log.js';
 import { createModelClient } from '../core/model/client.js';
+import { createProcessModelLimiter } from '../core/model/openai-client.js';
 import { createTurnClient } from '../core/model/turn.js';
 import { createSandbox, detectBwrap, type Sandbox } from '../core/sandbox/index.js';
 import { createPlannerHandler } from '../agents/planner/worker.js';
@@ -36,13 +37,15 @@ export async function describeSandbox(config: Readonly<Config>): Promise<string>
     : `bwrap is not usable (${bwrap.reason}): jobs that run commands will fail; install bubblewrap or set STAGEGATE_ALLOW_UNSANDBOXED=true`;
 }
 
+/** One limiter per process: every model call the handler makes (all its concurrent jobs) shares it. */
 export function createHandler<R extends AgentRole>(role: R, config: Readonly<Config>, log: Logger): JobHandler<R> {
   const common = { workDir: config.workDir, commandTimeoutMs: config.commandTimeoutMs };
+  const limiter = createProcessModelLimiter(config.model, log);
   const handlers: { [K in AgentRole]: () => JobHandler<K> } = {
-    planner: () => createPlannerHandler({ ...common, model: createModelClient(config.model, log) }),
+    planner: () => createPlannerHandler({ ...common, model: createModelClient(config.model, log, limiter) }),
     coder: () => {
       validateApprovalPatterns(config.coder.requireApproval);
-      const turnClient = createTurnClient(config.model, 'coder', log);
+      const turnClient = createTurnClient(config.model, 'coder', log, limiter);
       return createCoderHandler({
         ...common,
         turnClient,
@@ -51,7 +54,7 @@ export function createHandler<R extends AgentRole>(role: R, config: Readonly<Con
         sandbox: lazySandbox(config, log),
       });
     },
-    reviewer: () => createReviewerHandler({ ...common, model: createModelClient(config.model, log), sandbox: lazySandbox(config, log) }),
+    reviewer: () => createReviewerHandler({ ...common, model: createModelClient(config.model, log, limiter), sandbox: lazySandbox(config, log) }),
     deployer: () => createDeployerHandler(common),
   };
   return handlers[role]() as JobHandler<R>;

@@ -5,7 +5,8 @@ import { policyFor } from '../core/policy.js';
 import { gateStatusOf } from '../orchestrator/gate-policy.js';
 
 export function formatTokens(usage: Usage): string {
-  return `${usage.calls} model call${usage.calls === 1 ? '' : 's'}, ${k(usage.inputTokens)} in (${k(usage.cachedTokens)} cached), ${k(usage.outputTokens)} out`;
+  const queued = usage.queueWaitMs === undefined || usage.queueWaitMs === 0 ? '' : `, ${formatDuration(usage.queueWaitMs)} queued for the model`;
+  return `${usage.calls} model call${usage.calls === 1 ? '' : 's'}, ${k(usage.inputTokens)} in (${k(usage.cachedTokens)} cached), ${k(usage.outputTokens)} out${queued}`;
 }
 
 /** One model call's tokens with its cache ratio: `12.3k in, 92% cached, 210 out`. */

@@ -53,6 +53,14 @@ export const CoderConfig = z.object({
 });
 export type CoderConfig = z.infer<typeof CoderConfig>;
 
+/** Per endpoint and model, in each process (core/model/limiter.ts); absent: no limit. */
+export const ModelLimits = z.strictObject({
+  requestsPerMinute: positiveNumber.optional(),
+  tokensPerMinute: positiveNumber.optional(),
+  maxConcurrency: positiveInt.optional(),
+});
+export type ModelLimits = z.infer<typeof ModelLimits>;
+
 export const ModelConfig = z.object({
   apiKey: z.string().min(1).optional(),
   baseUrl: z.url('expected a URL such as https://api.openai.com/v1').optional(),
@@ -64,6 +72,10 @@ export const ModelConfig = z.object({
   wireApi: z.enum(['responses', 'chat']).default('responses'),
   /** USD per million tokens, by model name: what `coder.maxCostUsd` is measured with. */
   pricing: z.record(z.string().min(1), ModelPrice).default({}),
+  /** Rate limits by model name, `*` for any other; calls over them queue. */
+  limits: z.record(z.string().min(1), ModelLimits).default({}),
+  /** Times a call is sent again after a 429, waiting as long as Retry-After asks. */
+  rateLimitRetries: nonNegativeInt.default(5),
 });
 export type ModelConfig = z.infer<typeof ModelConfig>;
 
@@ -165,6 +177,10 @@ const ENV_FIELDS: ReadonlyArray<{ env: string; path: string[]; list?: boolean; n
   })),
   { env: 'STAGEGATE_MODEL_MAX_RETRIES', path: ['model', 'maxRetries'] },
   { env: 'STAGEGATE_MODEL_TIMEOUT_MS', path: ['model', 'timeoutMs'] },
+  { env: 'STAGEGATE_MODEL_RPM', path: ['model', 'limits', '*', 'requestsPerMinute'] },
+  { env: 'STAGEGATE_MODEL_TPM', path: ['model', 'limits', '*', 'tokensPerMinute'] },
+  { env: 'STAGEGATE_MODEL_CONCURRENCY', path: ['model', 'limits', '*', 'maxConcurrency'] },
+  { env: 'STAGEGATE_MODEL_RATE_LIMIT_RETRIES', path: ['model', 'rateLimitRetries'] },
   { env: 'STAGEGATE_MAX_REVIEW_ROUNDS', path: ['maxReviewRounds'] },
   { env: 'STAGEGATE_WORK_DIR', path: ['workDir'] },
   { env: 'STAGEGATE_JOB_ACK_WAIT_MS', path: ['jobs', 'ackWaitMs'] },

@@ -153,6 +153,7 @@ export function addUsage(a: Usage, b: Usage): Usage {
     cachedTokens: a.cachedTokens + b.cachedTokens,
     outputTokens: a.outputTokens + b.outputTokens,
     reasoningTokens: a.reasoningTokens + b.reasoningTokens,
+    ...(a.queueWaitMs === undefined && b.queueWaitMs === undefined ? {} : { queueWaitMs: (a.queueWaitMs ?? 0) + (b.queueWaitMs ?? 0) }),
   };
 }
 

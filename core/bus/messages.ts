@@ -30,6 +30,8 @@ export const Usage = z.object({
   cachedTokens: count,
   outputTokens: count,
   reasoningTokens: count,
+  /** Milliseconds model calls waited in the rate limiter's queue (absent: none measured). */
+  queueWaitMs: count.optional(),
 });
 export type Usage = z.infer<typeof Usage>;
 

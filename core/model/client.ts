@@ -5,7 +5,8 @@
  * second worker can replay it from the bus message alone. The stable instructions go first and
  * `prompt_cache_key` names task and role, so repeated prefixes hit the provider's cache.
  * The `x-stagegate-*` headers let the scripted model server answer per role; real endpoints
- * ignore them. Retries with backoff on 429/5xx are the SDK's own.
+ * ignore them. Every call waits its turn in the process's limiter (limiter.ts), which also
+ * handles 429s; retries with backoff on 5xx are the SDK's own.
  */
 import type OpenAI from 'openai';
 import { zodTextFormat } from 'openai/helpers/zod';
@@ -14,9 +15,10 @@ import type { AgentRole, Usage } from '../bus/messages.js';
 import type { ModelConfig } from '../config.js';
 import { StagegateError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { callerOf, createOpenAIEndpoint, describeHttpFailure, modelFor } from './openai-client.js';
+import { estimateTokens, type ModelLimiter } from './limiter.js';
+import { callerOf, createOpenAIEndpoint, createProcessModelLimiter, describeHttpFailure, modelFor } from './openai-client.js';
 import { checkReply, repairPrompt } from './reply.js';
-import { addCallUsage, emptyUsage } from './usage.js';
+import { addCallUsage, addQueueWait, emptyUsage } from './usage.js';
 
 export interface StructuredRequest<S extends z.ZodType> {
   taskId: string;
@@ -32,7 +34,7 @@ export interface StructuredRequest<S extends z.ZodType> {
 
 export interface StructuredReply<T> {
   value: T;
-  /** Summed over every call this request made, the repair round included. */
+  /** Summed over every call this request made, the repair round included; with the time queued. */
   usage: Usage;
 }
 
@@ -45,9 +47,11 @@ export interface ModelClient {
   generateStructured<S extends z.ZodType>(request: StructuredRequest<S>): Promise<StructuredReply<z.infer<S>>>;
 }
 
-export function createModelClient(config: ModelConfig, log: Logger): ModelClient {
+/** `limiter`: the process's shared one; absent, the client gets one of its own. */
+export function createModelClient(config: ModelConfig, log: Logger, limiter?: ModelLimiter): ModelClient {
   const endpoint = createOpenAIEndpoint(config, log);
   const { openai } = endpoint;
+  const limits = limiter ?? createProcessModelLimiter(config, log);
 
   async function generateStructured<S extends z.ZodType>(
     request: StructuredRequest<S>,
@@ -59,25 +63,30 @@ export function createModelClient(config: ModelConfig, log: Logger): ModelClient
     let usage = emptyUsage();
 
     const call = async (input: OpenAI.Responses.ResponseInput, round: number): Promise<string> => {
+      const body = {
+        model,
+        store: false,
+        instructions: request.instructions,
+        input,
+        prompt_cache_key: caller.promptCacheKey,
+        text: { format },
+      } satisfies OpenAI.Responses.ResponseCreateParamsNonStreaming;
       let response: OpenAI.Responses.Response;
+      let queueWaitMs: number;
       try {
-        response = await openai.responses.create(
-          {
-            model,
-            store: false,
-            instructions: request.instructions,
-            input,
-            prompt_cache_key: caller.promptCacheKey,
-            text: { format },
-          },
-          { headers: caller.headers },
-        );
+        ({ value: response, queueWaitMs } = await limits.run({
+          baseURL: endpoint.baseURL,
+          model,
+          estimatedTokens: estimateTokens(body),
+          send: () => openai.responses.create(body, { headers: caller.headers }),
+          tokensUsed: (r) => (r.usage?.input_tokens ?? 0) + (r.usage?.output_tokens ?? 0),
+        }));
       } catch (err) {
         throw describeHttpFailure(err, endpoint, { taskId, usage });
       }
-      usage = addCallUsage(usage, response.usage, `usage in ${role} reply for task ${taskId}`);
+      usage = addQueueWait(addCallUsage(usage, response.usage, `usage in ${role} reply for task ${taskId}`), queueWaitMs);
       log.debug(
-        { taskId, role, model, round, responseId: response.id, status: response.status, usage: response.usage },
+        { taskId, role, model, round, responseId: response.id, status: response.status, usage: response.usage, queueWaitMs },
         'model call',
       );
       return response.output_text;

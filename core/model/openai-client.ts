@@ -1,14 +1,16 @@
 /**
  * The one place an `OpenAI` SDK client is built and its errors are worded, shared by the
  * structured-output client (client.ts) and the agent loop's turn client (turn.ts): the key and
- * base URL come from config, retries on 429/5xx are the SDK's own, and a failure becomes
- * MODEL_HTTP naming the endpoint, never echoing the key.
+ * base URL come from config, retries on 5xx/408/409 and dropped connections are the SDK's own,
+ * 429s are the limiter's (limiter.ts: it pauses every call to the endpoint, not just the one
+ * that was refused), and a failure becomes MODEL_HTTP naming the endpoint, never echoing the key.
  */
 import OpenAI, { type APIConnectionError } from 'openai';
 import type { AgentRole, Usage } from '../bus/messages.js';
 import type { ModelConfig } from '../config.js';
 import { StagegateError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { createModelLimiter, type ModelLimiter, type RateLimitCheck } from './limiter.js';
 
 const DEFAULT_BASE_URL = 'https://api.openai.com/v1';
 
@@ -32,10 +34,51 @@ export function createOpenAIEndpoint(config: ModelConfig, log: Logger): OpenAIEn
     baseURL,
     maxRetries: config.maxRetries,
     timeout: config.timeoutMs,
+    fetch: leaveRateLimitsToLimiter,
     logger: log.child({ component: 'openai' }),
     logLevel: 'warn',
   });
   return { openai, baseURL, apiKey: config.apiKey, timeoutMs: config.timeoutMs };
+}
+
+/**
+ * The SDK would retry a 429 itself, and then the limiter again: the two would multiply. Marking
+ * the answer `x-should-retry: false` makes the SDK throw it at once, headers intact.
+ */
+async function leaveRateLimitsToLimiter(input: string | URL | Request, init?: RequestInit): Promise<Response> {
+  const response = await fetch(input, init);
+  if (response.status !== 429) return response;
+  const headers = new Headers(response.headers);
+  headers.set('x-should-retry', 'false');
+  return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+}
+
+/** A 429 from the SDK, with how long it asks to wait (`retry-after-ms`, else `Retry-After`). */
+export const openAIRateLimit: RateLimitCheck = (err) => {
+  if (!(err instanceof OpenAI.APIError) || err.status !== 429) return undefined;
+  return { retryAfterMs: parseRetryAfter(err.headers, Date.now()) };
+};
+
+/** `retry-after-ms` (milliseconds), else `Retry-After` as seconds or an HTTP date; undefined if absent or unreadable. */
+export function parseRetryAfter(headers: Headers | undefined, now: number): number | undefined {
+  const ms = Number.parseFloat(headers?.get('retry-after-ms') ?? '');
+  if (Number.isFinite(ms) && ms >= 0) return ms;
+  const value = headers?.get('retry-after')?.trim();
+  if (value === undefined || value === '') return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return seconds >= 0 ? seconds * 1000 : undefined;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/** The limiter of a process's model calls, from `model.limits`; build one per process and share it. */
+export function createProcessModelLimiter(config: ModelConfig, log: Logger): ModelLimiter {
+  return createModelLimiter({
+    limits: config.limits,
+    rateLimitRetries: config.rateLimitRetries,
+    isRateLimited: openAIRateLimit,
+    log: log.child({ component: 'model-limiter' }),
+  });
 }
 
 /** The model a role uses: its own when configured, else the default. */

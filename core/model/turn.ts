@@ -3,6 +3,7 @@
  * turn (stateless), over the Responses API or, for servers that only speak it, Chat Completions
  * (`model.wireApi`). The caller owns the conversation; this module neither keeps nor rewrites it.
  * `prompt_cache_key` names task and role, so a task's turns share the provider's prefix cache.
+ * Each turn waits its turn in the process's limiter (limiter.ts), which also handles 429s.
  */
 import type OpenAI from 'openai';
 import type { AgentRole, Usage } from '../bus/messages.js';
@@ -10,8 +11,9 @@ import type { ModelConfig } from '../config.js';
 import { isStagegateError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ConversationItem, FunctionTool } from './conversation.js';
-import { callerOf, createOpenAIEndpoint, describeHttpFailure, modelFor } from './openai-client.js';
-import { emptyUsage } from './usage.js';
+import { estimateTokens, type ModelLimiter } from './limiter.js';
+import { callerOf, createOpenAIEndpoint, createProcessModelLimiter, describeHttpFailure, modelFor } from './openai-client.js';
+import { addQueueWait, emptyUsage } from './usage.js';
 import { runChatTurn } from './wire-chat.js';
 import { runResponsesTurn } from './wire-responses.js';
 
@@ -57,16 +59,25 @@ const WIRES: Record<ModelConfig['wireApi'], (openai: OpenAI, call: WireCall) => 
   chat: runChatTurn,
 };
 
-export function createTurnClient(config: ModelConfig, role: AgentRole, log: Logger): TurnClient {
+/** `limiter`: the process's shared one; absent, the client gets one of its own. */
+export function createTurnClient(config: ModelConfig, role: AgentRole, log: Logger, limiter?: ModelLimiter): TurnClient {
   const endpoint = createOpenAIEndpoint(config, log);
   const model = modelFor(config, role);
   const wire = WIRES[config.wireApi];
+  const limits = limiter ?? createProcessModelLimiter(config, log);
 
   async function runTurn(request: TurnRequest): Promise<TurnReply> {
     const caller = callerOf(request.taskId, role);
     const call: WireCall = { request, model, ...caller, source: `${role} turn reply for task ${request.taskId}` };
     try {
-      return await wire(endpoint.openai, call);
+      const { value: reply, queueWaitMs } = await limits.run({
+        baseURL: endpoint.baseURL,
+        model,
+        estimatedTokens: estimateTokens([request.instructions, request.tools, request.input]),
+        send: () => wire(endpoint.openai, call),
+        tokensUsed: (r) => r.usage.inputTokens + r.usage.outputTokens,
+      });
+      return { ...reply, usage: addQueueWait(reply.usage, queueWaitMs) };
     } catch (err) {
       if (isStagegateError(err)) throw err;
       throw describeHttpFailure(err, endpoint, { taskId: request.taskId, usage: emptyUsage() });

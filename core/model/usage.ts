@@ -33,3 +33,8 @@ export function addCallUsage(total: Usage, reply: unknown, source: string): Usag
     reasoningTokens: total.reasoningTokens + (usage?.output_tokens_details?.reasoning_tokens ?? 0),
   };
 }
+
+/** `total` plus time spent in the limiter's queue; a call that did not wait adds nothing. */
+export function addQueueWait(total: Usage, queueWaitMs: number): Usage {
+  return queueWaitMs <= 0 ? total : { ...total, queueWaitMs: (total.queueWaitMs ?? 0) + Math.round(queueWaitMs) };
+}
