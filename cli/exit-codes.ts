@@ -15,6 +15,7 @@ export const EXIT_CODE: Record<ErrorCode, number> = {
   NATS_UNREACHABLE: 1,
   BUS_TIMEOUT: 1,
   MODEL_HTTP: 1,
+  GITHUB_HTTP: 1,
   MODEL_OUTPUT_INVALID: 1,
   GIT_FAILED: 1,
   COMMAND_FAILED: 1,

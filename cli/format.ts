@@ -110,5 +110,7 @@ function describeEvent(e: Extract<TaskLogEntry, { type: 'task.event' }>['event']
       return `cancelled by ${e.by}: ${e.reason}`;
     case 'task.retry':
       return `retry asked by ${e.by}`;
+    case 'review.human_changes_requested':
+      return `changes requested on the pull request by ${e.by} (${e.comments.length} comment${e.comments.length === 1 ? '' : 's'})`;
   }
 }

@@ -134,6 +134,64 @@ export const SlackConfig = z
   });
 export type SlackConfig = z.infer<typeof SlackConfig>;
 
+/** A repository permission, lowest first (GitHub's `permission` field of a collaborator). */
+export const GitHubPermission = z.enum(['read', 'triage', 'write', 'maintain', 'admin']);
+export type GitHubPermission = z.infer<typeof GitHubPermission>;
+
+const PUBLIC_GITHUB_API = 'https://api.github.com';
+
+/**
+ * The GitHub channel: a token, or a GitHub App (id and private key, PEM text or a path to a PEM
+ * file), never both. The API and git are reached through their URLs, so GitHub Enterprise (API at
+ * `https://host/api/v3`, git at the host root) and the tests' fake work like github.com.
+ */
+export const GitHubConfig = z
+  .object({
+    token: z.string().min(1).optional(),
+    appId: z.coerce.number<unknown>({ error: 'expected the App id, a whole number' }).int('expected the App id, a whole number').positive('expected the App id, a whole number').optional(),
+    privateKey: z.string().min(1).optional(),
+    apiUrl: z.url('expected a URL such as https://api.github.com').default(PUBLIC_GITHUB_API),
+    /** Where git clones and pushes; default: https://github.com for the public API, else the API URL's origin. */
+    gitUrl: z.url('expected a URL such as https://github.com').optional(),
+    webhookSecret: z.string().min(1).optional(),
+    /** The label that hands an issue to Stagegate. */
+    label: z.string().min(1).default('stagegate'),
+    /** The least repository permission a commenter needs for Stagegate to act on a command. */
+    commandPermission: GitHubPermission.default('write'),
+    /** Our own login (e.g. `stagegate[bot]`), so our comments are never read as commands. */
+    botLogin: z.string().min(1).optional(),
+    permissionCacheMs: nonNegativeInt.default(60_000),
+    /** Space writes out as GitHub asks (1 s apart, 3 s for ones that notify); off only for tests. */
+    paceWrites: flag.default(true),
+  })
+  .superRefine((github, ctx) => {
+    const app = github.appId !== undefined || github.privateKey !== undefined;
+    if (github.token !== undefined && app) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['token'],
+        message: 'expected either a token (GITHUB_TOKEN, github.token) or a GitHub App (GITHUB_APP_ID, github.appId), not both',
+      });
+      return;
+    }
+    if (github.appId !== undefined && github.privateKey === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['privateKey'], message: 'expected GITHUB_APP_PRIVATE_KEY (PEM text or a path to a PEM file) with GITHUB_APP_ID' });
+    }
+    if (github.privateKey !== undefined && github.appId === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['appId'], message: 'expected GITHUB_APP_ID with GITHUB_APP_PRIVATE_KEY' });
+    }
+  })
+  .transform(({ gitUrl, ...github }) => {
+    const apiUrl = github.apiUrl.replace(/\/+$/, '');
+    return { ...github, apiUrl, gitUrl: (gitUrl ?? defaultGitUrl(apiUrl)).replace(/\/+$/, '') };
+  });
+export type GitHubConfig = z.infer<typeof GitHubConfig>;
+
+/** github.com serves git at https://github.com; GitHub Enterprise at the API host's root. */
+function defaultGitUrl(apiUrl: string): string {
+  return apiUrl === PUBLIC_GITHUB_API ? 'https://github.com' : new URL(apiUrl).origin;
+}
+
 export const Config = z.object({
   natsUrl: z.string().min(1).default('nats://127.0.0.1:4222'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -155,6 +213,7 @@ export const Config = z.object({
   serve: ServeConfig.default(ServeConfig.parse({})),
   api: ApiConfig.default({ tokens: [] }),
   slack: SlackConfig.default(SlackConfig.parse({})),
+  github: GitHubConfig.default(GitHubConfig.parse({})),
 });
 export type Config = z.infer<typeof Config>;
 
@@ -200,6 +259,15 @@ const ENV_FIELDS: ReadonlyArray<{ env: string; path: string[]; list?: boolean; n
   { env: 'SLACK_APP_TOKEN', path: ['slack', 'appToken'] },
   { env: 'SLACK_API_URL', path: ['slack', 'apiUrl'] },
   { env: 'SLACK_CHANNEL', path: ['slack', 'channel'] },
+  { env: 'GITHUB_TOKEN', path: ['github', 'token'] },
+  { env: 'GITHUB_APP_ID', path: ['github', 'appId'] },
+  { env: 'GITHUB_APP_PRIVATE_KEY', path: ['github', 'privateKey'] },
+  { env: 'GITHUB_API_URL', path: ['github', 'apiUrl'] },
+  { env: 'GITHUB_GIT_URL', path: ['github', 'gitUrl'] },
+  { env: 'GITHUB_WEBHOOK_SECRET', path: ['github', 'webhookSecret'] },
+  { env: 'STAGEGATE_GITHUB_LABEL', path: ['github', 'label'] },
+  { env: 'STAGEGATE_GITHUB_COMMAND_PERMISSION', path: ['github', 'commandPermission'] },
+  { env: 'STAGEGATE_GITHUB_PACE_WRITES', path: ['github', 'paceWrites'] },
   ...(['plan', 'review', 'deploy'] as const).flatMap((gate) => [
     { env: `STAGEGATE_${gate.toUpperCase()}_APPROVERS`, path: ['gates', gate, 'approvers'], list: true },
     { env: `STAGEGATE_${gate.toUpperCase()}_REQUIRED`, path: ['gates', gate, 'required'], number: true },

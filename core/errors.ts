@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'TASK_UNKNOWN'
   | 'TASK_NOT_AT_GATE'
   | 'MODEL_HTTP'
+  | 'GITHUB_HTTP'
   | 'MODEL_OUTPUT_INVALID'
   | 'PATCH_INVALID'
   | 'PATCH_REJECTED'

@@ -7,6 +7,8 @@
  * planning → awaitingPlanApproval → implementing → reviewing
  *   ↺ changes requested → implementing (while rounds are left, else awaitingReviewApproval)
  * → awaitingDeployApproval → deploying → done; plus failed (retryable) and cancelled.
+ * A person's changes-requested review of the pull request at the review or deploy gate sends the
+ * work back to implementing with the review's comments.
  *
  * A gate passes when its policy (`gate-policy.ts`) is satisfied: a quorum of allowed approvers,
  * or an auto-approval rule on the task's facts. Gate timeouts are durable records outside the
@@ -308,6 +310,13 @@ export const taskMachine = setup({
         ? { implementFeedback: [...context.implementFeedback, event.comment] }
         : {},
     ),
+    /** A person's changes-requested review of the pull request: its comments go to the coder in place of the reviewer's. */
+    recordHumanReview: assign(({ context, event }) => {
+      if (event.type !== 'review.human_changes_requested') return {};
+      const summary = event.summary.trim() === '' ? '' : `: ${event.summary.trim()}`;
+      const note = `${event.by} requested changes in a review of the pull request${summary}`;
+      return { reviewComments: event.comments, implementFeedback: [...context.implementFeedback, note], updatedAt: event.sentAt };
+    }),
     /** `stage: null` keeps the stage a failed task stopped at. */
     recordCancel: assign(({ context, event }, params: { stage: Stage | null }) =>
       event.type === 'task.cancel'
@@ -534,6 +543,7 @@ export const taskMachine = setup({
       },
       on: {
         'task.cancel': { target: 'cancelled', actions: { type: 'recordCancel', params: { stage: 'review' } } },
+        'review.human_changes_requested': { target: 'implementing', actions: 'recordHumanReview' },
         'gate.decide': [
           {
             guard: { type: 'approvalPassesGate', params: { gate: 'review' } },
@@ -577,6 +587,7 @@ export const taskMachine = setup({
       },
       on: {
         'task.cancel': { target: 'cancelled', actions: { type: 'recordCancel', params: { stage: 'deploy' } } },
+        'review.human_changes_requested': { target: 'implementing', actions: 'recordHumanReview' },
         'gate.decide': [
           {
             guard: { type: 'approvalPassesGate', params: { gate: 'deploy' } },

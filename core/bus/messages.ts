@@ -280,6 +280,24 @@ export type TaskCancel = z.infer<typeof TaskCancel>;
 export const TaskRetry = z.object({ type: z.literal('task.retry'), ...envelope, by: z.string().min(1) });
 export type TaskRetry = z.infer<typeof TaskRetry>;
 
+/**
+ * A person asked for changes in a review of the task's pull request (GitHub's
+ * `pull_request_review` submitted with `changes_requested`, from someone with the command
+ * permission). At the review or deploy gate it sends the work back to the coder with the
+ * review's comments; elsewhere it changes nothing.
+ */
+export const HumanChangesRequested = z.object({
+  type: z.literal('review.human_changes_requested'),
+  ...envelope,
+  /** `github:<login>`. */
+  by: z.string().min(1),
+  /** The review's own text (may be empty when it only has line comments). */
+  summary: z.string(),
+  comments: z.array(ReviewComment),
+  url: z.string().optional(),
+});
+export type HumanChangesRequested = z.infer<typeof HumanChangesRequested>;
+
 const AGENT_RESULTS = [
   PlanProposed,
   CodeCommitted,
@@ -293,7 +311,7 @@ const AGENT_RESULTS = [
 export const AgentResult = z.discriminatedUnion('type', AGENT_RESULTS);
 export type AgentResult = z.infer<typeof AgentResult>;
 
-export const InboxMessage = z.discriminatedUnion('type', [...AGENT_RESULTS, TaskSubmit, GateDecide, GateTimerFired, TaskCancel, TaskRetry]);
+export const InboxMessage = z.discriminatedUnion('type', [...AGENT_RESULTS, TaskSubmit, GateDecide, GateTimerFired, TaskCancel, TaskRetry, HumanChangesRequested]);
 export type InboxMessage = z.infer<typeof InboxMessage>;
 
 // ---- the task log: what `stagegate logs` reads (subject log.<taskId>.<kind>) ----
