@@ -1,8 +1,9 @@
 /**
  * Timestamps (performance.now, one process) of each task's way through the pipeline, and the
- * per-hop figures derived from them. A hop runs from "a worker publishes its result" (its
- * handler returned: the job worker publishes right after) to "the next job is received by a
- * worker" (the next role's handler is called with it). Taps on the bus split a hop into legs.
+ * per-hop figures derived from them. A hop runs, as the overhead is defined, from "a worker
+ * publishes its result" (its handler returned: the job worker publishes right after) to "the
+ * next job is dispatched" (it appears on the jobs subject); the time until a worker's handler
+ * is called with it is kept beside it. Taps on the bus split a hop into legs.
  */
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { performance } from 'node:perf_hooks';
@@ -53,8 +54,10 @@ const Envelope = z.object({ type: z.string(), taskId: z.string() });
 const TaskEvent = z.object({ type: z.literal('task.event'), taskId: z.string(), state: z.string() });
 
 export interface HopSamples {
-  /** Result published → next job received by a worker. */
+  /** Result published → next job dispatched (seen on the jobs subject). */
   hop: number[];
+  /** Result published → next job received by a worker's handler. */
+  hopToWorker: number[];
   byHop: Record<string, number[]>;
   legs: { resultToInbox: number[]; inboxToJob: number[]; jobToWorker: number[] };
   /** task.submit published → first job received by a worker. */
@@ -130,6 +133,7 @@ export class TaskTimelines {
   samples(taskIds: Iterable<string>): HopSamples {
     const out: HopSamples = {
       hop: [],
+      hopToWorker: [],
       byHop: Object.fromEntries(HOPS.map(([from, to]) => [`${from}→${to}`, []])),
       legs: { resultToInbox: [], inboxToJob: [], jobToWorker: [] },
       submitToFirstJob: [],
@@ -142,12 +146,13 @@ export class TaskTimelines {
       for (const [from, to] of HOPS) {
         const published = t.resulted[from];
         const received = t.received[to];
-        if (published === undefined || received === undefined) continue;
-        out.hop.push(received - published);
-        out.byHop[`${from}→${to}`]?.push(received - published);
         const seen = t.resultSeen[from];
         const dispatched = t.jobSeen[to];
-        if (seen !== undefined && dispatched !== undefined) {
+        if (published === undefined || received === undefined || dispatched === undefined) continue;
+        out.hop.push(dispatched - published);
+        out.hopToWorker.push(received - published);
+        out.byHop[`${from}→${to}`]?.push(dispatched - published);
+        if (seen !== undefined) {
           out.legs.resultToInbox.push(seen - published);
           out.legs.inboxToJob.push(dispatched - seen);
           out.legs.jobToWorker.push(received - dispatched);
