@@ -25,6 +25,16 @@ export const ORCHESTRATOR_CONSUMER = 'orchestrator';
 export const SLACK_CHANNEL_CONSUMER = 'channel-slack';
 export const SLACK_CHANNEL_BUCKET = 'sg-channel-slack';
 
+/**
+ * The GitHub channel: its durable consumer on SG_LOG, the status comment of each task
+ * (`sg-channel-github`), which task an issue, branch or pull request belongs to
+ * (`sg-github-issues`) and the webhook deliveries already seen (`sg-github-deliveries`).
+ */
+export const GITHUB_CHANNEL_CONSUMER = 'channel-github';
+export const GITHUB_CHANNEL_BUCKET = 'sg-channel-github';
+export const GITHUB_ISSUES_BUCKET = 'sg-github-issues';
+export const GITHUB_DELIVERIES_BUCKET = 'sg-github-deliveries';
+
 export function workerConsumer(role: AgentRole): string {
   return `worker-${role}`;
 }

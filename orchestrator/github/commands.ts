@@ -1,0 +1,179 @@
+/**
+ * Comment commands on an issue or its pull request. A command counts only from someone whose
+ * permission on the repository is at least `commandPermission` (the collaborator permission
+ * API, cached); anyone else is told so politely and nothing changes. Decisions go through the
+ * task client's `decide()` as `github:<login>` via `github`, with the permission (and the
+ * teams the gate's policy names) as the facts the channel verified. Every command is answered
+ * with a comment saying what happened; bots never reach here (see `github-channel.ts`).
+ * A comment carries no gate visit (a Slack button does), so a decision written before the gate
+ * the task now waits at was opened is not applied to it: a second `/approve` must not pass the
+ * next gate too. It is answered with who decided the gate it was meant for.
+ */
+import { z } from 'zod';
+import type { GitHubOctokit } from '../../core/github/client.js';
+import type { Gate } from '../../core/bus/messages.js';
+import { StagegateError, isStagegateError } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+import { parseAt } from '../../core/parse.js';
+import { policyFor, type Permission, type PrincipalFacts } from '../../core/policy.js';
+import { GATE_STATES, gateAt, type TaskRecord, type TaskState } from '../../core/task-record.js';
+import { GateAlreadyDecided, lastDecidedGate } from '../gate-outcome.js';
+import { gateStatusOf } from '../gate-policy.js';
+import type { DecisionAnswer, TaskClient } from '../task-client.js';
+import type { IssueCommand } from './command-parse.js';
+import type { IssueIndex } from './issue-index.js';
+import { repositoryRefOf, type IssueCommentCreated, type RepositoryClients } from './payloads.js';
+import { hasAtLeast, type PermissionChecker } from './permissions.js';
+import { renderStatusReply } from './status-comment.js';
+
+const FINISHED: ReadonlySet<TaskState> = new Set(['done', 'failed', 'cancelled']);
+const PullRequestReply = z.object({ html_url: z.string(), head: z.object({ ref: z.string() }) });
+
+export interface CommandDeps {
+  tasks: TaskClient;
+  index: IssueIndex;
+  github: RepositoryClients;
+  permissions: PermissionChecker;
+  /** The least repository permission that makes a command count. */
+  commandPermission: Permission;
+  /** The label that starts a task, for the "no task here" answer. */
+  label: string;
+  log: Logger;
+}
+
+export async function onIssueComment(deps: CommandDeps, event: IssueCommentCreated, command: IssueCommand): Promise<void> {
+  const ref = repositoryRefOf(event);
+  const { owner, repo } = ref;
+  const number = event.issue.number;
+  const login = event.comment.user.login;
+  const by = `github:${login}`;
+  const log = deps.log.child({ owner, repo, issue: number, by, command: command.name });
+  const octokit = await deps.github.forRepository(ref);
+  const reply = async (text: string) => {
+    await octokit.rest.issues.createComment({ owner, repo, issue_number: number, body: `@${login} ${text}` });
+  };
+
+  const permission = await deps.permissions.permissionOf(octokit, { owner, repo }, login);
+  if (permission === 'none' || !hasAtLeast(permission, deps.commandPermission)) {
+    log.info({ permission }, 'github command refused: permission below the configured level');
+    return reply(
+      `thanks — Stagegate takes commands only from people with ${deps.commandPermission} permission or more on ${owner}/${repo}, and yours is ${permission}. Nothing changed.`,
+    );
+  }
+  const isPullRequest = event.issue.pull_request != null;
+  const taskId = isPullRequest
+    ? await taskForPullRequest(deps.index, octokit, { owner, repo, number })
+    : (await deps.index.taskForIssue({ owner, repo, number }))?.value.taskId;
+  if (taskId === undefined) {
+    log.info('github command on an issue with no task');
+    return reply(
+      isPullRequest
+        ? 'this pull request belongs to no Stagegate task, so there is nothing to do. Nothing changed.'
+        : `there is no Stagegate task for this issue. Add the \`${deps.label}\` label to start one. Nothing changed.`,
+    );
+  }
+
+  let record: TaskRecord;
+  try {
+    record = await deps.tasks.get(taskId);
+  } catch (err) {
+    if (!isStagegateError(err, 'TASK_UNKNOWN')) throw err;
+    return reply(`task \`${taskId}\` is still being started; try again in a moment. Nothing changed.`);
+  }
+  const commandLog = log.child({ taskId });
+  try {
+    switch (command.name) {
+      case 'approve':
+      case 'reject': {
+        if (command.name === 'reject' && command.reason === undefined) {
+          return await reply('`/reject` needs a reason after it (`/reject <reason>`): it goes back to the agent. Nothing changed.');
+        }
+        refuseIfWrittenBeforeGate(record, event.comment.created_at);
+        const comment = command.name === 'approve' ? command.comment : command.reason;
+        const principal = await principalFacts(deps, octokit, record, login, permission);
+        const answer = await deps.tasks.decide({ taskId, decision: command.name, by, via: 'github', principal, ...(comment === undefined ? {} : { comment }) });
+        commandLog.info({ answer: answer.status, counted: answer.status === 'applied' ? answer.counted : undefined }, 'github decision');
+        return await reply(await answerText(deps.tasks, taskId, command.name, answer));
+      }
+      case 'retry': {
+        if (record.state !== 'failed') return await reply(`task \`${taskId}\` is ${record.state}: \`/retry\` runs a failed stage again, and this task has not failed. Nothing changed.`);
+        await deps.tasks.retry(taskId, by);
+        commandLog.info('github retry');
+        return await reply(`running the ${record.context.error?.stage ?? 'failed'} stage of task \`${taskId}\` again; the status comment follows it.`);
+      }
+      case 'cancel': {
+        if (FINISHED.has(record.state)) return await reply(`task \`${taskId}\` is already ${record.state}; there is nothing to cancel.`);
+        await deps.tasks.cancel(taskId, by, command.reason ?? `cancelled on GitHub by @${login}`);
+        commandLog.info('github cancel');
+        return await reply(`cancelling task \`${taskId}\`.`);
+      }
+      case 'status': {
+        const pullRequest = await deps.index.pullRequestOf(taskId);
+        return await reply(renderStatusReply(record, pullRequest));
+      }
+    }
+  } catch (err) {
+    // Stagegate's own refusals (not at that gate, already decided by someone) are for the person.
+    if (!isStagegateError(err, 'TASK_NOT_AT_GATE') && !isStagegateError(err, 'TASK_UNKNOWN')) throw err;
+    commandLog.info({ reason: err.message }, 'github command refused');
+    await reply(/nothing changed$/i.test(err.message) ? `${err.message}.` : `${err.message}. Nothing changed.`);
+  }
+}
+
+/**
+ * The task a pull request belongs to: the link recorded when it was opened, or else its head
+ * branch, when that is a Stagegate branch (asked of GitHub, then linked for next time).
+ */
+export async function taskForPullRequest(index: IssueIndex, octokit: GitHubOctokit, pr: { owner: string; repo: string; number: number }): Promise<string | undefined> {
+  const linked = await index.taskForPullRequest(pr);
+  if (linked !== undefined) return linked;
+  const reply = await octokit.rest.pulls.get({ owner: pr.owner, repo: pr.repo, pull_number: pr.number });
+  const pull = parseAt(PullRequestReply, reply.data, `GitHub pull request ${pr.owner}/${pr.repo}#${pr.number}`);
+  const taskId = await index.taskForBranch(pr, pull.head.ref);
+  if (taskId !== undefined) await index.linkPullRequest({ ...pr, url: pull.html_url }, taskId);
+  return taskId;
+}
+
+/**
+ * Throws when the gate the task waits at was opened after the comment was written (GitHub's
+ * clock against the orchestrator's: a comment within a clock skew of the opening may be
+ * refused, and is answered so; commenting again decides).
+ */
+function refuseIfWrittenBeforeGate(record: TaskRecord, writtenAt: string | undefined): void {
+  const open = record.context.gateVisit;
+  if (writtenAt === undefined || open === null || gateAt(record.state) !== open.gate) return;
+  // GitHub gives the time to the second: the comment was written before the next second began.
+  const latest = Date.parse(writtenAt) + (/\.\d+Z$/.test(writtenAt) ? 0 : 999);
+  if (latest >= Date.parse(open.openedAt)) return;
+  const taskId = record.context.taskId;
+  const decided = lastDecidedGate(record);
+  if (decided !== undefined) throw new GateAlreadyDecided(taskId, decided);
+  throw new StagegateError('TASK_NOT_AT_GATE', `task ${taskId} reached the ${open.gate} gate after your comment was written; comment again to decide it. Nothing changed`, { taskId });
+}
+
+/** The permission, and the teams the waiting gate's policy names that the person is in. */
+async function principalFacts(deps: CommandDeps, octokit: GitHubOctokit, record: TaskRecord, login: string, permission: Permission): Promise<PrincipalFacts> {
+  const gate = gateAt(record.state);
+  if (gate === undefined) return { permission };
+  const policy = policyFor(record.context.policies, gate);
+  const named = [...policy.approvers, ...(policy.timeout?.escalateTo?.approvers ?? [])]
+    .filter((p) => p.startsWith('github-team:'))
+    .map((p) => p.slice('github-team:'.length));
+  if (named.length === 0) return { permission };
+  return { permission, teams: await deps.permissions.teamsOf(octokit, login, named) };
+}
+
+async function answerText(tasks: TaskClient, taskId: string, decision: 'approve' | 'reject', answer: DecisionAnswer): Promise<string> {
+  const what = decision === 'approve' ? 'approval' : 'rejection';
+  if (answer.status === 'queued') return `your ${what} of the ${answer.gate} gate of task \`${taskId}\` is recorded; no orchestrator has answered yet. The status comment shows when it is applied.`;
+  if (!answer.counted) return `your ${what} was not counted: ${answer.note ?? 'the gate policy does not count it'}. Nothing changed.`;
+  if (decision === 'reject') return `rejected at the ${answer.gate} gate: task \`${taskId}\` is ${answer.state} again, with your reason.`;
+  if (answer.state !== GATE_STATES[answer.gate]) return `approved the ${answer.gate} gate: task \`${taskId}\` is now ${answer.state}.`;
+  const record = await tasks.get(taskId);
+  return `your approval counts: ${stillNeeded(answer.gate, gateStatusOf(record.state, record.context))}`;
+}
+
+function stillNeeded(gate: Gate, status: ReturnType<typeof gateStatusOf>): string {
+  if (status === undefined || status.gate !== gate) return `the ${gate} gate has moved on.`;
+  return `the ${gate} gate has ${status.approvals} of ${status.required} approvals${status.missing === undefined ? '' : ` (${status.missing})`}.`;
+}

@@ -1,0 +1,149 @@
+/**
+ * The GitHub channel, run inside `stagegate serve` (it holds the GitHub credentials and the
+ * webhook secret; agents never do): the webhook route (when a secret is configured), what each
+ * delivery means (a label starts a task, a comment is a command, a pull request on a Stagegate
+ * branch is linked to its task), and a durable follower of the task log that keeps each task's
+ * status comment and label in line with the task.
+ */
+import type { NatsConnection } from '@nats-io/transport-node';
+import { z } from 'zod';
+import { GITHUB_CHANNEL_CONSUMER } from '../../core/bus/subjects.js';
+import type { Config } from '../../core/config.js';
+import { errorMessage } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+import { parseAt } from '../../core/parse.js';
+import { followAppliedEvents, type FollowingEvents } from '../channels/follow-events.js';
+import type { RouteModule } from '../serve/route-module.js';
+import type { TaskClient } from '../task-client.js';
+import { isBot, parseCommand } from './command-parse.js';
+import { onIssueComment, type CommandDeps } from './commands.js';
+import { openDeliveryStore } from './deliveries.js';
+import { openIssueIndex, type IssueIndex } from './issue-index.js';
+import { IssueCommentCreated, IssuesLabeled, PullRequestOpened, repositoryRefOf, type RepositoryClients } from './payloads.js';
+import { createPermissionChecker } from './permissions.js';
+import { reconcileStatus, type StatusDeps } from './status-channel.js';
+import { openStatusStore } from './status-store.js';
+import { onIssueLabeled, type TriggerDeps } from './triggers.js';
+import { githubWebhookRoutes, type RoutedDelivery } from './webhook-route.js';
+
+const Action = z.object({ action: z.string().optional() });
+
+export interface GitHubChannelOptions {
+  config: Readonly<Pick<Config, 'github' | 'gates' | 'maxReviewRounds' | 'serve'>>;
+  nc: NatsConnection;
+  tasks: TaskClient;
+  github: RepositoryClients;
+  log: Logger;
+  now?: () => Date;
+}
+
+export interface GitHubChannel {
+  /** `POST /webhooks/github` when a webhook secret is configured; nothing otherwise. */
+  routes: RouteModule[];
+  /** The issue, branch and pull request index: the PR work links pull requests through it. */
+  index: IssueIndex;
+  /** Brings a task's status comment and label up to date now (after linking its pull request, say). */
+  refreshStatus(taskId: string): Promise<void>;
+  start(): Promise<void>;
+  /** Stops following the log and waits for the deliveries being handled. */
+  stop(): Promise<void>;
+}
+
+export async function createGitHubChannel(options: GitHubChannelOptions): Promise<GitHubChannel> {
+  const { config, nc, tasks, github, log } = options;
+  const now = options.now ?? (() => new Date());
+  const settings = config.github;
+  const index = await openIssueIndex(nc);
+  const statusDeps: StatusDeps = {
+    tasks,
+    store: await openStatusStore(nc),
+    index,
+    github,
+    commandPermission: settings.commandPermission,
+    triggerLabel: settings.label,
+    log,
+    now,
+  };
+  const triggerDeps: TriggerDeps = { tasks, index, github, policies: config.gates, maxReviewRounds: config.maxReviewRounds, log, now };
+  const commandDeps: CommandDeps = {
+    tasks,
+    index,
+    github,
+    permissions: createPermissionChecker({ cacheMs: settings.permissionCacheMs }),
+    commandPermission: settings.commandPermission,
+    label: settings.label,
+    log,
+  };
+
+  /** Pure routing: which deliveries mean work. Everything else is acknowledged and ignored. */
+  function route(event: string, payload: unknown): RoutedDelivery {
+    const action = Action.safeParse(payload).data?.action;
+    if (event === 'issues' && action === 'labeled') {
+      const labeled = parseAt(IssuesLabeled, payload, 'GitHub issues.labeled delivery');
+      if (labeled.label?.name !== settings.label) return { ignored: `label ${labeled.label?.name ?? '(none)'} is not ${settings.label}` };
+      if (labeled.issue.pull_request != null) return { ignored: 'a label on a pull request starts nothing' };
+      return { work: 'submit a task for the issue', run: async () => void (await onIssueLabeled(triggerDeps, labeled)) };
+    }
+    if (event === 'issue_comment' && action === 'created') {
+      const created = parseAt(IssueCommentCreated, payload, 'GitHub issue_comment.created delivery');
+      if (isBot(created.comment.user, settings.botLogin)) return { ignored: 'a comment by a bot' };
+      const command = parseCommand(created.comment.body);
+      if (command === undefined) return { ignored: 'not a command' };
+      return { work: `command /${command.name}`, run: () => onIssueComment(commandDeps, created, command) };
+    }
+    if (event === 'pull_request' && (action === 'opened' || action === 'reopened')) {
+      const opened = parseAt(PullRequestOpened, payload, `GitHub pull_request.${action} delivery`);
+      if (!opened.pull_request.head.ref.startsWith('stagegate/')) return { ignored: 'not a Stagegate branch' };
+      return { work: 'link the pull request to its task', run: () => linkOpenedPullRequest(opened) };
+    }
+    return { ignored: action === undefined ? `no handler for ${event}` : `no handler for ${event}.${action}` };
+  }
+
+  async function linkOpenedPullRequest(event: PullRequestOpened): Promise<void> {
+    const { owner, repo } = repositoryRefOf(event);
+    const taskId = await index.taskForBranch({ owner, repo }, event.pull_request.head.ref);
+    if (taskId === undefined) return;
+    await index.linkPullRequest({ owner, repo, number: event.pull_request.number, url: event.pull_request.html_url }, taskId);
+    log.info({ taskId, owner, repo, pullRequest: event.pull_request.number }, 'github pull request linked to its task');
+    await reconcileStatus(statusDeps, taskId);
+  }
+
+  const inFlight = new Set<Promise<void>>();
+  const routes: RouteModule[] =
+    settings.webhookSecret === undefined
+      ? []
+      : [
+          githubWebhookRoutes({
+            secret: settings.webhookSecret,
+            bodyLimitBytes: config.serve.bodyLimitBytes,
+            deliveries: await openDeliveryStore(nc),
+            route,
+            track(work) {
+              inFlight.add(work);
+              void work.finally(() => inFlight.delete(work));
+            },
+            log,
+          }),
+        ];
+
+  let following: FollowingEvents | undefined;
+  return {
+    routes,
+    index,
+    refreshStatus: (taskId) => reconcileStatus(statusDeps, taskId),
+    async start() {
+      following = await followAppliedEvents({
+        nc,
+        consumer: GITHUB_CHANNEL_CONSUMER,
+        log,
+        handle: (entry) => reconcileStatus(statusDeps, entry.taskId),
+      });
+    },
+    async stop() {
+      await following?.stop();
+      await Promise.allSettled([...inFlight]).then((results) => {
+        for (const r of results) if (r.status === 'rejected') log.error({ err: errorMessage(r.reason) }, 'github delivery failed while stopping');
+      });
+    },
+  };
+}

@@ -1,0 +1,123 @@
+/**
+ * `issues.labeled` with the configured label submits a task for the issue: its title and body,
+ * the repository at its default branch, a branch `stagegate/<number>-<slug>`, and the issue as
+ * the task's source. The issue index says whether the issue already has a task: one still
+ * running keeps it (re-labelling starts nothing); a finished, failed or cancelled one may be
+ * followed by a new task; one the index names but no orchestrator has recorded (a submission
+ * cut short, or still on its way) is submitted again under the same id, which the inbox's
+ * message-id dedupe makes harmless. The policies are the ones the CLI submits with.
+ */
+import { BranchName, type TaskSpec } from '../../core/bus/messages.js';
+import { isStagegateError } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+import type { GatePolicies } from '../../core/policy.js';
+import type { TaskState } from '../../core/task-record.js';
+import { newTaskId, type TaskClient } from '../task-client.js';
+import type { IssueIndex, StoredIssueTask } from './issue-index.js';
+import { repositoryRefOf, type IssuesLabeled, type RepositoryClients } from './payloads.js';
+
+const SLUG_MAX = 40;
+const FINISHED: ReadonlySet<TaskState> = new Set(['done', 'failed', 'cancelled']);
+
+export interface TriggerDeps {
+  tasks: TaskClient;
+  index: IssueIndex;
+  /** The GitHub client's `gitRemoteUrl`: where agents clone a repository from. */
+  github: Pick<RepositoryClients, 'gitRemoteUrl'>;
+  policies: GatePolicies;
+  maxReviewRounds: number;
+  log: Logger;
+  now: () => Date;
+}
+
+export type TriggerOutcome =
+  | { status: 'submitted'; taskId: string }
+  | { status: 'ignored'; reason: string; taskId?: string };
+
+export async function onIssueLabeled(deps: TriggerDeps, event: IssuesLabeled): Promise<TriggerOutcome> {
+  const { owner, repo, installationId } = repositoryRefOf(event);
+  const issue = { owner, repo, number: event.issue.number };
+  const log = deps.log.child({ owner, repo, issue: issue.number });
+  if (event.issue.pull_request != null) {
+    log.info('label on a pull request ignored');
+    return { status: 'ignored', reason: 'a pull request, not an issue' };
+  }
+  const existing = await deps.index.taskForIssue(issue);
+  const standing = existing === undefined ? 'none' : await standingOf(deps, existing);
+  if (standing === 'running') {
+    log.info({ taskId: existing?.value.taskId }, 'issue already has a running task; label ignored');
+    return { status: 'ignored', reason: 'the issue already has a running task', ...(existing === undefined ? {} : { taskId: existing.value.taskId }) };
+  }
+  let taskId: string;
+  if (standing === 'unrecorded' && existing !== undefined) {
+    taskId = existing.value.taskId;
+  } else {
+    taskId = newTaskId();
+    const claimed = await deps.index.claimIssue(issue, { taskId, createdAt: deps.now().toISOString() }, existing?.revision);
+    if (!claimed) {
+      log.info('another label started a task for this issue first');
+      return { status: 'ignored', reason: 'another delivery started a task for this issue first' };
+    }
+  }
+  const spec = specForIssue(event, cloneUrlOf(deps.github, { owner, repo }), installationId);
+  if (spec.branch !== undefined) await deps.index.linkBranch({ owner, repo }, spec.branch, taskId);
+  await deps.tasks.submit({ spec, policies: deps.policies, maxReviewRounds: deps.maxReviewRounds, taskId });
+  log.info({ taskId, branch: spec.branch, by: spec.submittedBy }, 'task submitted for a labelled issue');
+  return { status: 'submitted', taskId };
+}
+
+/** The issue's task: still running, over (a new one may start), or not recorded by any orchestrator yet. */
+async function standingOf(deps: TriggerDeps, existing: StoredIssueTask): Promise<'running' | 'over' | 'unrecorded'> {
+  try {
+    return FINISHED.has((await deps.tasks.get(existing.value.taskId)).state) ? 'over' : 'running';
+  } catch (err) {
+    if (!isStagegateError(err, 'TASK_UNKNOWN')) throw err;
+    return 'unrecorded';
+  }
+}
+
+export function specForIssue(event: IssuesLabeled, cloneUrl: string, installationId?: number): TaskSpec {
+  const owner = event.repository.owner.login;
+  const repo = event.repository.name;
+  return {
+    repo: cloneUrl,
+    title: event.issue.title.trim() === '' ? `Issue #${event.issue.number}` : event.issue.title,
+    body: event.issue.body ?? '',
+    base: event.repository.default_branch,
+    submittedBy: `github:${event.sender.login}`,
+    branch: branchForIssue(event.issue.number, event.issue.title),
+    source: {
+      kind: 'github',
+      owner,
+      repo,
+      issueNumber: event.issue.number,
+      ...(installationId === undefined ? {} : { installationId }),
+    },
+  };
+}
+
+/**
+ * Where agents clone a repository from: `<gitUrl>/<owner>/<repo>.git`, without credentials.
+ * The one place this is decided: a git gateway that hands agents short-lived credentials will
+ * replace the plain URL here.
+ */
+export function cloneUrlOf(github: Pick<RepositoryClients, 'gitRemoteUrl'>, repo: { owner: string; repo: string }): string {
+  return github.gitRemoteUrl(repo);
+}
+
+/** `stagegate/<issue>-<slug>`: the slug keeps only a-z, 0-9 and dashes of the title, so no title text reaches git as is. */
+export function branchForIssue(issueNumber: number, title: string): string {
+  const slug = slugOf(title);
+  return BranchName.parse(slug === '' ? `stagegate/${issueNumber}` : `stagegate/${issueNumber}-${slug}`);
+}
+
+export function slugOf(title: string): string {
+  return title
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+/, '')
+    .slice(0, SLUG_MAX)
+    .replace(/-+$/, '');
+}

@@ -1,0 +1,117 @@
+/**
+ * How a task reads in its GitHub status comment, from records built by the orchestrator's own
+ * pure step: the plan as a checklist, the gate and the commands that pass it, review rounds,
+ * the pull request slot, the deploy, tokens, and what failed with how to retry.
+ */
+import { describe, expect, it } from 'vitest';
+import type { InboxMessage, Plan, TaskSubmit, Usage } from '../../core/bus/messages.js';
+import type { TaskRecord } from '../../core/task-record.js';
+import { applyMessage } from '../../orchestrator/apply-message.js';
+import { STATE_LABELS, renderStatusComment, renderStatusReply, statusMarker } from '../../orchestrator/github/status-comment.js';
+
+const TASK = 't-status';
+const T0 = '2025-03-01T10:00:00.000Z';
+const at = (n: number) => new Date(Date.parse(T0) + n * 1000).toISOString();
+const usage: Usage = { calls: 1, inputTokens: 100, cachedTokens: 20, outputTokens: 10, reasoningTokens: 0 };
+const plan: Plan = {
+  summary: 'Add the route, ping @alice <!-- sneaky -->',
+  steps: [{ title: 'Write the route', detail: 'GET /health' }, { title: 'Test it', detail: '' }],
+  filesToTouch: ['src/app.js'],
+  risks: [],
+  acceptanceChecks: [],
+};
+const manual = { approvers: ['github-permission:write'], required: 1, autoApprove: false };
+const submit: TaskSubmit = {
+  type: 'task.submit',
+  taskId: TASK,
+  msgId: 'm-submit',
+  sentAt: T0,
+  spec: {
+    repo: 'https://github.com/acme/app.git',
+    title: 'Add a health endpoint',
+    body: '',
+    base: 'main',
+    submittedBy: 'github:octocat',
+    branch: 'stagegate/12-add-a-health-endpoint',
+    source: { kind: 'github', owner: 'acme', repo: 'app', issueNumber: 12 },
+  },
+  policies: { plan: manual, review: manual, deploy: manual },
+  maxReviewRounds: 2,
+};
+const common = (n: number) => ({ taskId: TASK, msgId: `m-${n}`, sentAt: at(n), usage });
+const proposed: InboxMessage = { type: 'plan.proposed', ...common(1), jobId: `${TASK}:plan:1`, plan };
+const approved: InboxMessage = { type: 'gate.decide', taskId: TASK, msgId: 'm-2', sentAt: at(2), gate: 'plan', decision: 'approve', by: 'github:octocat', via: 'github', principal: { permission: 'write' } };
+const committed: InboxMessage = { type: 'code.committed', ...common(3), jobId: `${TASK}:implement:1`, branch: 'stagegate/12-add-a-health-endpoint', commit: 'c1', summary: 'Added it', attempts: 1 };
+const changes: InboxMessage = {
+  type: 'review.changes_requested',
+  ...common(4),
+  jobId: `${TASK}:review:1`,
+  testsPassed: false,
+  verdict: { decision: 'request_changes', summary: 'Tests fail', comments: [{ file: 'src/app.js', line: 3, body: 'off by one' }] },
+};
+
+function applyAll(...messages: InboxMessage[]): TaskRecord {
+  let record: TaskRecord | undefined;
+  for (const message of messages) {
+    const outcome = applyMessage(record, message);
+    if (outcome.kind !== 'commit') throw new Error(`${message.type} did not commit: ${JSON.stringify(outcome)}`);
+    record = outcome.record;
+  }
+  return record as TaskRecord;
+}
+
+const render = (record: TaskRecord, pullRequest?: { number: number; url: string }) =>
+  renderStatusComment({ record, commandPermission: 'write', ...(pullRequest === undefined ? {} : { pullRequest }) });
+
+describe('GitHub status comment', () => {
+  it('starts with the hidden marker naming the task, and shows the title, state and branch', () => {
+    const body = render(applyAll(submit));
+    expect(body.split('\n')[0]).toBe(statusMarker(TASK));
+    expect(body).toContain('### Stagegate: Add a health endpoint');
+    expect(body).toContain('**📝 Planning** · task `t-status` · branch `stagegate/12-add-a-health-endpoint` · base `main`');
+    expect(body).toContain('**Pull request:** not opened yet');
+  });
+
+  it('shows the plan as an unchecked checklist and the commands that pass the plan gate', () => {
+    const body = render(applyAll(submit, proposed));
+    expect(body).toContain('- [ ] Write the route — GET /health\n- [ ] Test it');
+    expect(body).toContain('**Waiting at the plan gate**: 0 of 1 approval; approvers `github-permission:write`');
+    expect(body).toContain('- `/approve` approves the plan; the coder starts');
+    expect(body).toContain('- `/reject <reason>` sends the plan back to the planner with your reason');
+  });
+
+  it('keeps model text from pinging people or closing the marker', () => {
+    const body = render(applyAll(submit, proposed));
+    expect(body).toContain('> Add the route, ping @\u200balice  sneaky');
+    expect(body.match(/<!--/g)).toHaveLength(1);
+  });
+
+  it('checks the plan off once the code is committed, and lists review rounds with the latest verdict', () => {
+    const body = render(applyAll(submit, proposed, approved, committed, changes));
+    expect(body).toContain('- [x] Write the route — GET /health\n- [x] Test it');
+    expect(body).toContain('- Round 1: changes requested');
+    expect(body).toContain('- Latest verdict: changes requested — Tests fail (1 comment)');
+    expect(body).toContain('- plan gate: approved by github:octocat via github');
+    expect(body).toContain('**Tokens:** 330 (300 in, 60 of them cached, 30 out) over 3 model calls');
+  });
+
+  it('shows the pull request once one is linked', () => {
+    const body = render(applyAll(submit), { number: 34, url: 'https://github.com/acme/app/pull/34' });
+    expect(body).toContain('**Pull request:** #34 (https://github.com/acme/app/pull/34)');
+  });
+
+  it('says what failed and how to retry', () => {
+    const failed = applyAll(submit, { type: 'job.failed', ...common(1), jobId: `${TASK}:plan:1`, stage: 'plan', reason: 'the model timed out' });
+    expect(failed.state).toBe('failed');
+    const body = render(failed);
+    expect(body).toContain('**The plan stage failed:** the model timed out');
+    expect(body).toContain('Comment `/retry` to run the plan stage again');
+    expect(renderStatusReply(failed)).toContain('Failed at the plan stage: the model timed out; `/retry` runs it again');
+  });
+
+  it('gives every state one stagegate: label, all gates sharing awaiting-approval', () => {
+    expect(new Set(Object.values(STATE_LABELS))).toEqual(
+      new Set(['stagegate:planning', 'stagegate:awaiting-approval', 'stagegate:implementing', 'stagegate:reviewing', 'stagegate:deploying', 'stagegate:done', 'stagegate:failed', 'stagegate:cancelled']),
+    );
+  });
+});

@@ -1,0 +1,129 @@
+/**
+ * What GitHub sends the webhook route: GitHub's own example payloads from
+ * `@octokit/webhooks-examples`, with the repository, issue, label and people changed to the
+ * test's, checked by the production schemas (so a stale example fails), and signed as GitHub
+ * signs: `sha256=` + HMAC-SHA256 of the exact body with the webhook secret.
+ */
+import { createHmac, randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { z } from 'zod';
+import { IssueCommentCreated, IssuesLabeled, PullRequestOpened } from '../../orchestrator/github/payloads.js';
+
+type Json = Record<string, unknown>;
+
+const Definitions = z.array(z.object({ name: z.string(), examples: z.array(z.record(z.string(), z.unknown())) }));
+const definitions = Definitions.parse(createRequire(import.meta.url)('@octokit/webhooks-examples'));
+
+/** A deep copy of GitHub's first example of `event` with that `action` (and, optionally, more). */
+export function exampleOf(event: string, action: string | undefined, where: (payload: Json) => boolean = () => true): Json {
+  const found = definitions.find((d) => d.name === event)?.examples.find((p) => p.action === action && where(p));
+  if (found === undefined) throw new Error(`@octokit/webhooks-examples has no ${event}${action === undefined ? '' : `.${action}`} example`);
+  return structuredClone(found);
+}
+
+export interface RepoOf {
+  owner: string;
+  repo: string;
+  defaultBranch?: string;
+  installationId?: number;
+}
+
+function withRepository(payload: Json, where: RepoOf): Json {
+  const repository = payload.repository as Json;
+  payload.repository = {
+    ...repository,
+    name: where.repo,
+    full_name: `${where.owner}/${where.repo}`,
+    owner: { ...(repository.owner as Json), login: where.owner },
+    default_branch: where.defaultBranch ?? 'main',
+  };
+  if (where.installationId === undefined) delete payload.installation;
+  else payload.installation = { id: where.installationId, node_id: 'MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uMQ==' };
+  return payload;
+}
+
+const person = (login: string, type = 'User') => ({ login, type, id: 4242, node_id: 'U_test', site_admin: false });
+
+export function issueLabeled(options: RepoOf & { number: number; label: string; sender: string; title?: string; body?: string | null; pullRequest?: boolean }): Json {
+  const payload = withRepository(exampleOf('issues', 'labeled', (p) => 'organization' in p), options);
+  const issue = payload.issue as Json;
+  payload.issue = {
+    ...issue,
+    number: options.number,
+    title: options.title ?? issue.title,
+    body: options.body === undefined ? issue.body : options.body,
+    ...(options.pullRequest === true ? { pull_request: { url: `https://api.github.com/repos/${options.owner}/${options.repo}/pulls/${options.number}` } } : {}),
+  };
+  payload.label = { ...(payload.label as Json), name: options.label };
+  payload.sender = person(options.sender);
+  IssuesLabeled.parse(payload);
+  return payload;
+}
+
+export function issueCommentCreated(options: RepoOf & { number: number; body: string; user: string; userType?: string; onPullRequest?: boolean; createdAt?: Date }): Json {
+  const payload = withRepository(exampleOf('issue_comment', 'created'), options);
+  const issue = payload.issue as Json;
+  payload.issue = {
+    ...issue,
+    number: options.number,
+    ...(options.onPullRequest === true ? { pull_request: { url: `https://api.github.com/repos/${options.owner}/${options.repo}/pulls/${options.number}` } } : {}),
+  };
+  const createdAt = (options.createdAt ?? new Date()).toISOString();
+  payload.comment = {
+    ...(payload.comment as Json),
+    id: 900_000 + Math.floor(Math.random() * 99_999),
+    body: options.body,
+    user: person(options.user, options.userType),
+    created_at: createdAt,
+    updated_at: createdAt,
+  };
+  payload.sender = person(options.user, options.userType);
+  IssueCommentCreated.parse(payload);
+  return payload;
+}
+
+export function pullRequestOpened(options: RepoOf & { number: number; head: string }): Json {
+  const payload = withRepository(exampleOf('pull_request', 'opened'), options);
+  const pr = payload.pull_request as Json;
+  payload.number = options.number;
+  payload.pull_request = {
+    ...pr,
+    number: options.number,
+    html_url: `https://github.com/${options.owner}/${options.repo}/pull/${options.number}`,
+    head: { ...(pr.head as Json), ref: options.head },
+  };
+  PullRequestOpened.parse(payload);
+  return payload;
+}
+
+export function sign(body: string, secret: string): string {
+  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+}
+
+export interface Delivery {
+  id: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** A delivery as GitHub posts it; `signature: null` leaves the signature header out. */
+export function delivery(event: string, payload: unknown, secret: string, options: { id?: string; signature?: string | null } = {}): Delivery {
+  const body = JSON.stringify(payload);
+  const id = options.id ?? randomUUID();
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    'user-agent': 'GitHub-Hookshot/test',
+    'x-github-event': event,
+    'x-github-delivery': id,
+    'x-github-hook-id': '1',
+  };
+  const signature = options.signature === undefined ? sign(body, secret) : options.signature;
+  if (signature !== null) headers['x-hub-signature-256'] = signature;
+  return { id, headers, body };
+}
+
+export async function post(url: string, d: Delivery): Promise<{ status: number; json: Json }> {
+  const res = await fetch(url, { method: 'POST', headers: d.headers, body: d.body });
+  const text = await res.text();
+  return { status: res.status, json: text === '' ? {} : (JSON.parse(text) as Json) };
+}
