@@ -20,7 +20,7 @@ const ServeOptions = z.object({
 export function registerServe(program: Command): void {
   program
     .command('serve')
-    .description('run the HTTP server: /healthz, /readyz, the HTTP API (/api/tasks) and Slack (POST /slack/events or Socket Mode)')
+    .description('run the HTTP server: /healthz, /readyz, the HTTP API (/api/tasks), Slack (POST /slack/events or Socket Mode) and GitHub webhooks (POST /webhooks/github)')
     .option('--port <n>', 'port to listen on (default STAGEGATE_PORT or 8787; 0 picks a free one)')
     .action(async (raw: unknown, command: Command) => {
       const options = parseAt(ServeOptions, raw, 'stagegate serve options');

@@ -1,0 +1,118 @@
+/**
+ * `stagegate serve` with the GitHub channel on, against a real nats-server, an in-process
+ * orchestrator with canned agents (every gate manual, so a task stops at the plan gate) and the
+ * fake GitHub, with one repository `acme/app` and a writer, a reader and our own bot user.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { connectBus, type NatsConnection } from '../../core/bus/connect.js';
+import type { RunningWorker } from '../../core/bus/job-worker.js';
+import { ensureTopology } from '../../core/bus/topology.js';
+import { loadConfig, type Config } from '../../core/config.js';
+import type { TaskRecord } from '../../core/task-record.js';
+import { startOrchestrator, type RunningOrchestrator } from '../../orchestrator/orchestrator.js';
+import { startServe, type RunningServe } from '../../orchestrator/serve/serve.js';
+import { createTaskClient, type TaskClient } from '../../orchestrator/task-client.js';
+import { startFakeGitHub, type FakeGitHub } from '../fakes/github/server.js';
+import { startCannedAgents } from './canned-agents.js';
+import { startTestNatsServer, type TestNatsServer } from './nats-server.js';
+import { delivery, post, type Delivery } from './github-webhooks.js';
+import { waitFor } from './wait-for.js';
+
+export const SECRET = 'test-webhook-secret-5b1e';
+export const OWNER = 'acme';
+export const REPO = 'app';
+export const WRITER = 'wendy-writer';
+export const READER = 'rita-reader';
+export const BOT = 'stagegate-bot';
+export const BODY_LIMIT = 64 * 1024;
+const TOKEN = 'ghp_stagegate_test_token_0001';
+
+export interface GitHubServeHarness {
+  server: TestNatsServer;
+  nc: NatsConnection;
+  client: TaskClient;
+  github: FakeGitHub;
+  config: Readonly<Config>;
+  serve: RunningServe;
+  /** Posts a signed delivery (or the one given) to POST /webhooks/github. */
+  send(event: string, payload: unknown, options?: { id?: string; signature?: string | null }): Promise<{ status: number; json: Record<string, unknown>; delivery: Delivery }>;
+  /** The tasks started for this issue of acme/app. */
+  tasksFor(issueNumber: number): Promise<TaskRecord[]>;
+  /** Waits for the issue's latest task, in a state `accept` accepts. */
+  taskAt(issueNumber: number, accept: (state: string) => boolean, what: string): Promise<TaskRecord>;
+  stop(): Promise<void>;
+}
+
+export async function startGitHubServe(options: { agents?: Parameters<typeof startCannedAgents>[1] } = {}): Promise<GitHubServeHarness> {
+  const silent = pino({ level: 'silent' });
+  const server = await startTestNatsServer();
+  const nc = await connectBus(server.url, 'test');
+  await ensureTopology(nc, { jobAckWaitMs: 30_000, jobMaxDeliveries: 3, updateExisting: true });
+  const orchestrator: RunningOrchestrator = await startOrchestrator({ nc, log: silent });
+  const agents: RunningWorker[] = await startCannedAgents(nc, options.agents);
+  const client = await createTaskClient(nc);
+  const github = await startFakeGitHub({ userTokens: { [TOKEN]: BOT } });
+  await github.addRepo({ owner: OWNER, repo: REPO });
+  github.setPermission(OWNER, REPO, WRITER, 'write');
+  github.setPermission(OWNER, REPO, READER, 'read');
+  github.setPermission(OWNER, REPO, BOT, 'write');
+
+  const dir = await mkdtemp(join(tmpdir(), 'sg-github-serve-'));
+  const file = join(dir, 'stagegate.json');
+  await writeFile(file, JSON.stringify({ github: { botLogin: BOT }, serve: { bodyLimitBytes: BODY_LIMIT } }));
+  const config = loadConfig({
+    file,
+    env: {
+      NATS_URL: server.url,
+      GITHUB_TOKEN: TOKEN,
+      GITHUB_API_URL: github.url,
+      GITHUB_GIT_URL: github.gitUrl,
+      GITHUB_WEBHOOK_SECRET: SECRET,
+      STAGEGATE_GITHUB_PACE_WRITES: 'false',
+      STAGEGATE_PLAN_APPROVERS: 'github-permission:write',
+      STAGEGATE_REVIEW_APPROVERS: 'github-permission:write',
+      STAGEGATE_DEPLOY_APPROVERS: 'github-permission:maintain',
+    },
+  });
+  const serve = await startServe({ config, nc, log: silent, port: 0 });
+
+  // KV key listing may name a key twice when it is written during the listing: one record per task.
+  const tasksFor = async (issueNumber: number) => [
+    ...new Map(
+      (await client.list())
+        .filter((r) => r.context.spec.source?.owner === OWNER && r.context.spec.source.repo === REPO && r.context.spec.source.issueNumber === issueNumber)
+        .map((r) => [r.context.taskId, r]),
+    ).values(),
+  ];
+
+  return {
+    server,
+    nc,
+    client,
+    github,
+    config,
+    serve,
+    async send(event, payload, sendOptions = {}) {
+      const d = delivery(event, payload, SECRET, sendOptions);
+      return { ...(await post(`${serve.url}/webhooks/github`, d)), delivery: d };
+    },
+    tasksFor,
+    taskAt: (issueNumber, accept, what) =>
+      waitFor(`the task of issue #${issueNumber} ${what}`, async () => {
+        const record = (await tasksFor(issueNumber)).at(-1);
+        return record !== undefined && accept(record.state) ? record : undefined;
+      }),
+    async stop() {
+      await serve.stop();
+      await Promise.all(agents.map((a) => a.stop()));
+      await orchestrator.stop();
+      await nc.drain();
+      await github.close();
+      await server.cleanup();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
