@@ -4,6 +4,7 @@ import { isStagegateError, errorMessage } from '../core/errors.js';
 import { EXIT_CODE } from './exit-codes.js';
 import { registerDemo } from './commands/demo.js';
 import { registerApplyPatch } from './commands/apply-patch.js';
+import { registerAutoscale } from './commands/autoscale.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerModelServer } from './commands/model-server.js';
 import { registerOrchestrator } from './commands/orchestrator.js';
@@ -21,6 +22,7 @@ const program = new Command('stagegate')
 for (const register of [
   registerDemo,
   registerUp,
+  registerAutoscale,
   registerOrchestrator,
   registerServe,
   registerWorker,

@@ -1,6 +1,7 @@
 /**
- * Starts Stagegate's own processes (orchestrator, workers) as children and stops them all:
- * `up` and `demo` use it. A child is ready when it prints its ready line on stderr.
+ * Starts Stagegate's own processes (orchestrator, workers) as children and stops them, one at a
+ * time or all: `up`, `autoscale` and `demo` use it. A child is ready when it prints its ready
+ * line on stderr. Stopping is SIGTERM: a worker finishes the jobs in hand before it exits.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
@@ -16,6 +17,8 @@ export interface Child {
 
 export interface ProcessGroup {
   start(name: string, args: string[]): Promise<Child>;
+  /** SIGTERM, then waits for the exit (SIGKILL after `forceAfterMs`, if given); the child leaves the group. */
+  stop(child: Child, options?: { forceAfterMs?: number }): Promise<void>;
   stopAll(): Promise<void>;
   readonly children: readonly Child[];
 }
@@ -54,22 +57,30 @@ export function createProcessGroup(options: { env: NodeJS.ProcessEnv; logFile?: 
       });
       return child;
     },
+    async stop(child, stopOptions = {}) {
+      await terminate(child.process, stopOptions.forceAfterMs);
+      const at = children.indexOf(child);
+      if (at >= 0) children.splice(at, 1);
+    },
     async stopAll() {
-      await Promise.all(
-        children.map(
-          ({ process: proc }) =>
-            new Promise<void>((resolve) => {
-              if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
-              const force = setTimeout(() => proc.kill('SIGKILL'), 10_000);
-              proc.once('exit', () => {
-                clearTimeout(force);
-                resolve();
-              });
-              proc.kill('SIGTERM');
-            }),
-        ),
-      );
+      await Promise.all(children.map(({ process: proc }) => terminate(proc, 10_000)));
       log?.end();
     },
   };
+}
+
+/** Children already sent SIGTERM: a second one would kill a worker mid-job (its handler runs once). */
+const terminated = new WeakSet<ChildProcess>();
+
+function terminate(proc: ChildProcess, forceAfterMs: number | undefined): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
+    const force = forceAfterMs === undefined ? undefined : setTimeout(() => proc.kill('SIGKILL'), forceAfterMs);
+    proc.once('exit', () => {
+      clearTimeout(force);
+      resolve();
+    });
+    if (!terminated.has(proc)) proc.kill('SIGTERM');
+    terminated.add(proc);
+  });
 }
