@@ -3,6 +3,7 @@ import type { JobHandler } from '../core/bus/job-worker.js';
 import type { AgentRole, Stage } from '../core/bus/messages.js';
 import type { Config } from '../core/config.js';
 import type { Logger } from '../core/log.js';
+import { createGitHubClient } from '../core/github/client.js';
 import { createModelClient } from '../core/model/client.js';
 import { createProcessModelLimiter } from '../core/model/openai-client.js';
 import { createTurnClient } from '../core/model/turn.js';
@@ -55,7 +56,11 @@ export function createHandler<R extends AgentRole>(role: R, config: Readonly<Con
       });
     },
     reviewer: () => createReviewerHandler({ ...common, model: createModelClient(config.model, log, limiter), sandbox: lazySandbox(config, log) }),
-    deployer: () => createDeployerHandler(common),
+    deployer: () => {
+      const github = config.github;
+      const configured = github.token !== undefined || github.appId !== undefined;
+      return createDeployerHandler({ ...common, ...(configured ? { github: { config: github, client: createGitHubClient(github, log) } } : {}) });
+    },
   };
   return handlers[role]() as JobHandler<R>;
 }

@@ -19,6 +19,7 @@ export const EXIT_CODE: Record<ErrorCode, number> = {
   MODEL_OUTPUT_INVALID: 1,
   GIT_FAILED: 1,
   COMMAND_FAILED: 1,
+  DEPLOY_FAILED: 1,
   TOOL_MISSING: 1,
   SCRIPT_EXHAUSTED: 1,
 };

@@ -141,6 +141,41 @@ export type GitHubPermission = z.infer<typeof GitHubPermission>;
 const PUBLIC_GITHUB_API = 'https://api.github.com';
 
 /**
+ * How the deployer ships a task that came from a GitHub issue (tasks from elsewhere merge and
+ * push locally): `merge` waits for the pull request's checks and merges it, `workflow` runs a
+ * `workflow_dispatch` workflow and waits for its conclusion, `deployment` creates a GitHub
+ * Deployment and waits for its status. Every wait is bounded by `timeoutMs`, counted from when the
+ * deploy job was sent, so a redelivered job does not start the clock again.
+ */
+export const GitHubDeployConfig = z
+  .object({
+    strategy: z.enum(['merge', 'workflow', 'deployment']).default('merge'),
+    mergeMethod: z.enum(['merge', 'squash', 'rebase']).default('merge'),
+    /** Check runs or status contexts that must be present and green (`merge`); the others present must not fail. */
+    requiredChecks: z.array(z.string().min(1)).default([]),
+    /** The workflow to dispatch: its file name (`deploy.yml`) or id. */
+    workflow: z.string().min(1).optional(),
+    /** The ref the workflow runs on or the deployment deploys; default the task's branch. */
+    ref: z.string().min(1).optional(),
+    /** Workflow inputs; `{taskId}`, `{branch}`, `{commit}` and `{issue}` in a value are filled in. */
+    inputs: z.record(z.string().min(1), z.string()).default({}),
+    environment: z.string().min(1).default('production'),
+    timeoutMs: positiveInt.default(1_800_000),
+    pollMs: positiveInt.default(10_000),
+  })
+  .superRefine((deploy, ctx) => {
+    if (deploy.strategy === 'workflow' && deploy.workflow === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['workflow'], message: "expected the workflow to dispatch (a file name such as deploy.yml, or an id) with strategy 'workflow'" });
+    }
+  });
+export type GitHubDeployConfig = z.infer<typeof GitHubDeployConfig>;
+
+/** The deploy settings in force: the configured ones, or the defaults (merge) when none are set. */
+export function deploySettingsOf(github: { deploy?: GitHubDeployConfig | undefined }): GitHubDeployConfig {
+  return github.deploy ?? GitHubDeployConfig.parse({});
+}
+
+/**
  * The GitHub channel: a token, or a GitHub App (id and private key, PEM text or a path to a PEM
  * file), never both. The API and git are reached through their URLs, so GitHub Enterprise (API at
  * `https://host/api/v3`, git at the host root) and the tests' fake work like github.com.
@@ -163,6 +198,13 @@ export const GitHubConfig = z
     permissionCacheMs: nonNegativeInt.default(60_000),
     /** Space writes out as GitHub asks (1 s apart, 3 s for ones that notify); off only for tests. */
     paceWrites: flag.default(true),
+    /**
+     * Where agents clone and push: serve's git gateway (`<serve URL>/git`), which adds a
+     * short-lived token scoped to the one repository; default http://127.0.0.1:<serve port>/git.
+     */
+    gatewayUrl: z.url('expected a URL such as https://stagegate.example.com/git').optional(),
+    /** Absent: the defaults (`deploySettingsOf`). */
+    deploy: GitHubDeployConfig.optional(),
   })
   .superRefine((github, ctx) => {
     const app = github.appId !== undefined || github.privateKey !== undefined;
@@ -268,6 +310,15 @@ const ENV_FIELDS: ReadonlyArray<{ env: string; path: string[]; list?: boolean; n
   { env: 'STAGEGATE_GITHUB_LABEL', path: ['github', 'label'] },
   { env: 'STAGEGATE_GITHUB_COMMAND_PERMISSION', path: ['github', 'commandPermission'] },
   { env: 'STAGEGATE_GITHUB_PACE_WRITES', path: ['github', 'paceWrites'] },
+  { env: 'STAGEGATE_GIT_GATEWAY_URL', path: ['github', 'gatewayUrl'] },
+  { env: 'STAGEGATE_DEPLOY_STRATEGY', path: ['github', 'deploy', 'strategy'] },
+  { env: 'STAGEGATE_DEPLOY_MERGE_METHOD', path: ['github', 'deploy', 'mergeMethod'] },
+  { env: 'STAGEGATE_DEPLOY_REQUIRED_CHECKS', path: ['github', 'deploy', 'requiredChecks'], list: true },
+  { env: 'STAGEGATE_DEPLOY_WORKFLOW', path: ['github', 'deploy', 'workflow'] },
+  { env: 'STAGEGATE_DEPLOY_REF', path: ['github', 'deploy', 'ref'] },
+  { env: 'STAGEGATE_DEPLOY_ENVIRONMENT', path: ['github', 'deploy', 'environment'] },
+  { env: 'STAGEGATE_DEPLOY_TIMEOUT_MS', path: ['github', 'deploy', 'timeoutMs'] },
+  { env: 'STAGEGATE_DEPLOY_POLL_MS', path: ['github', 'deploy', 'pollMs'] },
   ...(['plan', 'review', 'deploy'] as const).flatMap((gate) => [
     { env: `STAGEGATE_${gate.toUpperCase()}_APPROVERS`, path: ['gates', gate, 'approvers'], list: true },
     { env: `STAGEGATE_${gate.toUpperCase()}_REQUIRED`, path: ['gates', gate, 'required'], number: true },

@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'PATH_ESCAPE'
   | 'GIT_FAILED'
   | 'COMMAND_FAILED'
+  | 'DEPLOY_FAILED'
   | 'TOOL_MISSING'
   | 'SCRIPT_EXHAUSTED';
 

@@ -1,42 +1,58 @@
 /**
- * The `local` deploy strategy: merge the task's branch into the target branch of the
- * repository, run the deploy command if there is one, and push the target branch.
+ * The deployer. A task from a GitHub issue is deployed by the configured GitHub strategy
+ * (`merge`, `workflow` or `deployment`, in `strategies/`); any other task by the `local` one
+ * (merge and push the target branch, running the deploy command).
+ *
+ * Unlike the coder and the reviewer, the deployer runs no model-written code (the local deploy
+ * command is the operator's), so it may hold GitHub credentials: it talks to GitHub's API with the
+ * configured token, or with an App installation token scoped to the task's repository and the
+ * permissions its strategy needs. It never pushes to GitHub with them: a GitHub task's code only
+ * reaches GitHub through serve's git gateway and the pull request.
  */
 import type { JobHandler } from '../../core/bus/job-worker.js';
-import { StagegateError, isStagegateError } from '../../core/errors.js';
-import { describeResult, runCommand } from '../../core/exec/run-command.js';
-import { cloneForJob } from '../../core/git/workspace.js';
-import { emptyUsage } from '../../core/task-record.js';
+import { deploySettingsOf, type GitHubConfig } from '../../core/config.js';
+import { StagegateError } from '../../core/errors.js';
+import type { InstallationPermissions } from '../../core/github/auth.js';
+import type { GitHubClient } from '../../core/github/client.js';
+import { deployByDeployment } from './strategies/deployment.js';
+import { systemClock, type Clock, type GitHubDeployInput } from './strategies/github-deploy.js';
+import { deployLocally, type LocalDeployDeps } from './strategies/local.js';
+import { deployByMerge } from './strategies/merge.js';
+import { deployByWorkflow } from './strategies/workflow.js';
 
-export function createDeployerHandler(deps: { workDir: string; commandTimeoutMs: number; deployCommand?: string }): JobHandler<'deployer'> {
+export interface DeployerDeps extends LocalDeployDeps {
+  /** GitHub, when the deployer is configured for it; a GitHub task without it fails, saying so. */
+  github?: { config: GitHubConfig; client: GitHubClient };
+  clock?: Clock;
+}
+
+const STRATEGIES = { merge: deployByMerge, workflow: deployByWorkflow, deployment: deployByDeployment } as const;
+
+/** The least each strategy needs on the repository (App installation tokens are minted with exactly these). */
+const PERMISSIONS: Record<keyof typeof STRATEGIES, InstallationPermissions> = {
+  merge: { contents: 'write', pull_requests: 'read', checks: 'read', statuses: 'read' },
+  workflow: { actions: 'write', contents: 'read' },
+  deployment: { deployments: 'write', contents: 'read', statuses: 'read' },
+};
+
+export function createDeployerHandler(deps: DeployerDeps): JobHandler<'deployer'> {
   return async (job, ctx) => {
-    const base = job.task.base;
-    const ws = await cloneForJob({ repo: job.task.repo, workDir: deps.workDir, taskId: job.taskId, name: `deploy-${job.attempt}` });
-    await ws.git(['checkout', '--quiet', '-B', base, `origin/${base}`]);
-    await ws.git(['merge', '--no-ff', '--quiet', '-m', `Merge ${job.branch}: ${job.task.title}\n\nStagegate-Task: ${job.taskId}`, job.commit]);
-    const merged = (await ws.git(['rev-parse', 'HEAD'])).trim();
-
-    const command = job.task.deployCommand ?? deps.deployCommand;
-    if (command !== undefined) {
-      await ctx.progress(`running ${command}`);
-      const result = await runCommand(command, { cwd: ws.dir, timeoutMs: deps.commandTimeoutMs });
-      if (result.exitCode !== 0 || result.timedOut) {
-        throw new StagegateError('COMMAND_FAILED', `deploy command failed, ${base} not updated: ${describeResult(result)}`, { taskId: job.taskId });
-      }
+    const source = job.task.source;
+    if (source === undefined) return deployLocally(deps, job, ctx);
+    if (deps.github === undefined) {
+      throw new StagegateError(
+        'CONFIG_INVALID',
+        `task ${job.taskId} came from ${source.owner}/${source.repo}#${source.issueNumber}, but this deployer has no GitHub credentials: set GITHUB_TOKEN, or GITHUB_APP_ID with GITHUB_APP_PRIVATE_KEY`,
+        { taskId: job.taskId },
+      );
     }
-    try {
-      await ws.git(['push', '--quiet', 'origin', `HEAD:refs/heads/${base}`]);
-    } catch (err) {
-      if (isStagegateError(err) && /checked out|denyCurrentBranch/i.test(err.message)) {
-        throw new StagegateError(
-          'GIT_FAILED',
-          `cannot push ${base} to ${job.task.repo}: it is checked out there. Use a bare repository, or run \`git -C ${job.task.repo} config receive.denyCurrentBranch updateInstead\``,
-          { taskId: job.taskId, cause: err },
-        );
-      }
-      throw err;
-    }
-    await ws.remove();
-    return { type: 'deploy.succeeded', commit: merged, target: `${job.task.repo}#${base}`, usage: emptyUsage() };
+    const settings = deploySettingsOf(deps.github.config);
+    const octokit = await deps.github.client.forRepository(
+      { owner: source.owner, repo: source.repo, ...(source.installationId === undefined ? {} : { installationId: source.installationId }) },
+      { permissions: PERMISSIONS[settings.strategy] },
+    );
+    const input: GitHubDeployInput = { job, source, octokit, settings, ctx, clock: deps.clock ?? systemClock };
+    await ctx.progress(`deploying with the ${settings.strategy} strategy`);
+    return STRATEGIES[settings.strategy](input);
   };
 }

@@ -1,0 +1,71 @@
+/**
+ * The checks on a commit as one verdict: its check runs (the latest of each name) and its commit
+ * statuses (the latest of each context). Red when any of them failed, naming each with its link;
+ * green when every one has finished well and every required name is among them; else pending,
+ * naming what it waits for. A commit with no checks and none required is green: a repository
+ * without CI has nothing to wait for (name the checks in `requiredChecks` to insist on them).
+ */
+import { z } from 'zod';
+import type { GitHubOctokit } from '../../../core/github/client.js';
+import { parseAt } from '../../../core/parse.js';
+
+const CheckRuns = z.object({
+  check_runs: z.array(
+    z.object({
+      name: z.string(),
+      status: z.string(),
+      conclusion: z.string().nullable(),
+      html_url: z.string().nullable().optional(),
+      details_url: z.string().nullable().optional(),
+    }),
+  ),
+});
+
+const CombinedStatus = z.object({
+  statuses: z.array(z.object({ context: z.string(), state: z.string(), target_url: z.string().nullable().optional() })),
+});
+
+export interface CheckState {
+  name: string;
+  /** `success`, `failure`, `pending`… as GitHub words it. */
+  state: string;
+  url: string | undefined;
+}
+
+export type ChecksVerdict =
+  | { kind: 'green'; checks: CheckState[] }
+  | { kind: 'red'; failed: CheckState[] }
+  | { kind: 'pending'; waiting: string[] };
+
+/** Conclusions that let a change through: GitHub counts neutral and skipped as passing. */
+const PASSING = new Set(['success', 'neutral', 'skipped']);
+
+export async function readCommitChecks(octokit: GitHubOctokit, repo: { owner: string; repo: string }, sha: string): Promise<CheckState[]> {
+  const where = `${repo.owner}/${repo.repo}@${sha.slice(0, 10)}`;
+  const runs = parseAt(CheckRuns, (await octokit.rest.checks.listForRef({ ...repo, ref: sha, per_page: 100 })).data, `GitHub check runs of ${where}`);
+  const combined = parseAt(CombinedStatus, (await octokit.rest.repos.getCombinedStatusForRef({ ...repo, ref: sha, per_page: 100 })).data, `GitHub commit status of ${where}`);
+  return [
+    ...runs.check_runs.map((r) => ({ name: r.name, state: r.status === 'completed' ? (r.conclusion ?? 'completed') : r.status, url: r.html_url ?? r.details_url ?? undefined })),
+    ...combined.statuses.map((s) => ({ name: s.context, state: s.state, url: s.target_url ?? undefined })),
+  ];
+}
+
+/** Pure: the checks found and the names required → one verdict. */
+export function judgeChecks(checks: CheckState[], required: readonly string[]): ChecksVerdict {
+  const failed = checks.filter((c) => isFinished(c.state) && !PASSING.has(c.state));
+  if (failed.length > 0) return { kind: 'red', failed };
+  const waiting = [
+    ...checks.filter((c) => !isFinished(c.state)).map((c) => `${c.name} (${c.state})`),
+    ...required.filter((name) => !checks.some((c) => c.name === name)).map((name) => `${name} (not reported yet)`),
+  ];
+  return waiting.length > 0 ? { kind: 'pending', waiting } : { kind: 'green', checks };
+}
+
+/** Still running: check-run statuses before `completed`, and commit statuses that are `pending`. */
+function isFinished(state: string): boolean {
+  return !['queued', 'in_progress', 'waiting', 'requested', 'pending', 'expected'].includes(state);
+}
+
+export function describeCheck(c: CheckState): string {
+  return `${c.name} ${c.state}${c.url === undefined ? '' : ` (${c.url})`}`;
+}
