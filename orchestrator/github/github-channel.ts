@@ -21,6 +21,7 @@ import { openDeliveryStore } from './deliveries.js';
 import { openIssueIndex, type IssueIndex } from './issue-index.js';
 import { IssueCommentCreated, IssuesLabeled, PullRequestOpened, repositoryRefOf, type RepositoryClients } from './payloads.js';
 import { createPermissionChecker } from './permissions.js';
+import { postGateReminder } from './gate-reminder.js';
 import { reconcileStatus, type StatusDeps } from './status-channel.js';
 import { openStatusStore } from './status-store.js';
 import { onIssueLabeled, type TriggerDeps } from './triggers.js';
@@ -136,7 +137,12 @@ export async function createGitHubChannel(options: GitHubChannelOptions): Promis
         nc,
         consumer: GITHUB_CHANNEL_CONSUMER,
         log,
-        handle: (entry) => reconcileStatus(statusDeps, entry.taskId),
+        handle: async (entry) => {
+          await reconcileStatus(statusDeps, entry.taskId);
+          if (entry.accepted && entry.event.type === 'gate.timer_fired' && entry.event.kind === 'remind') {
+            await postGateReminder(statusDeps, entry.event);
+          }
+        },
       });
     },
     async stop() {

@@ -80,7 +80,14 @@ async function reconcileOnce(deps: StatusDeps, record: TaskRecord): Promise<void
     const found = current === undefined ? undefined : await findStatusComment(octokit, owner, repo, issueNumber, taskId);
     let commentId: number;
     if (found === undefined) {
-      const reply = await octokit.rest.issues.createComment({ owner, repo, issue_number: issueNumber, body });
+      let reply;
+      try {
+        reply = await octokit.rest.issues.createComment({ owner, repo, issue_number: issueNumber, body });
+      } catch (err) {
+        // The claim is ours and nothing was posted: leave it stale, so the next try takes over at once.
+        await store.save(taskId, { ...claim, claimedAt: new Date(0).toISOString() }, stored);
+        throw err;
+      }
       commentId = parseAt(CreatedComment, reply.data, `GitHub reply to the status comment of task ${taskId}`, taskId).id;
       log.info({ taskId, owner, repo, issue: issueNumber, commentId }, 'github status comment created');
     } else {

@@ -23,6 +23,8 @@ export const StatusComment = z.object({
   shown: z.string().optional(),
   /** The `stagegate:<state>` label last put on the issue. */
   label: z.string().optional(),
+  /** Reminder timer events already posted, by msgId. */
+  reminders: z.array(z.string()).optional(),
 });
 export type StatusComment = z.infer<typeof StatusComment>;
 

@@ -46,8 +46,10 @@ export interface GitHubServeHarness {
   stop(): Promise<void>;
 }
 
-export async function startGitHubServe(options: { agents?: Parameters<typeof startCannedAgents>[1] } = {}): Promise<GitHubServeHarness> {
-  const silent = pino({ level: 'silent' });
+export async function startGitHubServe(
+  options: { agents?: Parameters<typeof startCannedAgents>[1]; gates?: Record<string, unknown> } = {},
+): Promise<GitHubServeHarness> {
+  const silent = pino({ level: process.env.SG_TEST_LOG ?? 'silent' });
   const server = await startTestNatsServer();
   const nc = await connectBus(server.url, 'test');
   await ensureTopology(nc, { jobAckWaitMs: 30_000, jobMaxDeliveries: 3, updateExisting: true });
@@ -62,7 +64,7 @@ export async function startGitHubServe(options: { agents?: Parameters<typeof sta
 
   const dir = await mkdtemp(join(tmpdir(), 'sg-github-serve-'));
   const file = join(dir, 'stagegate.json');
-  await writeFile(file, JSON.stringify({ github: { botLogin: BOT }, serve: { bodyLimitBytes: BODY_LIMIT } }));
+  await writeFile(file, JSON.stringify({ github: { botLogin: BOT }, serve: { bodyLimitBytes: BODY_LIMIT }, ...(options.gates === undefined ? {} : { gates: options.gates }) }));
   const config = loadConfig({
     file,
     env: {
