@@ -18,7 +18,8 @@ import type { Logger } from '../core/log.js';
 import { parseJsonAt } from '../core/parse.js';
 import { applyMessage } from './apply-message.js';
 import { performEffects } from './effects.js';
-import { WriteConflict, commitTask, loadTask, type StoredTask } from './task-store.js';
+import { WriteConflict } from '../core/bus/versioned-kv.js';
+import { commitTask, loadTask, type StoredTask } from './task-store.js';
 import type { Clock } from './timers/clock.js';
 import { startTimerScheduler, type TimerScheduler } from './timers/timer-scheduler.js';
 

@@ -14,7 +14,7 @@ import type { Logger } from '../../core/log.js';
 import { parseAt } from '../../core/parse.js';
 import type { TaskRecord } from '../../core/task-record.js';
 import type { TaskClient } from '../task-client.js';
-import { WriteConflict } from '../task-store.js';
+import { WriteConflict } from '../../core/bus/versioned-kv.js';
 import type { IssueIndex } from './issue-index.js';
 import type { RepositoryClients } from './payloads.js';
 import { LABEL_LOOKS, LABEL_PREFIX, STATE_LABELS, renderStatusComment, statusMarker } from './status-comment.js';

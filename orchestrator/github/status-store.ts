@@ -4,12 +4,11 @@
  * revision they read, so two serve processes never both create a comment: the second sees
  * the first one's claim (`creating`) and waits for it.
  */
-import { Kvm, type KV } from '@nats-io/kv';
+import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { z } from 'zod';
 import { GITHUB_CHANNEL_BUCKET } from '../../core/bus/subjects.js';
-import { parseJsonAt } from '../../core/parse.js';
-import { WriteConflict } from '../task-store.js';
+import { versionedKv, type Versioned, type VersionedKv } from '../../core/bus/versioned-kv.js';
 
 export const StatusComment = z.object({
   owner: z.string(),
@@ -28,36 +27,11 @@ export const StatusComment = z.object({
 });
 export type StatusComment = z.infer<typeof StatusComment>;
 
-export interface StoredStatus {
-  value: StatusComment | undefined;
-  revision: number | undefined;
-}
+export type StoredStatus = Versioned<StatusComment | undefined>;
 
-export interface StatusStore {
-  load(taskId: string): Promise<StoredStatus>;
-  /** Writes if the entry is still at `basedOn.revision`; throws WriteConflict otherwise. */
-  save(taskId: string, value: StatusComment, basedOn: StoredStatus): Promise<StoredStatus>;
-}
+export type StatusStore = VersionedKv<StatusComment>;
 
 export async function openStatusStore(nc: NatsConnection): Promise<StatusStore> {
-  const kv: KV = await new Kvm(nc).create(GITHUB_CHANNEL_BUCKET, { history: 1 });
-  return {
-    async load(taskId) {
-      const entry = await kv.get(taskId);
-      if (entry === null || entry.operation !== 'PUT') return { value: undefined, revision: undefined };
-      return { value: parseJsonAt(StatusComment, entry.string(), `GitHub status comment of task ${taskId}`, taskId), revision: entry.revision };
-    },
-    async save(taskId, value, basedOn) {
-      const data = JSON.stringify(value);
-      try {
-        const revision = basedOn.revision === undefined ? await kv.create(taskId, data) : await kv.update(taskId, data, basedOn.revision);
-        return { value, revision };
-      } catch (err) {
-        if (err instanceof Error && /wrong last sequence|key exists/i.test(err.message)) {
-          throw new WriteConflict(`GitHub status comment of task ${taskId} was written by someone else`, { cause: err });
-        }
-        throw err;
-      }
-    },
-  };
+  const kv = await new Kvm(nc).create(GITHUB_CHANNEL_BUCKET, { history: 1 });
+  return versionedKv(kv, StatusComment, (taskId) => `GitHub status comment of task ${taskId}`);
 }

@@ -3,13 +3,12 @@
  * Writes name the revision they read, so two channel processes cannot both post a message for
  * the same visit: the loser re-reads and finds the claim. This is the "look before create".
  */
-import { Kvm, type KV } from '@nats-io/kv';
+import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { z } from 'zod';
 import { Gate } from '../../../core/bus/messages.js';
 import { SLACK_CHANNEL_BUCKET } from '../../../core/bus/subjects.js';
-import { parseJsonAt } from '../../../core/parse.js';
-import { WriteConflict } from '../../task-store.js';
+import { versionedKv, type Versioned } from '../../../core/bus/versioned-kv.js';
 
 export const PostedGateMessage = z.object({
   gate: Gate,
@@ -30,11 +29,7 @@ export type PostedGateMessage = z.infer<typeof PostedGateMessage>;
 export const TaskSlackMessages = z.object({ messages: z.array(PostedGateMessage) });
 export type TaskSlackMessages = z.infer<typeof TaskSlackMessages>;
 
-export interface StoredMessages {
-  value: TaskSlackMessages;
-  /** Undefined when the task has no entry yet. */
-  revision: number | undefined;
-}
+export type StoredMessages = Versioned<TaskSlackMessages>;
 
 export interface MessageStore {
   load(taskId: string): Promise<StoredMessages>;
@@ -43,25 +38,14 @@ export interface MessageStore {
 }
 
 export async function openMessageStore(nc: NatsConnection): Promise<MessageStore> {
-  const kv: KV = await new Kvm(nc).create(SLACK_CHANNEL_BUCKET, { history: 1 });
+  const kv = await new Kvm(nc).create(SLACK_CHANNEL_BUCKET, { history: 1 });
+  const entries = versionedKv(kv, TaskSlackMessages, (taskId) => `slack messages of task ${taskId}`);
   return {
     async load(taskId) {
-      const entry = await kv.get(taskId);
-      if (entry === null || entry.operation !== 'PUT') return { value: { messages: [] }, revision: undefined };
-      return { value: parseJsonAt(TaskSlackMessages, entry.string(), `slack messages of task ${taskId}`, taskId), revision: entry.revision };
+      const { value, revision } = await entries.load(taskId);
+      return { value: value ?? { messages: [] }, revision };
     },
-    async save(taskId, value, basedOn) {
-      const data = JSON.stringify(value);
-      try {
-        const revision = basedOn.revision === undefined ? await kv.create(taskId, data) : await kv.update(taskId, data, basedOn.revision);
-        return { value, revision };
-      } catch (err) {
-        if (err instanceof Error && /wrong last sequence|key exists/i.test(err.message)) {
-          throw new WriteConflict(`slack messages of task ${taskId} were written by someone else`, { cause: err });
-        }
-        throw err;
-      }
-    },
+    save: (taskId, value, basedOn) => entries.save(taskId, value, basedOn),
   };
 }
 

@@ -14,7 +14,7 @@ import { effectivePolicy } from '../../../core/policy.js';
 import { gateAt, type TaskRecord } from '../../../core/task-record.js';
 import { isWaitingAtVisit } from '../../gate-outcome.js';
 import type { TaskClient } from '../../task-client.js';
-import { WriteConflict } from '../../task-store.js';
+import { WriteConflict } from '../../../core/bus/versioned-kv.js';
 import { closedGateMessage, openGateMessage, reminderText, type Deciders, type SlackMessage } from './gate-message.js';
 import { withMessage, type MessageStore, type PostedGateMessage } from './message-store.js';
 
