@@ -35,6 +35,9 @@ export const GITHUB_CHANNEL_BUCKET = 'sg-channel-github';
 export const GITHUB_ISSUES_BUCKET = 'sg-github-issues';
 export const GITHUB_DELIVERIES_BUCKET = 'sg-github-deliveries';
 
+/** The pull request channel's durable consumer on SG_LOG: opens and updates each task's pull request and posts its reviews. */
+export const GITHUB_PR_CONSUMER = 'channel-github-pr';
+
 export function workerConsumer(role: AgentRole): string {
   return `worker-${role}`;
 }

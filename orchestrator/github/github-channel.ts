@@ -2,7 +2,8 @@
  * The GitHub channel, run inside `stagegate serve` (it holds the GitHub credentials and the
  * webhook secret; agents never do): the webhook route (when a secret is configured), what each
  * delivery means (a label starts a task, a comment is a command, a pull request on a Stagegate
- * branch is linked to its task), and a durable follower of the task log that keeps each task's
+ * branch is linked to its task, a review requesting changes goes back to the coder:
+ * `human-review.ts`), and a durable follower of the task log that keeps each task's
  * status comment and label in line with the task.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -18,6 +19,7 @@ import type { TaskClient } from '../task-client.js';
 import { isBot, parseCommand } from './command-parse.js';
 import { onIssueComment, type CommandDeps } from './commands.js';
 import { openDeliveryStore } from './deliveries.js';
+import { inboxPublisher, routePullRequestReview, type HumanReviewDeps } from './human-review.js';
 import { openIssueIndex, type IssueIndex } from './issue-index.js';
 import { IssueCommentCreated, IssuesLabeled, PullRequestOpened, repositoryRefOf, type RepositoryClients } from './payloads.js';
 import { createPermissionChecker } from './permissions.js';
@@ -34,6 +36,8 @@ export interface GitHubChannelOptions {
   nc: NatsConnection;
   tasks: TaskClient;
   github: RepositoryClients;
+  /** serve's git gateway (`<serve URL>/git`), known once serve listens: where agents clone. */
+  gitGatewayUrl: () => string;
   log: Logger;
   now?: () => Date;
 }
@@ -65,7 +69,7 @@ export async function createGitHubChannel(options: GitHubChannelOptions): Promis
     log,
     now,
   };
-  const triggerDeps: TriggerDeps = { tasks, index, github, policies: config.gates, maxReviewRounds: config.maxReviewRounds, log, now };
+  const triggerDeps: TriggerDeps = { tasks, index, gitGatewayUrl: options.gitGatewayUrl, policies: config.gates, maxReviewRounds: config.maxReviewRounds, log, now };
   const commandDeps: CommandDeps = {
     tasks,
     index,
@@ -75,6 +79,7 @@ export async function createGitHubChannel(options: GitHubChannelOptions): Promis
     label: settings.label,
     log,
   };
+  const reviewDeps: HumanReviewDeps = { ...commandDeps, botLogin: settings.botLogin, publish: inboxPublisher(nc), now };
 
   /** Pure routing: which deliveries mean work. Everything else is acknowledged and ignored. */
   function route(event: string, payload: unknown): RoutedDelivery {
@@ -97,6 +102,7 @@ export async function createGitHubChannel(options: GitHubChannelOptions): Promis
       if (!opened.pull_request.head.ref.startsWith('stagegate/')) return { ignored: 'not a Stagegate branch' };
       return { work: 'link the pull request to its task', run: () => linkOpenedPullRequest(opened) };
     }
+    if (event === 'pull_request_review' && action === 'submitted') return routePullRequestReview(reviewDeps, payload);
     return { ignored: action === undefined ? `no handler for ${event}` : `no handler for ${event}.${action}` };
   }
 

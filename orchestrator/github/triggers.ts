@@ -14,7 +14,8 @@ import type { GatePolicies } from '../../core/policy.js';
 import type { TaskState } from '../../core/task-record.js';
 import { newTaskId, type TaskClient } from '../task-client.js';
 import type { IssueIndex, StoredIssueTask } from './issue-index.js';
-import { repositoryRefOf, type IssuesLabeled, type RepositoryClients } from './payloads.js';
+import { gatewayCloneUrl } from './git-gateway.js';
+import { repositoryRefOf, type IssuesLabeled } from './payloads.js';
 
 const SLUG_MAX = 40;
 const FINISHED: ReadonlySet<TaskState> = new Set(['done', 'failed', 'cancelled']);
@@ -22,8 +23,8 @@ const FINISHED: ReadonlySet<TaskState> = new Set(['done', 'failed', 'cancelled']
 export interface TriggerDeps {
   tasks: TaskClient;
   index: IssueIndex;
-  /** The GitHub client's `gitRemoteUrl`: where agents clone a repository from. */
-  github: Pick<RepositoryClients, 'gitRemoteUrl'>;
+  /** serve's git gateway (`<serve URL>/git`): where agents clone and push, holding no token. */
+  gitGatewayUrl(): string;
   policies: GatePolicies;
   maxReviewRounds: number;
   log: Logger;
@@ -59,7 +60,7 @@ export async function onIssueLabeled(deps: TriggerDeps, event: IssuesLabeled): P
       return { status: 'ignored', reason: 'another delivery started a task for this issue first' };
     }
   }
-  const spec = specForIssue(event, cloneUrlOf(deps.github, { owner, repo }), installationId);
+  const spec = specForIssue(event, cloneUrlOf(deps.gitGatewayUrl(), taskId, { owner, repo }), installationId);
   if (spec.branch !== undefined) await deps.index.linkBranch({ owner, repo }, spec.branch, taskId);
   await deps.tasks.submit({ spec, policies: deps.policies, maxReviewRounds: deps.maxReviewRounds, taskId });
   log.info({ taskId, branch: spec.branch, by: spec.submittedBy }, 'task submitted for a labelled issue');
@@ -97,12 +98,12 @@ export function specForIssue(event: IssuesLabeled, cloneUrl: string, installatio
 }
 
 /**
- * Where agents clone a repository from: `<gitUrl>/<owner>/<repo>.git`, without credentials.
- * The one place this is decided: a git gateway that hands agents short-lived credentials will
- * replace the plain URL here.
+ * Where agents clone a task's repository: serve's git gateway, `<gateway>/<task>/<owner>/<repo>.git`.
+ * The gateway adds a token scoped to the repository on the way to GitHub, so the URL and the
+ * agents' clones carry no credentials, and it lets the task push only its own branch.
  */
-export function cloneUrlOf(github: Pick<RepositoryClients, 'gitRemoteUrl'>, repo: { owner: string; repo: string }): string {
-  return github.gitRemoteUrl(repo);
+export function cloneUrlOf(gitGatewayUrl: string, taskId: string, repo: { owner: string; repo: string }): string {
+  return gatewayCloneUrl(gitGatewayUrl, taskId, repo);
 }
 
 /** `stagegate/<issue>-<slug>`: the slug keeps only a-z, 0-9 and dashes of the title, so no title text reaches git as is. */

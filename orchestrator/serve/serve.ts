@@ -1,6 +1,7 @@
 /**
  * `stagegate serve`, assembled: the route modules in one list (health, the HTTP API, Slack's
- * HTTP mode, GitHub webhooks), the Slack and GitHub channels when configured, one HTTP server.
+ * HTTP mode, GitHub webhooks, the git gateway), the Slack and GitHub channels (status comment,
+ * pull requests) when configured, one HTTP server.
  * Stopping closes the server first, so no request starts a decision on a closing connection.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -10,6 +11,8 @@ import { createGitHubClient } from '../../core/github/client.js';
 import type { Logger } from '../../core/log.js';
 import { createSlackChannel, type SlackChannel } from '../channels/slack/slack-channel.js';
 import { createGitHubChannel, type GitHubChannel } from '../github/github-channel.js';
+import { GIT_GATEWAY_PATH, gitGatewayRoutes } from '../github/git-gateway.js';
+import { createPullRequestChannel, type PullRequestChannel } from '../github/pull-request-channel.js';
 import { GITHUB_WEBHOOK_PATH } from '../github/webhook-route.js';
 import { createTaskClient } from '../task-client.js';
 import { startHttpServer } from './http-server.js';
@@ -51,9 +54,17 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     config.slack.botToken === undefined
       ? undefined
       : createSlackChannel({ slack: config.slack, nc, tasks, log: log.child({ channel: 'slack' }), bodyLimitBytes: config.serve.bodyLimitBytes });
-  const gitHubChannel: GitHubChannel | undefined = gitHubConfigured
-    ? await createGitHubChannel({ config, nc, tasks, github: createGitHubClient(github, log), log: log.child({ channel: 'github' }) })
-    : undefined;
+  const gitHubClient = gitHubConfigured ? createGitHubClient(github, log) : undefined;
+  // Where agents clone GitHub tasks' repositories: the configured URL, else this server's own
+  // gateway, whose port is known once it listens (a webhook cannot arrive before that).
+  let gitGatewayUrl = github.gatewayUrl;
+  const gatewayUrl = () => gitGatewayUrl ?? `http://127.0.0.1:${options.port ?? config.serve.port}${GIT_GATEWAY_PATH}`;
+  const gitHubChannel: GitHubChannel | undefined =
+    gitHubClient === undefined ? undefined : await createGitHubChannel({ config, nc, tasks, github: gitHubClient, gitGatewayUrl: gatewayUrl, log: log.child({ channel: 'github' }) });
+  const pullRequests: PullRequestChannel | undefined =
+    gitHubClient === undefined || gitHubChannel === undefined
+      ? undefined
+      : createPullRequestChannel({ nc, tasks, index: gitHubChannel.index, github: gitHubClient, refreshStatus: gitHubChannel.refreshStatus, log: log.child({ channel: 'github-pr' }) });
 
   const tokens = config.api.tokens.length;
   const channels = [
@@ -63,32 +74,40 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       : [slack.mode === 'http' ? `slack (HTTP mode at POST /slack/events, channel ${config.slack.channel})` : `slack (Socket Mode, channel ${config.slack.channel})`]),
     ...(gitHubChannel === undefined
       ? []
-      : [`github (webhooks at POST ${GITHUB_WEBHOOK_PATH}, ${github.appId === undefined ? 'token' : `App ${github.appId}`}, label '${github.label}', commands from ${github.commandPermission} permission)`]),
+      : [
+          `github (webhooks at POST ${GITHUB_WEBHOOK_PATH}, ${github.appId === undefined ? 'token' : `App ${github.appId}`}, label '${github.label}', commands from ${github.commandPermission} permission)`,
+          `git gateway (${GIT_GATEWAY_PATH}/<task>/<owner>/<repo>.git)`,
+        ]),
   ];
   const routes: RouteModule[] = [
     healthRoutes({ nc, channels: () => channels }),
     apiRoutes({ client: tasks, tokens: config.api.tokens, bodyLimitBytes: config.serve.bodyLimitBytes, log: log.child({ channel: 'api' }) }),
     ...(slack?.routes ?? []),
     ...(gitHubChannel?.routes ?? []),
+    ...(gitHubClient === undefined ? [] : [gitGatewayRoutes({ tasks, github: gitHubClient, log: log.child({ channel: 'git-gateway' }) })]),
   ];
 
   await slack?.start();
   let server;
   try {
     await gitHubChannel?.start();
+    await pullRequests?.start();
     server = await startHttpServer({ host: config.serve.host, port: options.port ?? config.serve.port, log, routes });
   } catch (err) {
+    await pullRequests?.stop();
     await gitHubChannel?.stop();
     await slack?.stop();
     throw err;
   }
-  log.info({ url: server.url, channels, routes: routes.map((r) => r.name) }, 'serve started');
+  gitGatewayUrl ??= `${server.url}${GIT_GATEWAY_PATH}`;
+  log.info({ url: server.url, channels, routes: routes.map((r) => r.name), ...(gitHubClient === undefined ? {} : { gitGatewayUrl }) }, 'serve started');
   return {
     url: server.url,
     port: server.port,
     channels,
     async stop() {
       await server.close();
+      await pullRequests?.stop();
       await gitHubChannel?.stop();
       await slack?.stop();
     },

@@ -4,8 +4,6 @@ import { IssuesLabeled } from '../../orchestrator/github/payloads.js';
 import { branchForIssue, cloneUrlOf, slugOf, specForIssue } from '../../orchestrator/github/triggers.js';
 import { issueLabeled } from '../helpers/github-webhooks.js';
 
-const git = { gitRemoteUrl: ({ owner, repo }: { owner: string; repo: string }) => `http://127.0.0.1:9/git/${owner}/${repo}.git` };
-
 describe('issue triggers', () => {
   it.each([
     ['Spelling error in the README file', 'spelling-error-in-the-readme-file'],
@@ -28,9 +26,9 @@ describe('issue triggers', () => {
     const payload = IssuesLabeled.parse(
       issueLabeled({ owner: 'acme', repo: 'app', number: 12, label: 'stagegate', sender: 'octocat', title: 'Add a health endpoint', body: 'GET /health returns 200', defaultBranch: 'trunk', installationId: 77 }),
     );
-    const spec = specForIssue(payload, cloneUrlOf(git, { owner: 'acme', repo: 'app' }), 77);
+    const spec = specForIssue(payload, cloneUrlOf('http://127.0.0.1:9/git/', 't-0a1b2c3d4e', { owner: 'acme', repo: 'app' }), 77);
     expect(TaskSpec.parse(spec)).toEqual({
-      repo: 'http://127.0.0.1:9/git/acme/app.git',
+      repo: 'http://127.0.0.1:9/git/t-0a1b2c3d4e/acme/app.git',
       title: 'Add a health endpoint',
       body: 'GET /health returns 200',
       base: 'trunk',

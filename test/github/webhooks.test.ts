@@ -45,7 +45,7 @@ describe('GitHub webhooks', () => {
     expect(res.json).toMatchObject({ status: 'handled', work: 'submit a task for the issue' });
     const record = await h.taskAt(issue.number, () => true, 'to exist');
     expect(record.context.spec).toEqual({
-      repo: `${h.github.gitUrl}/${OWNER}/${REPO}.git`,
+      repo: `${h.serve.url}/git/${record.context.taskId}/${OWNER}/${REPO}.git`,
       title: 'Add a health endpoint',
       body: 'GET /health returns 200',
       base: 'main',
