@@ -16,8 +16,10 @@ import { coderHarnessSuite } from './coder-harness.js';
 import { pipelineSuite } from './pipeline.js';
 import { rawFloorSuite } from './raw-floor.js';
 import type { Row, Suite, SuiteReport, TargetCheck } from './suite.js';
+import { surgeSuite } from './surge.js';
+import { workerScalingSuite } from './worker-scaling.js';
 
-const SUITES: Suite[] = [rawFloorSuite, pipelineSuite, coderHarnessSuite];
+const SUITES: Suite[] = [rawFloorSuite, pipelineSuite, coderHarnessSuite, workerScalingSuite, surgeSuite];
 
 const RESULTS_FILE = fileURLToPath(new URL('./results.json', import.meta.url));
 

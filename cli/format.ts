@@ -13,7 +13,8 @@ export function formatTokens(usage: Usage): string {
 export function formatTurnUsage(usage: Usage): string {
   const ratio = usage.inputTokens === 0 ? 0 : Math.round((100 * usage.cachedTokens) / usage.inputTokens);
   const calls = usage.calls === 1 ? '' : `${usage.calls} calls, `;
-  return `${calls}${k(usage.inputTokens)} in, ${ratio}% cached, ${k(usage.outputTokens)} out`;
+  const queued = usage.queueWaitMs === undefined || usage.queueWaitMs === 0 ? '' : `, queued ${formatDuration(usage.queueWaitMs)}`;
+  return `${calls}${k(usage.inputTokens)} in, ${ratio}% cached, ${k(usage.outputTokens)} out${queued}`;
 }
 
 function k(n: number): string {

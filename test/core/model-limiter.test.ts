@@ -4,6 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { formatTokens, formatTurnUsage } from '../../cli/format.js';
 import { loadConfig, ModelConfig } from '../../core/config.js';
 import { isStagegateError, type StagegateError } from '../../core/errors.js';
 import { createLogger } from '../../core/log.js';
@@ -254,6 +255,13 @@ describe('queue wait in usage', () => {
     expect(addUsage(a, { ...emptyUsage(), calls: 1, queueWaitMs: 200 })).toMatchObject({ calls: 2, queueWaitMs: 500 });
     expect(addUsage(a, emptyUsage())).toMatchObject({ queueWaitMs: 300 });
     expect(addUsage(emptyUsage(), emptyUsage())).not.toHaveProperty('queueWaitMs');
+  });
+
+  it('is shown by status and logs when a call waited', () => {
+    const usage = { calls: 3, inputTokens: 12_100, cachedTokens: 9_800, outputTokens: 640, reasoningTokens: 0, queueWaitMs: 4_200 };
+    expect(formatTokens(usage)).toBe('3 model calls, 12k in (9.8k cached), 640 out, 4.2 s queued for the model');
+    expect(formatTurnUsage({ ...usage, calls: 1 })).toBe('12k in, 81% cached, 640 out, queued 4.2 s');
+    expect(formatTokens({ ...usage, queueWaitMs: undefined })).toBe('3 model calls, 12k in (9.8k cached), 640 out');
   });
 });
 
