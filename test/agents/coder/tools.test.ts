@@ -269,6 +269,24 @@ describe('search', () => {
     expect((await call('search', { pattern: 'TOP SECRET', glob: null })).output).toMatch(/^no matches for \/TOP SECRET\/ in 10 files \(1 binary file skipped\)$/);
   });
 
+  it('does not read a tracked file whose directory was replaced by a link out of the worktree', async () => {
+    const tree = await mkdtemp(path.join(tmpdir(), 'sg-tools-swap-'));
+    const elsewhere = await mkdtemp(path.join(tmpdir(), 'sg-tools-elsewhere-'));
+    tempDirs.push(tree, elsewhere);
+    await mkdir(path.join(tree, 'conf'));
+    await writeFile(path.join(tree, 'conf/settings.txt'), 'harmless\n');
+    await run('git', ['init', '--quiet', '--initial-branch=main'], { cwd: tree });
+    await run('git', ['add', '--all'], { cwd: tree });
+    await run('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '--quiet', '-m', 'initial'], { cwd: tree });
+    // git still lists conf/settings.txt as tracked once conf/ is a link to a directory holding a secret.
+    await writeFile(path.join(elsewhere, 'settings.txt'), '_authToken=LEAKED\n');
+    await rm(path.join(tree, 'conf'), { recursive: true });
+    await symlink(elsewhere, path.join(tree, 'conf'));
+    const outcome = await call('search', { pattern: 'LEAKED', glob: null }, context({ worktree: tree }));
+    expect(outcome.output).not.toContain('_authToken');
+    expect(outcome.output).toMatch(/^no matches for \/LEAKED\//);
+  });
+
   it('stops at 200 matches and says so', async () => {
     const outcome = await call('search', { pattern: '^line', glob: 'long.txt' });
     const lines = outcome.output.split('\n');

@@ -6,10 +6,10 @@
  * with an error instead of hanging the worker.
  */
 import { lstat, readFile } from 'node:fs/promises';
-import path from 'node:path';
 import vm from 'node:vm';
 import { z } from 'zod';
 import { errorMessage } from '../../../../core/errors.js';
+import { resolveInside } from '../../patch/resolve-inside.js';
 import type { ToolContext, ToolOutcome } from '../tool-types.js';
 import { toolError, type ToolSpec } from './define-tool.js';
 import { worktreeRoot } from './resolve-tool-path.js';
@@ -55,7 +55,7 @@ async function search(args: SearchArgs, ctx: ToolContext): Promise<ToolOutcome> 
   let batch: Array<{ file: string; text: string }> = [];
   let batchChars = 0;
   for (const file of files) {
-    const text = await readSearchable(path.join(root, file), skipped);
+    const text = await readSearchable(root, file, skipped);
     if (text === undefined) continue;
     batch.push({ file, text });
     batchChars += text.length;
@@ -79,8 +79,15 @@ function compile(pattern: string): RegExp | string {
   }
 }
 
-/** Text of a regular file worth searching; symbolic links are skipped (their target is listed, or outside). */
-async function readSearchable(file: string, skipped: { large: number; binary: number }): Promise<string | undefined> {
+/**
+ * Text of a regular file worth searching. Symbolic links are skipped (their target is listed,
+ * or outside), and so is a path whose directories lead out of the worktree through a link:
+ * git may still list a tracked file under a directory replaced by a link since.
+ */
+async function readSearchable(root: string, relative: string, skipped: { large: number; binary: number }): Promise<string | undefined> {
+  const resolved = await resolveInside(root, relative).catch(() => undefined);
+  if (resolved === undefined || resolved.isSymbolicLink) return undefined;
+  const file = resolved.path;
   const stats = await lstat(file).catch(() => undefined);
   if (stats === undefined || !stats.isFile()) return undefined;
   if (stats.size > MAX_FILE_BYTES) {
