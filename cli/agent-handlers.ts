@@ -1,4 +1,5 @@
 /** Builds the job handler of one role from the configuration: the wiring of agents/. */
+import { resolve } from 'node:path';
 import type { JobHandler } from '../core/bus/job-worker.js';
 import type { AgentRole, Stage } from '../core/bus/messages.js';
 import type { Config } from '../core/config.js';
@@ -20,13 +21,24 @@ export const STAGE_OF_ROLE = { planner: 'plan', coder: 'implement', reviewer: 'r
  * The sandbox is made at the first job that needs it, so a worker without bwrap still starts
  * (its start line says why its jobs will fail) and a failed attempt is tried again next job.
  */
-function lazySandbox(config: Readonly<Config>, log: Logger): () => Promise<Sandbox> {
+function lazySandbox(config: Readonly<Config>, log: Logger, configFile: string | undefined): () => Promise<Sandbox> {
   let sandbox: Promise<Sandbox> | undefined;
   return () =>
-    (sandbox ??= createSandbox({ allowUnsandboxed: config.coder.allowUnsandboxed, log }).catch((err: unknown) => {
+    (sandbox ??= createSandbox({ allowUnsandboxed: config.coder.allowUnsandboxed, log, hiddenPaths: secretPaths(config, configFile) }).catch((err: unknown) => {
       sandbox = undefined;
       throw err;
     }));
+}
+
+/**
+ * Files a sandboxed command must not read although the root is visible: the config file (it may
+ * hold keys), a private key given as a path, and the work directory (other tasks' clones; the
+ * task's own worktree is mounted again over it).
+ */
+function secretPaths(config: Readonly<Config>, configFile: string | undefined): string[] {
+  const key = config.github.privateKey;
+  const keyFile = key !== undefined && !key.includes('-----BEGIN') ? key : undefined;
+  return [config.workDir, ...[configFile, keyFile].filter((p): p is string => p !== undefined).map((p) => resolve(p))];
 }
 
 /** The line a coder or reviewer worker prints at start about where commands will run. */
@@ -39,7 +51,7 @@ export async function describeSandbox(config: Readonly<Config>): Promise<string>
 }
 
 /** One limiter per process: every model call the handler makes (all its concurrent jobs) shares it. */
-export function createHandler<R extends AgentRole>(role: R, config: Readonly<Config>, log: Logger): JobHandler<R> {
+export function createHandler<R extends AgentRole>(role: R, config: Readonly<Config>, log: Logger, configFile = process.env.STAGEGATE_CONFIG): JobHandler<R> {
   const common = { workDir: config.workDir, commandTimeoutMs: config.commandTimeoutMs };
   const limiter = createProcessModelLimiter(config.model, log);
   const handlers: { [K in AgentRole]: () => JobHandler<K> } = {
@@ -52,10 +64,10 @@ export function createHandler<R extends AgentRole>(role: R, config: Readonly<Con
         turnClient,
         coder: config.coder,
         price: config.model.pricing[turnClient.model],
-        sandbox: lazySandbox(config, log),
+        sandbox: lazySandbox(config, log, configFile),
       });
     },
-    reviewer: () => createReviewerHandler({ ...common, model: createModelClient(config.model, log, limiter), sandbox: lazySandbox(config, log) }),
+    reviewer: () => createReviewerHandler({ ...common, model: createModelClient(config.model, log, limiter), sandbox: lazySandbox(config, log, configFile) }),
     deployer: () => {
       const github = config.github;
       const configured = github.token !== undefined || github.appId !== undefined;

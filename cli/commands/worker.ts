@@ -17,7 +17,7 @@ export function registerWorker(program: Command): void {
         nc,
         role,
         stage: STAGE_OF_ROLE[role],
-        handle: createHandler(role, config, workerLog),
+        handle: createHandler(role, config, workerLog, command.optsWithGlobals<{ config?: string }>().config ?? process.env.STAGEGATE_CONFIG),
         log: workerLog,
         concurrency: options.concurrency,
         ackWaitMs: config.jobs.ackWaitMs,

@@ -6,6 +6,7 @@
 import type { JobContext, JobOutcome } from '../../../core/bus/job-worker.js';
 import type { DeployRequest } from '../../../core/bus/messages.js';
 import { StagegateError, isStagegateError } from '../../../core/errors.js';
+import { withoutStagegateSecrets } from '../../../core/exec/secret-env.js';
 import { describeResult, runCommand } from '../../../core/exec/run-command.js';
 import { cloneForJob } from '../../../core/git/workspace.js';
 import { emptyUsage } from '../../../core/task-record.js';
@@ -26,7 +27,7 @@ export async function deployLocally(deps: LocalDeployDeps, job: DeployRequest, c
   const command = job.task.deployCommand ?? deps.deployCommand;
   if (command !== undefined) {
     await ctx.progress(`running ${command}`);
-    const result = await runCommand(command, { cwd: ws.dir, timeoutMs: deps.commandTimeoutMs });
+    const result = await runCommand(command, { cwd: ws.dir, timeoutMs: deps.commandTimeoutMs, env: withoutStagegateSecrets(process.env) });
     if (result.exitCode !== 0 || result.timedOut) {
       throw new StagegateError('COMMAND_FAILED', `deploy command failed, ${base} not updated: ${describeResult(result)}`, { taskId: job.taskId });
     }
