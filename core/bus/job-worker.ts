@@ -27,6 +27,8 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 export type JobOutcome = DistributiveOmit<AgentResult, Envelope>;
 export type JobOf<R extends AgentRole> = Extract<Job, { type: (typeof JOB_TYPE_BY_ROLE)[R] }>;
 
+const DEFAULT_MAX_JOB_MS = 4 * 60 * 60_000;
+
 export interface JobContext {
   log: Logger;
   /** Reports progress on the task's log; never fails the job. */
@@ -44,6 +46,8 @@ export interface JobWorkerOptions<R extends AgentRole> {
   concurrency: number;
   ackWaitMs: number;
   maxDeliveries: number;
+  /** How long one job may run before its worker stops keeping it (default 4 hours). */
+  maxJobMs?: number;
   /** Stamps results; injected so tests can control time. */
   now?: () => Date;
 }
@@ -67,7 +71,13 @@ export async function startJobWorker<R extends AgentRole>(options: JobWorkerOpti
         await sleep(500);
         continue;
       }
-      if (msg !== null) await processJob(js, msg, options);
+      if (msg === null) continue;
+      try {
+        await processJob(js, msg, options);
+      } catch (err) {
+        // Never take the worker down: an unacked job comes back to this or another worker.
+        options.log.error({ subject: msg.subject, err: errorMessage(err) }, 'job handling failed; it will be redelivered');
+      }
     }
   });
   return {
@@ -114,7 +124,18 @@ async function processJob<R extends AgentRole>(js: JetStreamClient, msg: JsMsg, 
     return;
   }
 
-  const heartbeat = setInterval(() => msg.working(), Math.max(250, Math.floor(options.ackWaitMs / 3)));
+  // A job that hangs past its deadline stops heart-beating, so the ack wait hands it to another
+  // worker (and, past maxDeliveries, fails the task) instead of holding the task forever.
+  const startedAt = Date.now();
+  const maxJobMs = options.maxJobMs ?? DEFAULT_MAX_JOB_MS;
+  const heartbeat = setInterval(() => {
+    if (Date.now() - startedAt <= maxJobMs) {
+      msg.working();
+      return;
+    }
+    clearInterval(heartbeat);
+    jobLog.error({ maxJobMs }, 'job ran past its deadline; no longer keeping it: it will be redelivered');
+  }, Math.max(250, Math.floor(options.ackWaitMs / 3)));
   try {
     jobLog.info('job started');
     const ctx: JobContext = {
@@ -153,16 +174,19 @@ async function processJob<R extends AgentRole>(js: JetStreamClient, msg: JsMsg, 
   }
 }
 
-/** A result must not be lost to a NATS restart: keep trying while the job is still ours. */
+/**
+ * A result must not be lost to a NATS outage: keep trying, heart-beating meanwhile, however long
+ * it takes. Giving up would throw away the work (a coder's hour) or, on a last delivery, leave
+ * the task waiting for a result that never comes.
+ */
 async function publishWithRetry(js: JetStreamClient, subject: string, payload: { msgId: string }, log: Logger) {
   for (let attempt = 1; ; attempt++) {
     try {
       await js.publish(subject, JSON.stringify(payload), { msgID: payload.msgId });
       return;
     } catch (err) {
-      if (attempt >= 60) throw err;
       log.warn({ err: errorMessage(err), attempt }, 'publishing the result failed; retrying');
-      await sleep(500);
+      await sleep(Math.min(5_000, 250 * attempt));
     }
   }
 }
