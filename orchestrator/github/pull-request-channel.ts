@@ -11,8 +11,9 @@
  *   on their own pull request, so the review is a `COMMENT` review that states the verdict.
  *
  * Every write looks before it creates: an open pull request for the branch is found by its head,
- * a posted review by the job's marker in its body. A redelivered or replayed event changes
- * nothing twice.
+ * a posted review by the job's marker in its body. The pull request's text is built from the task
+ * record (its latest commit), so a redelivered or replayed event changes nothing twice and never
+ * puts an older round back.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import { z } from 'zod';
@@ -78,8 +79,10 @@ export async function onAppliedEvent(deps: PullRequestDeps, entry: TaskEventReco
     throw err;
   }
   if (record.context.spec.source === undefined) return;
-  if (event.type === 'code.committed') await ensurePullRequest(deps, record, event);
-  else await postReview(deps, record, event);
+  if (event.type !== 'code.committed') return postReview(deps, record, event);
+  // The record's latest commit, not the event's: a late redelivery never puts an older round back.
+  const latest = record.context.implementation;
+  await ensurePullRequest(deps, record, latest === null ? event : { branch: event.branch, commit: latest.commit, summary: latest.summary });
 }
 
 /** Opens the task's pull request, or updates it; links it to the task either way. */

@@ -155,6 +155,17 @@ describe('merge strategy', () => {
     expect(await branchExists()).toBe(false);
   });
 
+  it('waits for the pull request when the deploy overtakes its opening', async () => {
+    const { ctx, saw } = jobContext();
+
+    const running = deployer({ strategy: 'merge' })(deployJob(), ctx);
+    await saw(/waiting for the pull request from stagegate\/7-add-greeting to be opened/);
+    await openPullRequest();
+
+    await expect(running).resolves.toMatchObject({ type: 'deploy.succeeded' });
+    expect(merges()).toHaveLength(1);
+  });
+
   it('fails with the link of a red check and merges nothing', async () => {
     await openPullRequest();
     const check = await fake.setCheck(OWNER, repo(), commit, 'ci', { conclusion: 'failure' });

@@ -4,6 +4,7 @@
  * reviewed commit (`sha` on the merge call): if the branch moved since the review, GitHub refuses
  * and the task fails rather than ship unreviewed code. A pull request found already merged (a
  * redelivered job whose first delivery merged it) is done, and only the branch clean-up is redone.
+ * One not opened yet (serve opens it when the code is committed) is waited for.
  */
 import { z } from 'zod';
 import type { JobOutcome } from '../../../core/bus/job-worker.js';
@@ -28,10 +29,11 @@ const MergeReply = z.object({ sha: z.string(), merged: z.boolean() });
 export async function deployByMerge(input: GitHubDeployInput): Promise<JobOutcome> {
   const { job, octokit, settings, ctx } = input;
   const repo = { owner: input.source.owner, repo: input.source.repo };
-  let pr = await findPullRequest(input);
-  if (pr === undefined) {
-    throw deployFailed(job, `no pull request for ${job.branch} in ${repo.owner}/${repo.repo}: the merge strategy merges the task's pull request, and there is none to merge`);
-  }
+  // serve opens the pull request when the code is committed; a deploy that overtakes it waits for it.
+  let pr = await pollUntilDone<PullRequest>(input, `a pull request from ${job.branch} in ${repo.owner}/${repo.repo} to merge`, async () => {
+    const found = await findPullRequest(input);
+    return found === undefined ? { waiting: `the pull request from ${job.branch} to be opened` } : { done: found };
+  });
   if (pr.merged_at === null) {
     if (pr.state !== 'open') throw deployFailed(job, `pull request #${pr.number} was closed without merging: ${pr.html_url}`, { url: pr.html_url });
     if (pr.head.sha !== job.commit) {
