@@ -40,6 +40,8 @@ const WRITER = 'wendy-writer';
 const TOKEN = 'ghp_e2e_stagegate_bot_token_01';
 const SECRET = 'e2e-webhook-secret-9f3a';
 const silent = pino({ level: 'silent' });
+/** Short, so a job whose worker was killed comes back to another within seconds. */
+const ACK_WAIT_MS = 3_000;
 
 let nats: TestNatsServer;
 let nc: NatsConnection;
@@ -54,7 +56,7 @@ let dir: string;
 beforeAll(async () => {
   nats = await startTestNatsServer();
   nc = await connectBus(nats.url, 'test');
-  await ensureTopology(nc, { jobAckWaitMs: 30_000, jobMaxDeliveries: 3, updateExisting: true });
+  await ensureTopology(nc, { jobAckWaitMs: ACK_WAIT_MS, jobMaxDeliveries: 3, updateExisting: true });
   tasks = await createTaskClient(nc);
   model = await startScriptedModelServer({ script: { answers: {} } });
   fake = await startFakeGitHub({ userTokens: { [TOKEN]: BOT } });
@@ -80,13 +82,13 @@ beforeAll(async () => {
   serve = await startServe({ config, nc, log: silent, port: 0 });
 
   // The agents that run model-written commands get no GitHub credentials at all.
-  agents = await startStagegateProcesses({ natsUrl: nats.url, modelUrl: model.url });
+  agents = await startStagegateProcesses({ natsUrl: nats.url, modelUrl: model.url, env: { STAGEGATE_JOB_ACK_WAIT_MS: String(ACK_WAIT_MS) } });
   await agents.orchestrator();
   await Promise.all((['planner', 'coder', 'reviewer'] as const).map((role) => agents.worker(role)));
   deployer = await startStagegateProcesses({
     natsUrl: nats.url,
     modelUrl: model.url,
-    env: { ...github, STAGEGATE_DEPLOY_STRATEGY: 'merge', STAGEGATE_DEPLOY_MERGE_METHOD: 'squash', STAGEGATE_DEPLOY_POLL_MS: '200', STAGEGATE_DEPLOY_TIMEOUT_MS: '120000' },
+    env: { ...github, STAGEGATE_JOB_ACK_WAIT_MS: String(ACK_WAIT_MS), STAGEGATE_DEPLOY_STRATEGY: 'merge', STAGEGATE_DEPLOY_MERGE_METHOD: 'squash', STAGEGATE_DEPLOY_POLL_MS: '200', STAGEGATE_DEPLOY_TIMEOUT_MS: '120000' },
   });
   await deployer.worker('deployer');
 }, 120_000);
@@ -213,4 +215,41 @@ describe('GitHub end to end', () => {
     }
     expect(model.remaining()).toBe(0);
   }, 180_000);
+
+  it('survives the deployer and the orchestrator dying while it waits for the checks: one merge', async () => {
+    model.enqueue('planner', smallRepoAnswers.planner);
+    model.enqueue('coder', smallRepoAnswers.coder);
+    model.enqueue('reviewer', reviewer);
+    const issue = fake.addIssue(OWNER, REPO, { title: 'Add another note', user: WRITER, labels: ['stagegate'] });
+    await send('issues', issueLabeled({ owner: OWNER, repo: REPO, number: issue.number, label: 'stagegate', sender: WRITER, title: 'Add another note' }));
+    await taskOf(issue.number, (r) => r.state === 'awaitingPlanApproval', 'at the plan gate');
+    await send('issue_comment', issueCommentCreated({ owner: OWNER, repo: REPO, number: issue.number, body: '/approve', user: WRITER }));
+    const reviewed = await taskOf(issue.number, (r) => r.state === 'awaitingDeployApproval', 'at the deploy gate', 90_000);
+    const taskId = reviewed.context.taskId;
+    const commit = reviewed.context.implementation?.commit ?? '';
+    await fake.setCheck(OWNER, REPO, commit, 'ci', { status: 'in_progress' });
+    await send('issue_comment', issueCommentCreated({ owner: OWNER, repo: REPO, number: issue.number, body: '/approve', user: WRITER }));
+    await waitFor('the deployer waiting for the checks', async () => ((await deployerProgress(taskId)).some((m) => m.startsWith('waiting for checks: ci (in_progress)')) ? true : undefined), 60_000);
+
+    await deployer.kill(deployer.group.children.find((c) => c.name === 'deployer')!);
+    await agents.kill(agents.group.children.find((c) => c.name === 'orchestrator')!);
+    await agents.orchestrator();
+    await deployer.worker('deployer');
+    await fake.setCheck(OWNER, REPO, commit, 'ci', { conclusion: 'success' });
+    const done = await taskOf(issue.number, (r) => r.state === 'done', 'done', 60_000);
+
+    const pr = [...fakeRepo().issues.values()].find((i) => i.pull?.head === reviewed.context.branch);
+    expect(pr?.pull?.merged).toBe(true);
+    expect(fake.requestsTo('PUT /repos/{owner}/{repo}/pulls/{pull_number}/merge', (r) => r.params.pull_number === String(pr?.number))).toHaveLength(1);
+    expect(done.context.stages.filter((s) => s.stage === 'deploy')).toHaveLength(1);
+    expect((await deployerProgress(taskId)).filter((m) => m === 'deploying with the merge strategy')).toHaveLength(2);
+    expect(fake.pushes.flatMap((p) => p.updates).some((u) => u.forced)).toBe(false);
+  }, 180_000);
 });
+
+async function deployerProgress(taskId: string): Promise<string[]> {
+  const lines: string[] = [];
+  for await (const entry of tasks.logs(taskId)) if (entry.type === 'agent.progress' && entry.role === 'deployer') lines.push(entry.message);
+  return lines;
+}
+
