@@ -20,6 +20,19 @@ const REDACT_PATHS = [
   '*.webhookSecret',
   'signingSecret',
   '*.signingSecret',
+  'botToken',
+  '*.botToken',
+  'appToken',
+  '*.appToken',
+  'clientSecret',
+  '*.clientSecret',
+  'headers.Authorization',
+  '*.headers.Authorization',
+  'Authorization',
+  '*.Authorization',
+  '*.*.privateKey',
+  '*.*.token',
+  '*.tokens[*].token',
 ];
 
 export interface LoggerOptions {

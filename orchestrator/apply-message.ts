@@ -21,7 +21,13 @@ export type StepOutcome =
 
 export function applyMessage(current: TaskRecord | undefined, message: InboxMessage): StepOutcome {
   const seen = current?.applied.find((a) => a.msgId === message.msgId);
-  if (seen !== undefined) return { kind: 'effects-only', effects: seen.effects, reason: 'already applied' };
+  if (seen !== undefined) {
+    // Owed again after a crash, except a job the task has moved past (a cancel or a later event
+    // applied in between): dispatching it now would run a stage the task no longer wants.
+    const currentJob = current?.context.currentJobId;
+    const effects = seen.effects.filter((e) => !e.msgId.endsWith(':dispatch') || e.msgId === `${currentJob}:dispatch`);
+    return { kind: 'effects-only', effects, reason: 'already applied' };
+  }
 
   if (message.type === 'task.submit') {
     if (current !== undefined) {

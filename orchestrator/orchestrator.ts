@@ -57,7 +57,11 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<R
       while (inFlight.size >= limit) await Promise.race(inFlight);
       const key = taskKeyOf(msg.subject);
       const previous = perTask.get(key) ?? Promise.resolve();
-      const work = previous.then(() => handleMessage(msg, js, kv, timersKv, committed, log));
+      // A failure here (even an ack on a closed connection) must neither stop the loop nor skip
+      // the task's next messages: the unacked message comes back.
+      const work = previous
+        .then(() => handleMessage(msg, js, kv, timersKv, committed, log))
+        .catch((err: unknown) => log.error({ subject: msg.subject, err: errorMessage(err) }, 'inbox message not handled; it will be redelivered'));
       const tracked = work.finally(() => {
         inFlight.delete(tracked);
         if (perTask.get(key) === tracked) perTask.delete(key);

@@ -105,6 +105,19 @@ describe('applyMessage', () => {
     });
   });
 
+  it('does not dispatch again a job the task has moved past when an applied message comes back', () => {
+    const gate = atPlanGate();
+    const approved = committed(applyMessage(gate, decide('alice', 'm-approve')));
+    // A cancel is applied (by another orchestrator) before the approval's effects were published.
+    const cancelled = committed(
+      applyMessage(approved, { type: 'task.cancel', taskId: TASK, msgId: 'm-cancel', sentAt: approved.context.updatedAt, by: 'carol', reason: 'stop' }),
+    );
+    expect(cancelled.state).toBe('cancelled');
+    const replay = applyMessage(cancelled, decide('alice', 'm-approve'));
+    expect(replay.kind).toBe('effects-only');
+    expect(effectsOf(replay).map((e) => e.msgId)).toEqual(['m-approve:audit']);
+  });
+
   it('gives back the submit effects when task.submit is redelivered after its commit', () => {
     const first = applyMessage(undefined, submit);
     const again = applyMessage(committed(first), submit);
