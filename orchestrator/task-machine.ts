@@ -46,14 +46,29 @@ function timeOf(context: TaskContext, event: { sentAt?: string }): string {
   return event.sentAt ?? context.updatedAt;
 }
 
+/**
+ * Anyone who can click or comment can send refused decisions; the task keeps only the latest
+ * of those (the audit log keeps every one), so they can never grow its record without bound.
+ */
+const REFUSALS_KEPT = 20;
+const COMMENT_KEPT = 2_000;
+
+function keepRefusalsBounded(decisions: Decision[]): Decision[] {
+  const refused = decisions.filter((d) => !d.counted);
+  if (refused.length <= REFUSALS_KEPT) return decisions;
+  const dropped = new Set(refused.slice(0, refused.length - REFUSALS_KEPT));
+  return decisions.filter((d) => !dropped.has(d));
+}
+
 function decisionRecord(context: TaskContext, event: DecideEvent, gate: Gate, note?: string): Decision {
+  const comment = event.comment === undefined ? undefined : event.comment.slice(0, COMMENT_KEPT);
   return {
     gate,
     visit: context.gateVisits[gate],
     decision: event.decision,
     by: event.by,
     via: event.via,
-    ...(event.comment === undefined ? {} : { comment: event.comment }),
+    ...(comment === undefined ? {} : { comment }),
     at: event.sentAt,
     counted: note === undefined,
     ...(note === undefined ? {} : { note }),
@@ -297,7 +312,7 @@ export const taskMachine = setup({
     })),
     recordDecision: assign(({ context, event }, params: { gate: Gate }) =>
       event.type === 'gate.decide'
-        ? { decisions: [...context.decisions, decisionRecord(context, event, params.gate, refusalOf(context, params.gate, event))] }
+        ? { decisions: keepRefusalsBounded([...context.decisions, decisionRecord(context, event, params.gate, refusalOf(context, params.gate, event))]) }
         : {},
     ),
     addPlanFeedback: assign(({ context, event }) =>

@@ -37,3 +37,19 @@ describe('decisions carry the gate visit they were made for', () => {
     expect(current.value).toBe('implementing');
   });
 });
+
+describe('refused decisions', () => {
+  it('keeps only the latest twenty on the task, and every counted one', () => {
+    let [s] = initialTransition(taskMachine, submit);
+    [s] = transition(taskMachine, s, proposed(s));
+    for (let i = 0; i < 50; i++) {
+      [s] = transition(taskMachine, s, { ...decide('approve', 'mallory', 1), msgId: `spam-${i}`, comment: 'x'.repeat(5_000) });
+    }
+    [s] = transition(taskMachine, s, decide('approve', 'bob', 1));
+    expect(s.value).toBe('implementing');
+    const refused = s.context.decisions.filter((d) => !d.counted);
+    expect(refused).toHaveLength(20);
+    expect(refused.every((d) => (d.comment ?? '').length <= 2_000)).toBe(true);
+    expect(s.context.decisions.filter((d) => d.counted).map((d) => d.by)).toEqual(['bob']);
+  });
+});
