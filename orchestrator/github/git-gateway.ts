@@ -84,8 +84,9 @@ async function handle(deps: GitGatewayDeps, req: Request, res: Response): Promis
   if (target === undefined) return;
   const log = deps.log.child({ taskId: target.taskId, owner: target.owner, repo: target.repo, service: target.service });
   const push = target.service === 'git-receive-pack';
+  const installationId = target.record.context.spec.source?.installationId;
   const { token } = await deps.github.installationToken(
-    { owner: target.owner, repo: target.repo, ...(installationOf(target.record) === undefined ? {} : { installationId: installationOf(target.record) }) },
+    { owner: target.owner, repo: target.repo, ...(installationId === undefined ? {} : { installationId }) },
     { permissions: { contents: push ? 'write' : 'read' } },
   );
   const upstream = new URL(`${deps.github.gitUrl}/${encodeURIComponent(target.owner)}/${encodeURIComponent(target.repo)}.git/${target.path}`);
@@ -190,10 +191,6 @@ async function refusals(target: Target, updates: readonly RefUpdate[], pack: Buf
   }
   if (refused.size > 0) return refused;
   return refuseNonFastForwards(updates, pack);
-}
-
-function installationOf(record: TaskRecord): number | undefined {
-  return record.context.spec.source?.installationId;
 }
 
 /** Request headers git's protocol needs upstream; never the caller's own authorization. */
