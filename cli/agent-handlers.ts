@@ -41,6 +41,28 @@ function secretPaths(config: Readonly<Config>, configFile: string | undefined): 
   return [config.workDir, ...[configFile, keyFile].filter((p): p is string => p !== undefined).map((p) => resolve(p))];
 }
 
+/**
+ * The configuration an agent of `role` runs with: the model key only where a model is asked,
+ * GitHub credentials only for the deployer, and never Slack, webhook or API secrets.
+ */
+export function configForRole(role: AgentRole, config: Readonly<Config>): Readonly<Config> {
+  const usesModel = role !== 'deployer';
+  const { apiKey: _apiKey, ...model } = config.model;
+  const { token: _token, privateKey: _privateKey, webhookSecret: _webhookSecret, ...github } = config.github;
+  const { botToken: _botToken, signingSecret: _signingSecret, appToken: _appToken, ...slack } = config.slack;
+  return Object.freeze({
+    ...config,
+    model: usesModel ? config.model : model,
+    github: role === 'deployer' ? { ...github, ...pick(config.github, 'token', 'privateKey') } : github,
+    slack,
+    api: { tokens: [] },
+  });
+}
+
+function pick<T extends object, K extends keyof T>(value: T, ...keys: K[]): Partial<Pick<T, K>> {
+  return Object.fromEntries(keys.filter((k) => value[k] !== undefined).map((k) => [k, value[k]])) as Partial<Pick<T, K>>;
+}
+
 /** The line a coder or reviewer worker prints at start about where commands will run. */
 export async function describeSandbox(config: Readonly<Config>): Promise<string> {
   const bwrap = await detectBwrap();

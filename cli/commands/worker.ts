@@ -1,7 +1,8 @@
 import { Argument, type Command } from 'commander';
 import { startJobWorker } from '../../core/bus/job-worker.js';
 import { AgentRole } from '../../core/bus/messages.js';
-import { STAGE_OF_ROLE, createHandler, describeSandbox } from '../agent-handlers.js';
+import { dropSecretEnv, SECRET_ENV_BY_ROLE } from '../../core/exec/secret-env.js';
+import { STAGE_OF_ROLE, configForRole, createHandler, describeSandbox } from '../agent-handlers.js';
 import { openRuntime, untilSignal } from '../runtime.js';
 
 export function registerWorker(program: Command): void {
@@ -11,7 +12,11 @@ export function registerWorker(program: Command): void {
     .addArgument(new Argument('<role>', 'agent role').choices(AgentRole.options))
     .option('--concurrency <n>', 'jobs run at once', (v) => Number.parseInt(v, 10), 1)
     .action(async (role: AgentRole, options: { concurrency: number }, command: Command) => {
-      const { config, nc, log } = await openRuntime(command, role, true);
+      // A worker holds only its role's credentials, whatever environment it was started with.
+      dropSecretEnv(process.env, SECRET_ENV_BY_ROLE[role]);
+      const runtime = await openRuntime(command, role, true);
+      const { nc, log } = runtime;
+      const config = configForRole(role, runtime.config);
       const workerLog = log.child({ role });
       const worker = await startJobWorker({
         nc,

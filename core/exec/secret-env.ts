@@ -16,6 +16,20 @@ export const STAGEGATE_SECRET_ENV = [
 
 export function withoutStagegateSecrets(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const copy = { ...env };
-  for (const name of STAGEGATE_SECRET_ENV) delete copy[name];
+  dropSecretEnv(copy, []);
   return copy;
+}
+
+/** The credentials each agent role uses; a worker drops every other one when it starts. */
+export const SECRET_ENV_BY_ROLE = {
+  planner: ['OPENAI_API_KEY'],
+  coder: ['OPENAI_API_KEY'],
+  reviewer: ['OPENAI_API_KEY'],
+  // The deployer's GitHub strategies merge, dispatch and deploy; it runs no model-written code.
+  deployer: ['GITHUB_TOKEN', 'GITHUB_APP_PRIVATE_KEY'],
+} as const satisfies Record<'planner' | 'coder' | 'reviewer' | 'deployer', ReadonlyArray<(typeof STAGEGATE_SECRET_ENV)[number]>>;
+
+/** Removes, in place, every Stagegate credential `keep` does not name. */
+export function dropSecretEnv(env: NodeJS.ProcessEnv, keep: readonly string[]): void {
+  for (const name of STAGEGATE_SECRET_ENV) if (!keep.includes(name)) delete env[name];
 }
