@@ -44,6 +44,8 @@ export function formatTask(record: TaskRecord): string {
     `  repo:     ${c.spec.repo} (base ${c.spec.base}, branch ${c.branch})`,
     `  usage:    ${formatTokens(c.usage)}`,
   ];
+  const sanitized = (c.spec.sanitized ?? []).map(({ field, removed }) => `${field}: ${removed.map((r) => `${r.count} ${r.kind} (${r.sample})`).join(', ')}`);
+  if (sanitized.length > 0) lines.push(`  hidden content removed: ${sanitized.join('; ')}`);
   if (c.plan !== null) lines.push(`  plan:     ${c.plan.summary}`);
   if (c.error !== null) lines.push(`  error:    ${c.error.stage}: ${c.error.reason}`);
   if (c.deployed !== null) lines.push(`  deployed: ${c.deployed.commit} to ${c.deployed.target}`);

@@ -21,6 +21,7 @@ import {
 import { STREAMS, subjects } from '../core/bus/subjects.js';
 import { openTaskBucket } from '../core/bus/topology.js';
 import { StagegateError } from '../core/errors.js';
+import { stripHidden } from '../core/model/strip-hidden.js';
 import { parseJsonAt } from '../core/parse.js';
 import type { GatePolicies, PrincipalFacts } from '../core/policy.js';
 import { gateAt, type TaskRecord } from '../core/task-record.js';
@@ -73,6 +74,26 @@ export type DecisionAnswer =
     }
   | { status: 'queued'; gate: Gate; visit: number };
 
+/**
+ * The spec as stored: hidden content (HTML comments, zero-width and bidi characters, hidden
+ * elements) taken out of the title and body, and what was taken out recorded beside them.
+ */
+export function sanitizeSpec(spec: TaskSpec): TaskSpec {
+  const title = stripHidden(spec.title);
+  const body = stripHidden(spec.body);
+  const sanitized = [
+    ...(spec.sanitized ?? []),
+    ...(title.removed.length > 0 ? [{ field: 'title' as const, removed: title.removed }] : []),
+    ...(body.removed.length > 0 ? [{ field: 'body' as const, removed: body.removed }] : []),
+  ];
+  return {
+    ...spec,
+    title: title.text.trim() === '' ? '(untitled)' : title.text,
+    body: body.text,
+    ...(sanitized.length > 0 ? { sanitized } : {}),
+  };
+}
+
 export async function createTaskClient(nc: NatsConnection, now: () => Date = () => new Date()): Promise<TaskClient> {
   const js = jetstream(nc);
   const kv = await openTaskBucket(nc);
@@ -81,7 +102,7 @@ export async function createTaskClient(nc: NatsConnection, now: () => Date = () 
 
   return {
     async submit({ spec, policies, maxReviewRounds, taskId = newTaskId() }) {
-      await publishInbox({ type: 'task.submit', taskId, msgId: `${taskId}:submit`, sentAt: now().toISOString(), spec, policies, maxReviewRounds });
+      await publishInbox({ type: 'task.submit', taskId, msgId: `${taskId}:submit`, sentAt: now().toISOString(), spec: sanitizeSpec(spec), policies, maxReviewRounds });
       return taskId;
     },
     get: (taskId) => requireTask(kv, taskId),

@@ -49,6 +49,15 @@ export type GitHubSource = z.infer<typeof GitHubSource>;
 /** Branch names are built from a safe character set only; untrusted text never reaches git as is. */
 export const BranchName = z.string().regex(/^stagegate\/[a-z0-9][a-z0-9-]{0,80}$/, 'expected stagegate/<lower-case letters, digits, dashes>');
 
+/** What `stripHidden` took out of one piece of outside text: one entry per kind that occurred. */
+export const RemovedContent = z.object({
+  kind: z.enum(['html-comment', 'zero-width', 'bidi-control', 'hidden-element']),
+  count: z.number().int().positive(),
+  /** The first ~80 characters removed, invisible characters written as `\u{…}` escapes. */
+  sample: z.string(),
+});
+export type RemovedContent = z.infer<typeof RemovedContent>;
+
 export const TaskSpec = z.object({
   repo: z.string().min(1, 'expected a repository path or git URL'),
   title: z.string().min(1, 'expected a title'),
@@ -60,6 +69,8 @@ export const TaskSpec = z.object({
   /** The working branch; `stagegate/<task id>` when not given. */
   branch: BranchName.optional(),
   source: GitHubSource.optional(),
+  /** Hidden content taken out of the title or body at submission (absent: none found). */
+  sanitized: z.array(z.object({ field: z.enum(['title', 'body']), removed: z.array(RemovedContent).min(1) })).optional(),
 });
 export type TaskSpec = z.infer<typeof TaskSpec>;
 
