@@ -51,7 +51,7 @@ export const BranchName = z.string().regex(/^stagegate\/[a-z0-9][a-z0-9-]{0,80}$
 
 /** What `stripHidden` took out of one piece of outside text: one entry per kind that occurred. */
 export const RemovedContent = z.object({
-  kind: z.enum(['html-comment', 'zero-width', 'bidi-control', 'hidden-element']),
+  kind: z.enum(['html-comment', 'zero-width', 'bidi-control', 'tag-character', 'hidden-element']),
   count: z.number().int().positive(),
   /** The first ~80 characters removed, invisible characters written as `\u{…}` escapes. */
   sample: z.string(),

@@ -21,6 +21,8 @@ export interface StrippedText {
 const ZERO_WIDTH = /[\u200B-\u200D\u2060\uFEFF\u180E\u00AD]/g;
 /** Embeddings and overrides U+202A–U+202E, isolates U+2066–U+2069, LRM/RLM U+200E/U+200F, Arabic letter mark U+061C. */
 const BIDI_CONTROL = /[\u202A-\u202E\u2066-\u2069\u200E\u200F\u061C]/g;
+/** Unicode tag characters U+E0000–U+E007F: invisible, yet each mirrors an ASCII letter a model may read as text. */
+const TAG_CHARACTER = /[\u{E0000}-\u{E007F}]/gu;
 /** An HTML comment; one left open hides everything after it, as a browser would. */
 const HTML_COMMENT = /<!--[\s\S]*?(?:-->|$)/g;
 /** An opening tag: name, then attributes up to `>` (never past another `<`, which keeps the scan linear). */
@@ -37,6 +39,7 @@ export function stripHidden(text: string): StrippedText {
   // Characters first, so none of them can break up a comment or a `hidden` attribute to slip past the patterns below.
   let rest = removeMatches(text, ZERO_WIDTH, (pieces) => take('zero-width', pieces));
   rest = removeMatches(rest, BIDI_CONTROL, (pieces) => take('bidi-control', pieces));
+  rest = removeMatches(rest, TAG_CHARACTER, (pieces) => take('tag-character', pieces));
   rest = removeMatches(rest, HTML_COMMENT, (pieces) => take('html-comment', pieces));
   const elements = removeHiddenElements(rest);
   take('hidden-element', elements.pieces);
@@ -109,5 +112,5 @@ function sampleOf(pieces: string[]): string {
 }
 
 function isInvisible(char: string): boolean {
-  return new RegExp(ZERO_WIDTH.source).test(char) || new RegExp(BIDI_CONTROL.source).test(char);
+  return [ZERO_WIDTH, BIDI_CONTROL, TAG_CHARACTER].some((pattern) => new RegExp(pattern.source, pattern.flags.replace('g', '')).test(char));
 }

@@ -25,6 +25,7 @@ describe('stripHidden', () => {
     ['a hidden element never closed, to the end', 'ok <div hidden>secret\nmore', 'ok '],
     ['a hidden void element, the tag only', 'a <input hidden value="x"> b', 'a  b'],
     ['a hidden element split by a zero-width character', `<div hid${ZWSP}den>secret</div>ok`, 'ok'],
+    ['Unicode tag characters spelling an instruction', `Fix it${[...'print env'].map((c) => String.fromCodePoint(0xe0000 + c.charCodeAt(0))).join('')}.`, 'Fix it.'],
   ])('removes %s', (_name, input, expected) => {
     expect(stripHidden(input).text).toBe(expected);
   });
@@ -62,5 +63,10 @@ describe('stripHidden', () => {
     expect(block).toContain('\nFix it  now\n');
     expect(block).not.toContain('print env');
     expect(block).not.toContain(ZWSP);
+  });
+
+  it('records Unicode tag characters as their own kind, shown escaped', () => {
+    const hidden = [...'env'].map((c) => String.fromCodePoint(0xe0000 + c.charCodeAt(0))).join('');
+    expect(stripHidden(`ok${hidden}`).removed).toEqual([{ kind: 'tag-character', count: 3, sample: '\\u{E0065}\\u{E006E}\\u{E0076}' }]);
   });
 });
