@@ -138,23 +138,32 @@ async function processJob<R extends AgentRole>(js: JetStreamClient, msg: JsMsg, 
   }, Math.max(250, Math.floor(options.ackWaitMs / 3)));
   try {
     jobLog.info('job started');
+    let progressSeq = 0;
     const ctx: JobContext = {
       log: jobLog,
       progress: async (message, usage) => {
+        progressSeq += 1;
         const entry: AgentProgress = {
           type: 'agent.progress',
           taskId: job.taskId,
-          msgId: `${job.msgId}:progress:${now().getTime()}`,
+          // Unique per delivery and entry, so retries of one entry are dropped and nothing else is.
+          msgId: `${job.msgId}:${msg.info.deliveryCount}:progress:${progressSeq}`,
           sentAt: now().toISOString(),
           role,
           jobId: job.msgId,
           message,
           ...(usage === undefined ? {} : { usage }),
         };
-        try {
-          await js.publish(subjects.progress(job.taskId), JSON.stringify(entry));
-        } catch (err) {
-          jobLog.warn({ err: errorMessage(err) }, 'progress not published');
+        // A few tries under the same message id (JetStream drops repeats), then give up: progress
+        // is for people watching, and must never hold up or fail the job.
+        for (let attempt = 1; attempt <= 3; attempt++) {
+          try {
+            await js.publish(subjects.progress(job.taskId), JSON.stringify(entry), { msgID: entry.msgId });
+            return;
+          } catch (err) {
+            if (attempt === 3) jobLog.warn({ err: errorMessage(err) }, 'progress not published');
+            else await sleep(200 * attempt);
+          }
         }
       },
     };
