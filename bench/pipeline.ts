@@ -7,7 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import { connectBus } from '../core/bus/connect.js';
 import { startJobWorker, type JobHandler, type RunningWorker } from '../core/bus/job-worker.js';
-import { AgentRole, type Stage, type TaskSpec } from '../core/bus/messages.js';
+import { AgentRole, STAGE_OF_ROLE, type TaskSpec } from '../core/bus/messages.js';
 import { ensureTopology } from '../core/bus/topology.js';
 import type { GatePolicies } from '../core/policy.js';
 import { startOrchestrator } from '../orchestrator/orchestrator.js';
@@ -37,7 +37,6 @@ const ROUND_TIMEOUT_MS = 20_000;
 /** Overhead p50 must stay within this multiple of the raw floor p50. */
 const OVERHEAD_TARGET_RATIO = 3;
 
-const STAGE_OF_ROLE = { planner: 'plan', coder: 'implement', reviewer: 'review', deployer: 'deploy' } as const satisfies Record<AgentRole, Stage>;
 const autoApprove = { approvers: ['bench'], required: 1, autoApprove: true };
 const policies: GatePolicies = { plan: autoApprove, review: autoApprove, deploy: autoApprove };
 const spec: TaskSpec = { repo: '/tmp/bench-repo', title: 'Bench task', body: '', base: 'main', submittedBy: 'bench' };

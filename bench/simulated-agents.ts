@@ -7,14 +7,13 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startJobWorker, type JobHandler, type RunningWorker } from '../core/bus/job-worker.js';
-import type { AgentRole, Stage, TaskSpec } from '../core/bus/messages.js';
+import { STAGE_OF_ROLE, type AgentRole, type TaskSpec } from '../core/bus/messages.js';
 import type { Logger } from '../core/log.js';
 import type { GatePolicies } from '../core/policy.js';
 import { newTaskId, type TaskClient } from '../orchestrator/task-client.js';
 import { cannedHandlers } from '../test/helpers/canned-agents.js';
 import type { TaskTimelines } from './task-timelines.js';
 
-const STAGE_OF_ROLE = { planner: 'plan', coder: 'implement', reviewer: 'review', deployer: 'deploy' } as const satisfies Record<AgentRole, Stage>;
 const autoApprove = { approvers: ['bench'], required: 1, autoApprove: true };
 const policies: GatePolicies = { plan: autoApprove, review: autoApprove, deploy: autoApprove };
 const spec: TaskSpec = { repo: '/tmp/bench-repo', title: 'Bench task', body: '', base: 'main', submittedBy: 'bench' };

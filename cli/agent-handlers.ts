@@ -1,7 +1,7 @@
 /** Builds the job handler of one role from the configuration: the wiring of agents/. */
 import { resolve } from 'node:path';
 import type { JobHandler } from '../core/bus/job-worker.js';
-import type { AgentRole, Stage } from '../core/bus/messages.js';
+import type { AgentRole } from '../core/bus/messages.js';
 import type { Config } from '../core/config.js';
 import type { Logger } from '../core/log.js';
 import { createGitHubClient } from '../core/github/client.js';
@@ -15,7 +15,6 @@ import { validateApprovalPatterns } from '../agents/coder/harness/tools/index.js
 import { createReviewerHandler } from '../agents/reviewer/worker.js';
 import { createDeployerHandler } from '../agents/deployer/worker.js';
 
-export const STAGE_OF_ROLE = { planner: 'plan', coder: 'implement', reviewer: 'review', deployer: 'deploy' } as const satisfies Record<AgentRole, Stage>;
 
 /**
  * The sandbox is made at the first job that needs it, so a worker without bwrap still starts

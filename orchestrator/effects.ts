@@ -7,12 +7,11 @@
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import type { Job, Stage, TaskEventRecorded } from '../core/bus/messages.js';
-import { JOB_TYPE_BY_ROLE } from '../core/bus/messages.js';
+import { JOB_TYPE_BY_ROLE, ROLE_OF_STAGE } from '../core/bus/messages.js';
 import { subjects } from '../core/bus/subjects.js';
 import type { Effect, TaskContext } from '../core/task-record.js';
 import { dropTimer, keepTimer } from './timers/timer-store.js';
 
-const ROLE_BY_STAGE = { plan: 'planner', implement: 'coder', review: 'reviewer', deploy: 'deployer' } as const;
 
 export interface PlannedAction {
   type: string;
@@ -24,7 +23,7 @@ export function planDispatches(context: TaskContext, actions: PlannedAction[], s
     if (action.type !== 'dispatchJob') return [];
     const { stage } = action.params as { stage: Stage };
     const job = composeJob(context, stage, sentAt);
-    return [{ kind: 'publish' as const, subject: subjects.job(ROLE_BY_STAGE[stage]), msgId: `${job.msgId}:dispatch`, payload: job }];
+    return [{ kind: 'publish' as const, subject: subjects.job(ROLE_OF_STAGE[stage]), msgId: `${job.msgId}:dispatch`, payload: job }];
   });
 }
 
@@ -36,7 +35,7 @@ function composeJob(context: TaskContext, stage: Stage, sentAt: string): Job {
   const jobId = context.currentJobId;
   if (jobId === null) throw new Error(`task ${context.taskId}: dispatch of ${stage} without a current job`);
   const common = { taskId: context.taskId, msgId: jobId, sentAt, task: context.spec, attempt: context.attempts[stage] };
-  const type = JOB_TYPE_BY_ROLE[ROLE_BY_STAGE[stage]];
+  const type = JOB_TYPE_BY_ROLE[ROLE_OF_STAGE[stage]];
   switch (type) {
     case 'plan.request':
       return { type, ...common, feedback: context.planFeedback };

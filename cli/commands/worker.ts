@@ -1,8 +1,8 @@
 import { Argument, type Command } from 'commander';
 import { startJobWorker } from '../../core/bus/job-worker.js';
-import { AgentRole } from '../../core/bus/messages.js';
+import { AgentRole, STAGE_OF_ROLE } from '../../core/bus/messages.js';
 import { dropSecretEnv, SECRET_ENV_BY_ROLE } from '../../core/exec/secret-env.js';
-import { STAGE_OF_ROLE, configForRole, createHandler, describeSandbox } from '../agent-handlers.js';
+import { configForRole, createHandler, describeSandbox } from '../agent-handlers.js';
 import { openRuntime, untilSignal } from '../runtime.js';
 
 export function registerWorker(program: Command): void {

@@ -19,7 +19,8 @@ const plan: Plan = {
   acceptanceChecks: ['npm test passes', "slugify('Hello World') === 'hello-world'"],
 };
 
-const firstPatch = String.raw`*** Begin Patch
+/** The patch that adds slugify() to the sample repository; tests reuse it. */
+export const SLUGIFY_PATCH = String.raw`*** Begin Patch
 *** Update File: src/textkit.js
 @@
  export function capitalize(text) {
@@ -111,7 +112,7 @@ const firstRound: Answer[] = [
         ],
       },
     ],
-    ['apply_patch', { patch: firstPatch }],
+    ['apply_patch', { patch: SLUGIFY_PATCH }],
   ]),
   turn('1d', 'Patched; running the tests again.', [shell(['npm', 'test'])]),
   turn('1e', 'All tests pass.', [['finish', { summary: 'Added slugify(text) to src/textkit.js: lower-case, non-alphanumeric runs become one dash, no dash at either end. npm test passes.' }]]),

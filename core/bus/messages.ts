@@ -19,6 +19,10 @@ export const Stage = z.enum(['plan', 'implement', 'review', 'deploy']);
 export type Stage = z.infer<typeof Stage>;
 
 /** `command` is the gate a coder stops at when the model wants to run a command that needs a human's approval. */
+/** Which role does which stage: the one table both directions are read from. */
+export const STAGE_OF_ROLE = { planner: 'plan', coder: 'implement', reviewer: 'review', deployer: 'deploy' } as const satisfies Record<AgentRole, Stage>;
+export const ROLE_OF_STAGE = { plan: 'planner', implement: 'coder', review: 'reviewer', deploy: 'deployer' } as const satisfies Record<Stage, AgentRole>;
+
 export const Gate = z.enum(['plan', 'review', 'deploy', 'command']);
 export type Gate = z.infer<typeof Gate>;
 

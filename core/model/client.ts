@@ -18,7 +18,8 @@ import type { Logger } from '../log.js';
 import { estimateTokens, type ModelLimiter } from './limiter.js';
 import { callerOf, createOpenAIEndpoint, createProcessModelLimiter, describeHttpFailure, modelFor } from './openai-client.js';
 import { checkReply, repairPrompt } from './reply.js';
-import { addCallUsage, addQueueWait, emptyUsage } from './usage.js';
+import { addCallUsage, addQueueWait } from './usage.js';
+import { emptyUsage } from '../task-record.js';
 
 export interface StructuredRequest<S extends z.ZodType> {
   taskId: string;

@@ -13,7 +13,8 @@ import type { Logger } from '../log.js';
 import type { ConversationItem, FunctionTool } from './conversation.js';
 import { estimateTokens, type ModelLimiter } from './limiter.js';
 import { callerOf, createOpenAIEndpoint, createProcessModelLimiter, describeHttpFailure, modelFor } from './openai-client.js';
-import { addQueueWait, emptyUsage } from './usage.js';
+import { addQueueWait } from './usage.js';
+import { emptyUsage } from '../task-record.js';
 import { runChatTurn } from './wire-chat.js';
 import { runResponsesTurn } from './wire-responses.js';
 

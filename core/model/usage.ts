@@ -18,10 +18,6 @@ export const ResponseUsage = z.object({
 });
 export type ResponseUsage = z.infer<typeof ResponseUsage>;
 
-export function emptyUsage(): Usage {
-  return { calls: 0, inputTokens: 0, cachedTokens: 0, outputTokens: 0, reasoningTokens: 0 };
-}
-
 /** `total` plus one call that reported `reply` (raw, as the endpoint sent it; may be absent). */
 export function addCallUsage(total: Usage, reply: unknown, source: string): Usage {
   const usage = reply === undefined || reply === null ? undefined : parseAt(ResponseUsage, reply, source);

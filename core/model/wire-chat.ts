@@ -9,7 +9,8 @@ import type OpenAI from 'openai';
 import type { Usage } from '../bus/messages.js';
 import type { ConversationItem, FunctionTool } from './conversation.js';
 import type { WireCall } from './turn.js';
-import { addCallUsage, emptyUsage } from './usage.js';
+import { addCallUsage } from './usage.js';
+import { emptyUsage } from '../task-record.js';
 
 type ChatMessage = OpenAI.Chat.ChatCompletionMessageParam;
 type AssistantParam = OpenAI.Chat.ChatCompletionAssistantMessageParam;

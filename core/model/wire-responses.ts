@@ -9,7 +9,8 @@ import type { Usage } from '../bus/messages.js';
 import { StagegateError } from '../errors.js';
 import type { ConversationItem } from './conversation.js';
 import type { WireCall } from './turn.js';
-import { addCallUsage, emptyUsage } from './usage.js';
+import { addCallUsage } from './usage.js';
+import { emptyUsage } from '../task-record.js';
 
 export async function runResponsesTurn(openai: OpenAI, call: WireCall): Promise<{ items: ConversationItem[]; usage: Usage; incomplete: string | null }> {
   const { request } = call;

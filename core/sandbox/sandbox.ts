@@ -10,6 +10,7 @@
  * explicitly allowed; the `none` sandbox then still scrubs the environment, and says at creation
  * that it isolates nothing else.
  */
+import { isInside } from '../fs/is-inside.js';
 import { realpath, stat } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -144,8 +145,7 @@ function keep(outputLimit: number | undefined): { keepHead?: number; keepTail?: 
 async function confine(options: SandboxRunOptions): Promise<{ writableDir: string; cwd: string }> {
   const writableDir = await existingDirectory(options.writableDir, 'writable directory');
   const cwd = await existingDirectory(options.cwd, 'working directory');
-  const relative = path.relative(writableDir, cwd);
-  if (relative === '..' || relative.startsWith(`..${path.sep}`) || path.isAbsolute(relative)) {
+  if (!isInside(writableDir, cwd)) {
     throw new StagegateError('PATH_ESCAPE', `refused to run a command in '${options.cwd}': it is outside the worktree ${writableDir}`, {
       details: { cwd: options.cwd, writableDir },
     });

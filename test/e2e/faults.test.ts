@@ -10,11 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { STAGE_OF_ROLE, createHandler } from '../../cli/agent-handlers.js';
+import { createHandler } from '../../cli/agent-handlers.js';
+import { SLUGIFY_PATCH } from '../../cli/demo/demo-script.js';
 import { createSampleRepo } from '../../cli/demo/sample-repo.js';
 import { connectBus, type NatsConnection } from '../../core/bus/connect.js';
 import { startJobWorker, type RunningWorker } from '../../core/bus/job-worker.js';
-import { Job, type AgentRole, type GateDecide, type Plan, type TaskLogEntry, type Verdict } from '../../core/bus/messages.js';
+import { Job, STAGE_OF_ROLE, type AgentRole, type GateDecide, type Plan, type TaskLogEntry, type Verdict } from '../../core/bus/messages.js';
 import { STREAMS, subjects, workerConsumer } from '../../core/bus/subjects.js';
 import { ensureTopology } from '../../core/bus/topology.js';
 import { loadConfig, type Config } from '../../core/config.js';
@@ -40,21 +41,6 @@ const plan: Plan = {
   acceptanceChecks: ['npm test passes'],
 };
 
-const goodPatch = String.raw`*** Begin Patch
-*** Update File: src/textkit.js
-@@
- export function capitalize(text) {
-   return text.charAt(0).toUpperCase() + text.slice(1);
- }
-+
-+export function slugify(text) {
-+  return text
-+    .toLowerCase()
-+    .replace(/[^a-z0-9]+/g, '-')
-+    .replace(/^-+|-+$/g, '');
-+}
-*** End Patch`;
-
 /** Context the sample repository does not have: it can never apply. */
 const patchWithMissingContext = `*** Begin Patch
 *** Update File: src/textkit.js
@@ -75,7 +61,7 @@ function coderTurn(id: string, ...calls: Array<[name: string, args: Record<strin
 }
 
 /** The whole coder job in one turn: the patch, then finish (the tests run and pass). */
-const codeAnswer = coderTurn('code', ['apply_patch', { patch: goodPatch }], ['finish', { summary: 'Added slugify.' }]);
+const codeAnswer = coderTurn('code', ['apply_patch', { patch: SLUGIFY_PATCH }], ['finish', { summary: 'Added slugify.' }]);
 
 let server: TestNatsServer;
 let model: ScriptedModelServer;

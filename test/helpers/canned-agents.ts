@@ -2,7 +2,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { startJobWorker, type JobHandler, type RunningWorker } from '../../core/bus/job-worker.js';
-import type { AgentRole, Plan, Stage, Usage } from '../../core/bus/messages.js';
+import { STAGE_OF_ROLE, type AgentRole, type Plan, type Usage } from '../../core/bus/messages.js';
 
 export const oneCall: Usage = { calls: 1, inputTokens: 100, cachedTokens: 0, outputTokens: 10, reasoningTokens: 0 };
 export const samplePlan: Plan = {
@@ -20,7 +20,6 @@ export const cannedHandlers: { [R in AgentRole]: JobHandler<R> } = {
   deployer: async (job) => ({ type: 'deploy.succeeded', commit: job.commit, target: 'main', usage: oneCall }),
 };
 
-const STAGE_OF: Record<AgentRole, Stage> = { planner: 'plan', coder: 'implement', reviewer: 'review', deployer: 'deploy' };
 
 export async function startCannedAgents(
   nc: NatsConnection,
@@ -32,7 +31,7 @@ export async function startCannedAgents(
     startJobWorker({
       nc,
       role,
-      stage: STAGE_OF[role],
+      stage: STAGE_OF_ROLE[role],
       handle: (overrides[role] ?? cannedHandlers[role]) as JobHandler<R>,
       log,
       concurrency: 4,

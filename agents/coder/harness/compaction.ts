@@ -11,7 +11,7 @@
 import type { Usage } from '../../../core/bus/messages.js';
 import { isAssistantMessage, userMessage, type ConversationItem } from '../../../core/model/conversation.js';
 import type { TurnClient } from '../../../core/model/turn.js';
-import { emptyUsage } from '../../../core/model/usage.js';
+import { emptyUsage } from '../../../core/task-record.js';
 import type { ToolDefinition } from './tool-types.js';
 import { startTranscript, type Transcript } from './transcript.js';
 

@@ -18,7 +18,7 @@ import { StagegateError, isStagegateError } from '../../../core/errors.js';
 import type { Logger } from '../../../core/log.js';
 import { functionCallOutput, isAssistantMessage, isFunctionCall, userMessage, type FunctionCall } from '../../../core/model/conversation.js';
 import type { TurnClient } from '../../../core/model/turn.js';
-import { emptyUsage } from '../../../core/model/usage.js';
+import { emptyUsage } from '../../../core/task-record.js';
 import { addUsage } from '../../../core/task-record.js';
 import { TokenEstimator, compactTranscript, compactionThreshold, type CompactionSettings } from './compaction.js';
 import { describeToolCall } from './describe-call.js';

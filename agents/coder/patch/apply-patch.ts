@@ -20,7 +20,8 @@ import { StagegateError, errorMessage } from '../../../core/errors.js';
 import { applyChunks } from './apply-chunks.js';
 import { hasErrorCode } from './has-error-code.js';
 import { parsePatch, type PatchOperation } from './parse-patch.js';
-import { isInside, resolveInside, type ResolvedPath } from './resolve-inside.js';
+import { isInside } from '../../../core/fs/is-inside.js';
+import { resolveInside, type ResolvedPath } from './resolve-inside.js';
 import { writeChanges, type FileChange } from './write-changes.js';
 
 /** What a patch changed, paths relative to the working directory; each operation is listed once. */

@@ -5,6 +5,7 @@
  * Symbolic links are followed the way the kernel follows them when the file is opened, and the
  * physical path is returned, so the place checked is the place written.
  */
+import { isInside } from '../../../core/fs/is-inside.js';
 import { readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { StagegateError } from '../../../core/errors.js';
@@ -44,11 +45,6 @@ export async function resolveInside(root: string, patchPath: string): Promise<Re
     throw refused(patchPath, `leads outside the working directory through a symbolic link (to ${target})`);
   }
   return { display, path: target, isSymbolicLink: target !== entry };
-}
-
-export function isInside(root: string, candidate: string): boolean {
-  const relative = path.relative(root, candidate);
-  return relative === '' || (relative !== '..' && !relative.startsWith(`..${path.sep}`) && !path.isAbsolute(relative));
 }
 
 /** Walks `parts` from `start` as the kernel would: links replaced by their targets, `..` taken physically. */

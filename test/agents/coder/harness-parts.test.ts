@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { ImplementRequest } from '../../../core/bus/messages.js';
 import type { ConversationItem, FunctionCall } from '../../../core/model/conversation.js';
 import type { TurnClient, TurnRequest } from '../../../core/model/turn.js';
-import { emptyUsage } from '../../../core/model/usage.js';
+import { emptyUsage } from '../../../core/task-record.js';
 import { TokenEstimator, compactTranscript, mechanicalSummary } from '../../../agents/coder/harness/compaction.js';
 import { renderTaskMessage } from '../../../agents/coder/harness/context.js';
 import { describeToolCall } from '../../../agents/coder/harness/describe-call.js';

@@ -6,7 +6,8 @@
 import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { StagegateError } from '../../../../core/errors.js';
-import { isInside, resolveInside, type ResolvedPath } from '../../patch/resolve-inside.js';
+import { isInside } from '../../../../core/fs/is-inside.js';
+import { resolveInside, type ResolvedPath } from '../../patch/resolve-inside.js';
 
 /** The worktree as a physical path, which `resolveInside` needs as its root. */
 export function worktreeRoot(worktree: string): Promise<string> {
