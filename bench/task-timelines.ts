@@ -9,8 +9,10 @@ import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { performance } from 'node:perf_hooks';
 import { z } from 'zod';
 import type { JobHandler } from '../core/bus/job-worker.js';
-import { JOB_TYPE_BY_ROLE, type AgentRole } from '../core/bus/messages.js';
+import { ROLE_OF_JOB, type AgentRole } from '../core/bus/messages.js';
 import { subjects } from '../core/bus/subjects.js';
+
+const ROLE_OF_JOB_TYPE: Readonly<Record<string, AgentRole | undefined>> = ROLE_OF_JOB;
 
 type Stamps = Partial<Record<AgentRole, number>>;
 
@@ -48,7 +50,6 @@ const ROLE_OF_RESULT: Record<string, AgentRole> = {
   'review.changes_requested': 'reviewer',
   'deploy.succeeded': 'deployer',
 };
-const ROLE_OF_JOB = Object.fromEntries(Object.entries(JOB_TYPE_BY_ROLE).map(([role, type]) => [type, role])) as Record<string, AgentRole>;
 
 const Envelope = z.object({ type: z.string(), taskId: z.string() });
 const TaskEvent = z.object({ type: z.literal('task.event'), taskId: z.string(), state: z.string() });
@@ -116,7 +117,7 @@ export class TaskTimelines {
       callback: (_err, m) => {
         const at = performance.now();
         const parsed = Envelope.safeParse(jsonOf(m.string()));
-        const role = parsed.success ? ROLE_OF_JOB[parsed.data.type] : undefined;
+        const role = parsed.success ? ROLE_OF_JOB_TYPE[parsed.data.type] : undefined;
         if (parsed.success && role !== undefined) this.of(parsed.data.taskId).jobSeen[role] = at;
       },
     });

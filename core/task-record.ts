@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { GateFacts, GatePolicies, PrincipalFacts } from './policy.js';
 import {
   DecisionChannel,
+  DurableTimer,
   Gate,
   GateTimer,
   GateTimerKind,
@@ -126,10 +127,10 @@ export type TaskContext = z.infer<typeof TaskContext>;
  */
 export const Effect = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('publish'), subject: z.string(), msgId: z.string(), payload: z.unknown() }),
-  /** Keep a durable gate timer (`key` in the timers bucket). */
-  z.object({ kind: z.literal('timer.set'), key: z.string(), msgId: z.string(), payload: GateTimer }),
-  /** Drop one: its gate visit was left. */
-  z.object({ kind: z.literal('timer.clear'), key: z.string(), msgId: z.string(), payload: GateTimer }),
+  /** Keep a durable timer (`key` in the timers bucket). */
+  z.object({ kind: z.literal('timer.set'), key: z.string(), msgId: z.string(), payload: DurableTimer }),
+  /** Drop one: its gate visit was left, its stage ended, its session finished. */
+  z.object({ kind: z.literal('timer.clear'), key: z.string(), msgId: z.string(), payload: DurableTimer }),
 ]);
 export type Effect = z.infer<typeof Effect>;
 

@@ -4,12 +4,14 @@ import { cloneForJob } from '../../core/git/workspace.js';
 import type { ModelClient } from '../../core/model/client.js';
 import { loadPrompt } from '../../core/model/load-prompt.js';
 import { keywordsOf, renderRepoView } from '../../core/repo/repo-view.js';
+import { proposeBacklog } from './backlog.js';
 import { renderPlannerInput } from './render-input.js';
 
 const PROMPT = loadPrompt(import.meta.url);
 
 export function createPlannerHandler(deps: { model: ModelClient; workDir: string }): JobHandler<'planner'> {
   return async (job, ctx) => {
+    if (job.type === 'backlog.request') return proposeBacklog(deps, job, ctx);
     const ws = await cloneForJob({ repo: job.task.repo, workDir: deps.workDir, taskId: job.taskId, name: `plan-${job.attempt}` });
     await ws.git(['checkout', '--quiet', job.task.base]);
     const view = await renderRepoView({ dir: ws.dir, focus: [], keywords: keywordsOf(job.task.title, job.task.body) });

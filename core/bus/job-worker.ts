@@ -10,13 +10,13 @@ import { errorMessage, isStagegateError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { parseJsonAt } from '../parse.js';
 import { emptyUsage } from '../task-record.js';
-import type {
-  AgentResult} from './messages.js';
 import {
   Job,
-  JOB_TYPE_BY_ROLE,
+  ROLE_OF_JOB,
   type AgentProgress,
+  type AgentResult,
   type AgentRole,
+  type BacklogProposed,
   type Stage,
   type Usage,
 } from './messages.js';
@@ -24,8 +24,9 @@ import { STREAMS, subjects, workerConsumer } from './subjects.js';
 
 type Envelope = 'taskId' | 'msgId' | 'sentAt' | 'jobId';
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
-export type JobOutcome = DistributiveOmit<AgentResult, Envelope>;
-export type JobOf<R extends AgentRole> = Extract<Job, { type: (typeof JOB_TYPE_BY_ROLE)[R] }>;
+export type JobOutcome = DistributiveOmit<AgentResult | BacklogProposed, Envelope>;
+type JobTypeOf<R extends AgentRole> = { [T in Job['type']]: (typeof ROLE_OF_JOB)[T] extends R ? T : never }[Job['type']];
+export type JobOf<R extends AgentRole> = Extract<Job, { type: JobTypeOf<R> }>;
 
 const DEFAULT_MAX_JOB_MS = 4 * 60 * 60_000;
 
@@ -93,7 +94,7 @@ async function processJob<R extends AgentRole>(js: JetStreamClient, msg: JsMsg, 
   let job: JobOf<R>;
   try {
     const parsed = parseJsonAt(Job, msg.string(), `job on ${msg.subject}`);
-    if (parsed.type !== JOB_TYPE_BY_ROLE[role]) {
+    if (ROLE_OF_JOB[parsed.type] !== role) {
       throw new Error(`job on ${msg.subject}: a ${role} cannot run '${parsed.type}'`);
     }
     job = parsed as JobOf<R>;
@@ -109,7 +110,7 @@ async function processJob<R extends AgentRole>(js: JetStreamClient, msg: JsMsg, 
   const now = options.now ?? (() => new Date());
   const publishOutcome = async (outcome: JobOutcome) => {
     const result = { ...outcome, taskId: job.taskId, msgId: `${job.msgId}:result`, sentAt: now().toISOString(), jobId: job.msgId };
-    await publishWithRetry(js, subjects.inbox(job.taskId), result, jobLog);
+    await publishWithRetry(js, resultSubjectOf(job), result, jobLog);
   };
 
   if (msg.info.deliveryCount > options.maxDeliveries) {
@@ -181,6 +182,11 @@ async function processJob<R extends AgentRole>(js: JetStreamClient, msg: JsMsg, 
   } finally {
     clearInterval(heartbeat);
   }
+}
+
+/** A backlog job belongs to a session (its `taskId` is the session's id); every other job to a task. */
+function resultSubjectOf(job: Job): string {
+  return job.type === 'backlog.request' ? subjects.session(job.taskId) : subjects.inbox(job.taskId);
 }
 
 /**

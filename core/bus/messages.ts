@@ -62,6 +62,9 @@ export const RemovedContent = z.object({
 });
 export type RemovedContent = z.infer<typeof RemovedContent>;
 
+/** A backlog item's id: short, lower-case, stable across revisions (task ids are built from it). */
+export const BacklogItemId = z.string().regex(/^[a-z0-9][a-z0-9-]{0,39}$/, 'expected an item id: up to 40 lower-case letters, digits and dashes');
+
 export const TaskSpec = z.object({
   repo: z.string().min(1, 'expected a repository path or git URL'),
   title: z.string().min(1, 'expected a title'),
@@ -75,6 +78,10 @@ export const TaskSpec = z.object({
   source: GitHubSource.optional(),
   /** Hidden content taken out of the title or body at submission (absent: none found). */
   sanitized: z.array(z.object({ field: z.enum(['title', 'body']), removed: z.array(RemovedContent).min(1) })).optional(),
+  /** The session and backlog item this task works on, when a session started it. */
+  session: z.object({ id: TaskId, item: BacklogItemId }).optional(),
+  /** How long each stage's job may take before the stage fails (absent: no limit). */
+  stageTimeoutsMs: z.partialRecord(Stage, z.number().int().positive()).optional(),
 });
 export type TaskSpec = z.infer<typeof TaskSpec>;
 
@@ -106,6 +113,60 @@ export const Verdict = z.object({
   risk: RiskLevel.optional(),
 });
 export type Verdict = z.infer<typeof Verdict>;
+
+export const BacklogItem = z.object({
+  id: BacklogItemId,
+  title: z.string().min(1),
+  /** What the task is to do, as its issue body would say it. */
+  body: z.string(),
+  /** Items that must be done before this one starts. */
+  dependsOn: z.array(BacklogItemId),
+});
+export type BacklogItem = z.infer<typeof BacklogItem>;
+
+/**
+ * What the planner makes of a session's goal; also the structured-output schema sent to the
+ * model. Ids are unique, dependencies name items of the same backlog (`done` may add the ids of
+ * items finished earlier) and never form a cycle.
+ */
+export const Backlog = z.object({
+  summary: z.string().min(1),
+  items: z.array(BacklogItem).min(1).max(50),
+});
+export type Backlog = z.infer<typeof Backlog>;
+
+/** Why a backlog cannot be run, in words the planner is shown on its repair round; undefined when it can. */
+export function backlogProblem(backlog: Backlog, done: ReadonlySet<string> = new Set()): string | undefined {
+  const ids = new Set<string>();
+  for (const item of backlog.items) {
+    if (ids.has(item.id)) return `item id '${item.id}' is used twice`;
+    ids.add(item.id);
+  }
+  for (const item of backlog.items) {
+    const unknown = item.dependsOn.find((d) => !ids.has(d) && !done.has(d));
+    if (unknown !== undefined) return `item '${item.id}' depends on '${unknown}', which is not in the backlog`;
+  }
+  const visiting = new Set<string>();
+  const settled = new Set<string>();
+  const byId = new Map(backlog.items.map((i) => [i.id, i]));
+  const cycleFrom = (id: string): string | undefined => {
+    if (settled.has(id) || !byId.has(id)) return undefined;
+    if (visiting.has(id)) return id;
+    visiting.add(id);
+    for (const dep of byId.get(id)?.dependsOn ?? []) {
+      const found = cycleFrom(dep);
+      if (found !== undefined) return found;
+    }
+    visiting.delete(id);
+    settled.add(id);
+    return undefined;
+  };
+  for (const item of backlog.items) {
+    const cycle = cycleFrom(item.id);
+    if (cycle !== undefined) return `the dependencies of '${cycle}' form a cycle`;
+  }
+  return undefined;
+}
 
 const envelope = {
   taskId: TaskId,
@@ -156,8 +217,45 @@ export const DeployRequest = z.object({
 });
 export type DeployRequest = z.infer<typeof DeployRequest>;
 
-export const Job = z.discriminatedUnion('type', [PlanRequest, ImplementRequest, ReviewRequest, DeployRequest]);
+/** One backlog item as the planner is shown it when revising: where it stands and how it ended. */
+export const BacklogItemStatus = BacklogItem.extend({
+  status: z.enum(['pending', 'running', 'done', 'failed', 'dropped']),
+  attempts: z.number().int().nonnegative(),
+  outcome: z.string().optional(),
+});
+export type BacklogItemStatus = z.infer<typeof BacklogItemStatus>;
+
+/**
+ * A session's goal to turn into a backlog, or (with `current`) its backlog to revise after an
+ * outcome. `taskId` is the session's id: the job belongs to the session, and its result goes
+ * to the session's inbox.
+ */
+export const BacklogRequest = z.object({
+  type: z.literal('backlog.request'),
+  ...envelope,
+  attempt: z.number().int().positive(),
+  repo: z.string().min(1),
+  base: z.string().min(1),
+  goal: z.string().min(1),
+  /** The revision this job makes: 1 for the first backlog. */
+  revision: z.number().int().positive(),
+  current: z.array(BacklogItemStatus),
+  /** What happened that calls for the revision (absent for the first backlog). */
+  reason: z.string().optional(),
+});
+export type BacklogRequest = z.infer<typeof BacklogRequest>;
+
+export const Job = z.discriminatedUnion('type', [PlanRequest, ImplementRequest, ReviewRequest, DeployRequest, BacklogRequest]);
 export type Job = z.infer<typeof Job>;
+
+/** Which role runs each kind of job. */
+export const ROLE_OF_JOB = {
+  'plan.request': 'planner',
+  'backlog.request': 'planner',
+  'implement.request': 'coder',
+  'review.request': 'reviewer',
+  'deploy.request': 'deployer',
+} as const satisfies Record<Job['type'], AgentRole>;
 
 export const JOB_TYPE_BY_ROLE = {
   planner: 'plan.request',
@@ -179,6 +277,10 @@ const resultEnvelope = { ...envelope, jobId: z.string().min(1), usage: Usage };
 
 export const PlanProposed = z.object({ type: z.literal('plan.proposed'), ...resultEnvelope, plan: Plan });
 export type PlanProposed = z.infer<typeof PlanProposed>;
+
+/** The planner's answer to a backlog request; it goes to the session's inbox. */
+export const BacklogProposed = z.object({ type: z.literal('backlog.proposed'), ...resultEnvelope, backlog: Backlog });
+export type BacklogProposed = z.infer<typeof BacklogProposed>;
 
 export const CodeCommitted = z.object({
   type: z.literal('code.committed'),
@@ -272,6 +374,22 @@ export const GateTimer = z.object({
   fireAt: z.iso.datetime(),
 });
 export type GateTimer = z.infer<typeof GateTimer>;
+
+/**
+ * Any other durable timer: a message to publish when it falls due (a session's deadline and
+ * digests, a stage's timeout). It is published as written, `sentAt` set to when it fired and
+ * its `msgId` as the publish's dedupe id, so every scheduler that fires it sends the same one.
+ */
+export const ScheduledMessage = z.object({
+  subject: z.string().min(1),
+  fireAt: z.iso.datetime(),
+  message: z.looseObject({ msgId: z.string().min(1) }),
+});
+export type ScheduledMessage = z.infer<typeof ScheduledMessage>;
+
+/** What the timers bucket holds. */
+export const DurableTimer = z.union([GateTimer, ScheduledMessage]);
+export type DurableTimer = z.infer<typeof DurableTimer>;
 
 /** A gate timer fell due; `sentAt` is when it was fired, never before `fireAt`. */
 export const GateTimerFired = z.object({

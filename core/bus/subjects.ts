@@ -8,6 +8,8 @@ export const STREAMS = {
   inbox: 'SG_INBOX',
   /** Per-task audit trail and agent progress: what `stagegate logs` reads. */
   log: 'SG_LOG',
+  /** Work queue of what sessions act on: their commands, backlog results and task updates. */
+  sessions: 'SG_SESSIONS',
 } as const;
 
 export const TASKS_BUCKET = 'sg-tasks';
@@ -20,6 +22,10 @@ export function timerKey(timer: { taskId: TaskId; gate: Gate; visit: number; kin
 }
 
 export const ORCHESTRATOR_CONSUMER = 'orchestrator';
+
+/** Sessions: their inbox consumer (every orchestrator shares it) and their records. */
+export const SESSION_CONSUMER = 'orchestrator-sessions';
+export const SESSIONS_BUCKET = 'sg-sessions';
 
 /** The Slack channel's durable consumer on SG_LOG (applied events), and its bucket of posted messages. */
 export const SLACK_CHANNEL_CONSUMER = 'channel-slack';
@@ -53,4 +59,12 @@ export const subjects = {
   /** Every task's applied events, without the progress chatter: what channels follow. */
   allTaskEvents: 'sg.log.*.event',
   progress: (taskId: TaskId) => `sg.log.${taskId}.progress`,
+  allSessions: 'sg.session.>',
+  /** A session's inbox: its commands, its backlog results and its tasks' updates. */
+  session: (sessionId: TaskId) => `sg.session.${sessionId}`,
+  /** A session's applied events (its audit trail). */
+  sessionEvent: (sessionId: TaskId) => `sg.log.${sessionId}.session`,
+  /** A session's digests and reports: what the channels post. */
+  sessionDigest: (sessionId: TaskId) => `sg.log.${sessionId}.digest`,
+  allSessionDigests: 'sg.log.*.digest',
 } as const;

@@ -15,7 +15,7 @@ import {
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { AgentRole } from './messages.js';
-import { ORCHESTRATOR_CONSUMER, STREAMS, TASKS_BUCKET, TIMERS_BUCKET, subjects, workerConsumer } from './subjects.js';
+import { ORCHESTRATOR_CONSUMER, SESSION_CONSUMER, SESSIONS_BUCKET, STREAMS, TASKS_BUCKET, TIMERS_BUCKET, subjects, workerConsumer } from './subjects.js';
 
 const nanos = (ms: number) => ms * 1_000_000;
 
@@ -36,6 +36,7 @@ export async function ensureTopology(nc: NatsConnection, options: TopologyOption
     [STREAMS.jobs, subjects.allJobs, RetentionPolicy.Workqueue],
     [STREAMS.inbox, subjects.allInbox, RetentionPolicy.Workqueue],
     [STREAMS.log, subjects.allLogs, RetentionPolicy.Limits],
+    [STREAMS.sessions, subjects.allSessions, RetentionPolicy.Workqueue],
   ];
   for (const [name, subject, retention] of streams) {
     await ensureStream(jsm, {
@@ -64,12 +65,24 @@ export async function ensureTopology(nc: NatsConnection, options: TopologyOption
     ack_wait: nanos(10_000),
     max_ack_pending: 10_000,
   });
+  await ensureConsumer(jsm, STREAMS.sessions, options.updateExisting, {
+    durable_name: SESSION_CONSUMER,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: nanos(10_000),
+    max_ack_pending: 10_000,
+  });
   await openTaskBucket(nc);
   await openTimerBucket(nc);
+  await openSessionBucket(nc);
 }
 
 export function openTaskBucket(nc: NatsConnection): Promise<KV> {
   return new Kvm(nc).create(TASKS_BUCKET, { history: 5 });
+}
+
+export function openSessionBucket(nc: NatsConnection): Promise<KV> {
+  return new Kvm(nc).create(SESSIONS_BUCKET, { history: 5 });
 }
 
 /** Gate timers (orchestrator/timers): one key per pending timer, deleted when it fires. */

@@ -1,7 +1,8 @@
 /**
- * Fires durable gate timers. nats-server 2.9 has neither per-message TTLs nor scheduled
- * messages, so timers are records in the `sg-timers` bucket, written by the orchestrator's
- * effects when a task reaches a gate whose policy has a timeout.
+ * Fires durable timers. nats-server 2.9 has neither per-message TTLs nor scheduled messages,
+ * so timers are records in the `sg-timers` bucket, written by the orchestrator's effects: gate
+ * timers when a task reaches a gate whose policy has a timeout, and scheduled messages (stage
+ * timeouts, a session's deadline and digests), published as written when they fall due.
  *
  * Every orchestrator runs one scheduler. It watches the bucket (the watch first delivers every
  * existing key, then each change), keeps an in-memory schedule that is only a copy of the
@@ -16,7 +17,7 @@
  */
 import type { JetStreamClient } from '@nats-io/jetstream';
 import { Bucket, type KV, type KvWatchEntry } from '@nats-io/kv';
-import type { GateTimer, GateTimerFired } from '../../core/bus/messages.js';
+import type { DurableTimer, GateTimer, GateTimerFired } from '../../core/bus/messages.js';
 import { subjects } from '../../core/bus/subjects.js';
 import { errorMessage } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
@@ -45,7 +46,7 @@ export interface TimerScheduler {
 }
 
 interface Scheduled {
-  timer: GateTimer;
+  timer: DurableTimer;
   revision: number;
   due: number;
 }
@@ -63,6 +64,14 @@ export function timerFiredMessage(timer: GateTimer, firedAt: number): GateTimerF
     kind: timer.kind,
     fireAt: timer.fireAt,
   };
+}
+
+function publicationOf(timer: DurableTimer, firedAt: number): { subject: string; message: { msgId: string; sentAt: string } } {
+  if ('subject' in timer) {
+    const sentAt = new Date(Math.max(firedAt, Date.parse(timer.fireAt))).toISOString();
+    return { subject: timer.subject, message: { ...timer.message, sentAt } };
+  }
+  return { subject: subjects.inbox(timer.taskId), message: timerFiredMessage(timer, firedAt) };
 }
 
 export async function startTimerScheduler(options: TimerSchedulerOptions): Promise<TimerScheduler> {
@@ -106,11 +115,11 @@ export async function startTimerScheduler(options: TimerSchedulerOptions): Promi
   };
 
   const fire = async (key: string, { timer, revision }: Scheduled, now: number) => {
-    const message = timerFiredMessage(timer, now);
-    await js.publish(subjects.inbox(timer.taskId), JSON.stringify(message), { msgID: message.msgId });
+    const { subject, message } = publicationOf(timer, now);
+    await js.publish(subject, JSON.stringify(message), { msgID: message.msgId });
     if (schedule.get(key)?.revision === revision) schedule.delete(key);
     const deleted = await dropFiredTimer(kv, key, revision);
-    log.info({ taskId: timer.taskId, key, gate: timer.gate, kind: timer.kind, deleted }, 'gate timer fired');
+    log.info({ ...('taskId' in timer ? { taskId: timer.taskId } : {}), key, deleted }, 'timer fired');
   };
 
   const apply = (entry: KvWatchEntry) => {

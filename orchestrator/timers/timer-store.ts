@@ -1,13 +1,13 @@
 /**
- * Gate timers in the timers bucket (`sg-timers`), one key per timer. Writing is idempotent:
+ * Durable timers in the timers bucket (`sg-timers`), one key per timer. Writing is idempotent:
  * a timer is created only if its key is absent, so an effect repeated after a crash does not
  * move a timer; clearing a timer that is already gone is harmless.
  */
 import type { KV, KvEntry } from '@nats-io/kv';
-import { GateTimer } from '../../core/bus/messages.js';
+import { DurableTimer } from '../../core/bus/messages.js';
 import { parseJsonAt } from '../../core/parse.js';
 
-export async function keepTimer(kv: KV, key: string, timer: GateTimer): Promise<void> {
+export async function keepTimer(kv: KV, key: string, timer: DurableTimer): Promise<void> {
   try {
     await kv.create(key, JSON.stringify(timer));
   } catch (err) {
@@ -34,6 +34,6 @@ export async function dropFiredTimer(kv: KV, key: string, revision: number): Pro
   }
 }
 
-export function parseTimerEntry(entry: KvEntry): GateTimer {
-  return parseJsonAt(GateTimer, entry.string(), `gate timer ${entry.key}`);
+export function parseTimerEntry(entry: KvEntry): DurableTimer {
+  return parseJsonAt(DurableTimer, entry.string(), `timer ${entry.key}`);
 }
