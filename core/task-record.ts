@@ -8,7 +8,6 @@ import {
   DecisionChannel,
   DurableTimer,
   Gate,
-  GateTimer,
   GateTimerKind,
   Plan,
   ReviewComment,
