@@ -8,6 +8,7 @@ export const EXIT_CODE: Record<ErrorCode, number> = {
   CONFIG_INVALID: 2,
   SCHEMA_INVALID: 2,
   TASK_UNKNOWN: 2,
+  SESSION_UNKNOWN: 2,
   TASK_NOT_AT_GATE: 2,
   PATCH_INVALID: 2,
   PATCH_REJECTED: 3,

@@ -9,6 +9,7 @@ import { registerDoctor } from './commands/doctor.js';
 import { registerModelServer } from './commands/model-server.js';
 import { registerOrchestrator } from './commands/orchestrator.js';
 import { registerServe } from './commands/serve.js';
+import { registerSessionCommands } from './commands/sessions.js';
 import { registerTaskCommands } from './commands/tasks.js';
 import { registerUp } from './commands/up.js';
 import { registerWorker } from './commands/worker.js';
@@ -27,6 +28,7 @@ for (const register of [
   registerServe,
   registerWorker,
   registerTaskCommands,
+  registerSessionCommands,
   registerModelServer,
   registerApplyPatch,
   registerDoctor,

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { StagegateError } from './errors.js';
 import { GatePolicies } from './policy.js';
-import { AgentRole } from './bus/messages.js';
+import { AgentRole, Stage } from './bus/messages.js';
 
 const positiveInt = z.coerce.number<unknown>().int('expected a whole number').positive('expected a number above 0');
 const nonNegativeInt = z.coerce.number<unknown>().int('expected a whole number').nonnegative('expected 0 or more');
@@ -251,6 +251,8 @@ export const Config = z.object({
     })
     .default({ ackWaitMs: 30_000, maxDeliveries: 3 }),
   coder: CoderConfig.default(CoderConfig.parse({})),
+  /** How long each stage's job may run before the stage fails with the reason (absent: no limit). */
+  stageTimeoutsMs: z.partialRecord(Stage, positiveInt).default({}),
   commandTimeoutMs: positiveInt.default(600_000),
   serve: ServeConfig.default(ServeConfig.parse({})),
   api: ApiConfig.default({ tokens: [] }),
@@ -283,6 +285,7 @@ const ENV_FIELDS: ReadonlyArray<{ env: string; path: string[]; list?: boolean; n
   { env: 'STAGEGATE_MODEL_CONCURRENCY', path: ['model', 'limits', '*', 'maxConcurrency'] },
   { env: 'STAGEGATE_MODEL_RATE_LIMIT_RETRIES', path: ['model', 'rateLimitRetries'] },
   { env: 'STAGEGATE_MAX_REVIEW_ROUNDS', path: ['maxReviewRounds'] },
+  ...Stage.options.map((stage) => ({ env: `STAGEGATE_${stage.toUpperCase()}_TIMEOUT_MS`, path: ['stageTimeoutsMs', stage] })),
   { env: 'STAGEGATE_WORK_DIR', path: ['workDir'] },
   { env: 'STAGEGATE_JOB_ACK_WAIT_MS', path: ['jobs', 'ackWaitMs'] },
   { env: 'STAGEGATE_JOB_MAX_DELIVERIES', path: ['jobs', 'maxDeliveries'] },

@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'NATS_UNREACHABLE'
   | 'BUS_TIMEOUT'
   | 'TASK_UNKNOWN'
+  | 'SESSION_UNKNOWN'
   | 'TASK_NOT_AT_GATE'
   | 'MODEL_HTTP'
   | 'GITHUB_HTTP'

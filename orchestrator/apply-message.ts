@@ -8,6 +8,8 @@ import { TaskState, gateAt, type Effect, type TaskRecord } from '../core/task-re
 import { auditEffect, planDispatches } from './effects.js';
 import { gateStatusOf, refusalOf } from './gate-policy.js';
 import { taskMachine } from './task-machine.js';
+import { sessionUpdateEffects } from './sessions/task-updates.js';
+import { planStageTimeoutEffects } from './timers/stage-timeouts.js';
 import { planTimerEffects } from './timers/timer-effects.js';
 
 /** How many applied events a record remembers, to recognise a redelivered one. */
@@ -37,6 +39,8 @@ export function applyMessage(current: TaskRecord | undefined, message: InboxMess
     const state = TaskState.parse(snapshot.value);
     const effects = [
       ...planDispatches(snapshot.context, actions, message.sentAt),
+      ...planStageTimeoutEffects(undefined, snapshot.context),
+      ...sessionUpdateEffects(undefined, { state, context: snapshot.context }, message),
       auditEffect({ type: 'task.event', taskId: message.taskId, msgId: `${message.msgId}:audit`, sentAt: message.sentAt, event: message, state, accepted: true }),
     ];
     return { kind: 'commit', record: { version: 1, state, context: snapshot.context, applied: [{ msgId: message.msgId, effects }] }, effects };
@@ -75,6 +79,8 @@ export function applyMessage(current: TaskRecord | undefined, message: InboxMess
   const effects = [
     ...planDispatches(after.context, actions, message.sentAt),
     ...planTimerEffects(current, { state, context: after.context }, message),
+    ...planStageTimeoutEffects(current.context, after.context),
+    ...sessionUpdateEffects(current, { state, context: after.context }, message),
     audit,
   ];
   const applied = [...current.applied, { msgId: message.msgId, effects }].slice(-APPLIED_MEMORY);

@@ -4,19 +4,21 @@
  * wins when two touch the same task. Per message: parse, load, apply, commit, perform, ack.
  * Nothing is kept in memory that is not in NATS, so a killed process loses nothing: the one
  * cache, the records this process last committed, is only a guess that the revision check on
- * the next write confirms or refutes. Each
- * orchestrator also runs a gate timer scheduler (`timers/`) over the shared timers bucket.
+ * the next write confirms or refutes. Each orchestrator also runs the sessions' inbox the same
+ * way (`sessions/`), and a timer scheduler (`timers/`) over the shared timers bucket.
  */
 import { jetstream, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { InboxMessage } from '../core/bus/messages.js';
-import { ORCHESTRATOR_CONSUMER, STREAMS } from '../core/bus/subjects.js';
-import { openTaskBucket, openTimerBucket } from '../core/bus/topology.js';
+import { ORCHESTRATOR_CONSUMER, SESSION_CONSUMER, STREAMS } from '../core/bus/subjects.js';
+import { openSessionBucket, openTaskBucket, openTimerBucket } from '../core/bus/topology.js';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { parseJsonAt } from '../core/parse.js';
 import { applyMessage } from './apply-message.js';
+import { consumeInOrder, recordKeyOf } from './ordered-consumer.js';
+import { handleSessionMessage } from './sessions/session-handler.js';
 import { performEffects } from './effects.js';
 import { WriteConflict } from '../core/bus/versioned-kv.js';
 import { commitTask, loadTask, type StoredTask } from './task-store.js';
@@ -45,31 +47,23 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<R
   const js = jetstream(nc);
   const kv = await openTaskBucket(nc);
   const timersKv = await openTimerBucket(nc);
-  const consumer = await js.consumers.get(STREAMS.inbox, ORCHESTRATOR_CONSUMER);
   const limit = options.concurrency ?? 32;
-  const messages = await consumer.consume({ max_messages: limit });
-  const inFlight = new Set<Promise<void>>();
-  const perTask = new Map<string, Promise<void>>();
   const committed = createCommittedCache();
-
-  const loop = (async () => {
-    for await (const msg of messages) {
-      while (inFlight.size >= limit) await Promise.race(inFlight);
-      const key = taskKeyOf(msg.subject);
-      const previous = perTask.get(key) ?? Promise.resolve();
-      // A failure here (even an ack on a closed connection) must neither stop the loop nor skip
-      // the task's next messages: the unacked message comes back.
-      const work = previous
-        .then(() => handleMessage(msg, js, kv, timersKv, committed, log))
-        .catch((err: unknown) => log.error({ subject: msg.subject, err: errorMessage(err) }, 'inbox message not handled; it will be redelivered'));
-      const tracked = work.finally(() => {
-        inFlight.delete(tracked);
-        if (perTask.get(key) === tracked) perTask.delete(key);
-      });
-      perTask.set(key, tracked);
-      inFlight.add(tracked);
-    }
-  })();
+  const tasks = await consumeInOrder({
+    consumer: await js.consumers.get(STREAMS.inbox, ORCHESTRATOR_CONSUMER),
+    limit,
+    keyOf: recordKeyOf,
+    handle: (msg) => handleMessage(msg, js, kv, timersKv, committed, log),
+    log,
+  });
+  const sessionsKv = await openSessionBucket(nc);
+  const sessions = await consumeInOrder({
+    consumer: await js.consumers.get(STREAMS.sessions, SESSION_CONSUMER),
+    limit,
+    keyOf: recordKeyOf,
+    handle: (msg) => handleSessionMessage(msg, { js, kv: sessionsKv, timersKv, log }),
+    log,
+  });
 
   const timers = await startTimerScheduler({ kv: timersKv, js, log, ...(options.clock === undefined ? {} : { clock: options.clock }) });
 
@@ -78,9 +72,7 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<R
     timers,
     async stop() {
       await timers.stop();
-      messages.stop();
-      await loop;
-      await Promise.all(inFlight);
+      await Promise.all([tasks.stop(), sessions.stop()]);
     },
   };
 }
@@ -112,10 +104,6 @@ function createCommittedCache(): CommittedCache {
   };
 }
 
-function taskKeyOf(subject: string): string {
-  return subject.split('.')[2] ?? subject;
-}
-
 async function handleMessage(
   msg: JsMsg,
   js: JetStreamClient,
@@ -127,7 +115,7 @@ async function handleMessage(
   let message: InboxMessage;
   try {
     message = parseJsonAt(InboxMessage, msg.string(), `message on ${msg.subject}`);
-    if (taskKeyOf(msg.subject) !== message.taskId) {
+    if (recordKeyOf(msg.subject) !== message.taskId) {
       throw new Error(`message on ${msg.subject} names task ${message.taskId}`);
     }
   } catch (err) {

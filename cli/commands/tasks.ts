@@ -1,5 +1,4 @@
 /** The commands that act on tasks through the bus: submit, status, logs, approve, reject, cancel, retry. */
-import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { Gate, TaskSpec } from '../../core/bus/messages.js';
 import { StagegateError } from '../../core/errors.js';
@@ -7,6 +6,7 @@ import { parseAt } from '../../core/parse.js';
 import { createTaskClient, type TaskClient } from '../../orchestrator/task-client.js';
 import type { Config } from '../../core/config.js';
 import { formatLogEntry, formatTask, formatTaskLine } from '../format.js';
+import { normaliseRepo } from '../repo-path.js';
 import { openRuntime, untilSignal } from '../runtime.js';
 
 async function withClient<T>(command: Command, run: (client: TaskClient, config: Readonly<Config>) => Promise<T>): Promise<T> {
@@ -20,11 +20,6 @@ async function withClient<T>(command: Command, run: (client: TaskClient, config:
 
 function print(json: boolean | undefined, value: unknown, text: string) {
   console.log(json ? JSON.stringify(value) : text);
-}
-
-/** Local paths are made absolute, since workers clone from wherever they run. */
-function normaliseRepo(repo: string): string {
-  return /^[a-z+]+:\/\/|^[^/]+@[^/]+:/i.test(repo) ? repo : resolve(repo);
 }
 
 export function registerTaskCommands(program: Command): void {
@@ -49,6 +44,7 @@ export function registerTaskCommands(program: Command): void {
             base: o.base,
             ...(o.testCommand === undefined ? {} : { testCommand: o.testCommand }),
             ...(o.deployCommand === undefined ? {} : { deployCommand: o.deployCommand }),
+            ...(Object.keys(config.stageTimeoutsMs).length === 0 ? {} : { stageTimeoutsMs: config.stageTimeoutsMs }),
             submittedBy: config.user,
           },
           'task',
