@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { ModelPrice } from '../config.js';
 import { GatePolicies } from '../policy.js';
-import { AgentRole, BacklogProposed, GitHubSource, JobFailed, Stage, TaskId, Usage } from './messages.js';
+import { AgentProgress, AgentRole, BacklogProposed, GitHubSource, JobFailed, Stage, TaskId, Usage } from './messages.js';
 
 export const SessionId = TaskId;
 
@@ -152,3 +152,7 @@ export const SessionDigest = z.object({
   text: z.string(),
 });
 export type SessionDigest = z.infer<typeof SessionDigest>;
+
+/** The session's log: its applied events, its digests, and the planner's progress on its backlog jobs. */
+export const SessionLogEntry = z.discriminatedUnion('type', [SessionEventRecorded, SessionDigest, AgentProgress]);
+export type SessionLogEntry = z.infer<typeof SessionLogEntry>;

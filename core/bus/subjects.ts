@@ -44,6 +44,10 @@ export const GITHUB_DELIVERIES_BUCKET = 'sg-github-deliveries';
 /** The pull request channel's durable consumer on SG_LOG: opens and updates each task's pull request and posts its reviews. */
 export const GITHUB_PR_CONSUMER = 'channel-github-pr';
 
+/** Session digests: the consumer that posts them to GitHub and Slack, and its record of what it posted. */
+export const SESSION_DIGEST_CONSUMER = 'channel-session-digests';
+export const SESSION_DIGEST_BUCKET = 'sg-channel-digests';
+
 export function workerConsumer(role: AgentRole): string {
   return `worker-${role}`;
 }

@@ -11,6 +11,8 @@ import { createGitHubClient } from '../../core/github/client.js';
 import type { Logger } from '../../core/log.js';
 import { createSlackChannel, type SlackChannel } from '../channels/slack/slack-channel.js';
 import { createGitHubChannel, type GitHubChannel } from '../github/github-channel.js';
+import type { FollowingLog } from '../channels/follow-log.js';
+import { startDigestChannel, type DigestPosters } from '../sessions/digest-channel.js';
 import { GIT_GATEWAY_PATH, gitGatewayRoutes } from '../github/git-gateway.js';
 import { createPullRequestChannel, type PullRequestChannel } from '../github/pull-request-channel.js';
 import { GITHUB_WEBHOOK_PATH } from '../github/webhook-route.js';
@@ -87,13 +89,28 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     ...(gitHubClient === undefined ? [] : [gitGatewayRoutes({ tasks, github: gitHubClient, log: log.child({ channel: 'git-gateway' }) })]),
   ];
 
+  const posters: DigestPosters = {
+    ...(gitHubClient === undefined
+      ? {}
+      : {
+          github: async ({ owner, repo, issueNumber, installationId }, text) => {
+            const octokit = await gitHubClient.forRepository({ owner, repo, ...(installationId === undefined ? {} : { installationId }) });
+            await octokit.rest.issues.createComment({ owner, repo, issue_number: issueNumber, body: text });
+          },
+        }),
+    ...(slack === undefined ? {} : { slack: (channel: string, text: string) => slack.post(channel, text) }),
+  };
+  let digests: FollowingLog | undefined;
+
   await slack?.start();
   let server;
   try {
     await gitHubChannel?.start();
     await pullRequests?.start();
+    if (posters.github !== undefined || posters.slack !== undefined) digests = await startDigestChannel({ nc, posters, log: log.child({ channel: 'session-digests' }) });
     server = await startHttpServer({ host: config.serve.host, port: options.port ?? config.serve.port, log, routes });
   } catch (err) {
+    await digests?.stop();
     await pullRequests?.stop();
     await gitHubChannel?.stop();
     await slack?.stop();
@@ -107,6 +124,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     channels,
     async stop() {
       await server.close();
+      await digests?.stop();
       await pullRequests?.stop();
       await gitHubChannel?.stop();
       await slack?.stop();

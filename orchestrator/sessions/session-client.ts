@@ -6,20 +6,14 @@
 import { randomUUID } from 'node:crypto';
 import { DeliverPolicy, jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { z } from 'zod';
-import { AgentProgress } from '../../core/bus/messages.js';
 import { STREAMS, subjects } from '../../core/bus/subjects.js';
-import { SessionDigest, SessionEventRecorded, type SessionBudget, type SessionMessage, type SessionSpec } from '../../core/bus/session-messages.js';
+import { SessionLogEntry, type SessionBudget, type SessionMessage, type SessionSpec } from '../../core/bus/session-messages.js';
 import { openSessionBucket } from '../../core/bus/topology.js';
 import { StagegateError } from '../../core/errors.js';
 import { parseJsonAt } from '../../core/parse.js';
 import type { GatePolicies } from '../../core/policy.js';
 import type { SessionRecord } from '../../core/session-record.js';
 import { listSessions, loadSession } from './session-store.js';
-
-/** The session's log: its applied events, its digests, and the planner's progress on its backlog jobs. */
-export const SessionLogEntry = z.discriminatedUnion('type', [SessionEventRecorded, SessionDigest, AgentProgress]);
-export type SessionLogEntry = z.infer<typeof SessionLogEntry>;
 
 export interface SessionClient {
   start(input: { spec: SessionSpec; policies: GatePolicies; maxReviewRounds: number; sessionId?: string }): Promise<string>;

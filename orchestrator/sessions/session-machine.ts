@@ -199,7 +199,6 @@ export const sessionMachine = sessionSetup.createMachine({
   initial: 'planning',
   on: {
     'session.task_update': { actions: 'recordTaskUpdate' },
-    'session.timer_fired': { actions: 'recordDigest' },
   },
   states: {
     planning: {
@@ -212,6 +211,7 @@ export const sessionMachine = sessionSetup.createMachine({
         'job.failed': plannerFailed,
         'session.pause': { target: 'paused', actions: 'pauseByRequest' },
         'session.stop': { target: 'stopped', actions: 'recordStop' },
+        'session.timer_fired': { actions: 'recordDigest' },
       },
     },
     running: {
@@ -226,6 +226,7 @@ export const sessionMachine = sessionSetup.createMachine({
       on: {
         'session.pause': { target: 'paused', actions: 'pauseByRequest' },
         'session.stop': { target: 'stopped', actions: 'recordStop' },
+        'session.timer_fired': { actions: 'recordDigest' },
       },
     },
     paused: {
@@ -237,6 +238,7 @@ export const sessionMachine = sessionSetup.createMachine({
         'job.failed': { guard: 'isPlannerJob', actions: ['recordPlannerSpend', 'recordPlannerFailure'] },
         'session.resume': { guard: 'resumable', target: 'running', actions: 'resume' },
         'session.stop': { target: 'stopped', actions: 'recordStop' },
+        'session.timer_fired': { actions: 'recordDigest' },
       },
     },
     completed: {},

@@ -37,6 +37,8 @@ export interface SlackChannel {
   mode: SlackMode;
   /** `POST /slack/events` in HTTP mode; nothing in Socket Mode. */
   routes: RouteModule[];
+  /** Posts a plain message (a session digest) to a channel. */
+  post(channel: string, text: string): Promise<void>;
   /** Checks the bot token (auth.test), connects Socket Mode, starts following the task log. */
   start(): Promise<void>;
   stop(): Promise<void>;
@@ -104,6 +106,9 @@ export function createSlackChannel(options: SlackChannelOptions): SlackChannel {
         },
       });
       if (mode === 'socket') await app.start();
+    },
+    async post(target, text) {
+      await app.client.chat.postMessage({ channel: target, text, mrkdwn: true });
     },
     async stop() {
       await following?.stop();
