@@ -238,6 +238,25 @@ describe('a session', () => {
   });
 });
 
+describe('a session across a nats-server restart', () => {
+  it('completes with every item run once when nats-server restarts mid-session', async () => {
+    procs = await startStagegateProcesses({ natsUrl: server.url, modelUrl: 'http://127.0.0.1:9/v1' });
+    await procs.orchestrator();
+    await startAgents(fiveItems);
+    const sessionId = await startSession({ parallel: 2 });
+
+    await waitFor('an item to be done', async () => {
+      const r = await sessions.get(sessionId).catch(() => undefined);
+      return r !== undefined && r.context.items.some((i) => i.status === 'done') ? true : undefined;
+    });
+    await server.restart();
+
+    const record = await waitFor('the session to complete', inState(sessionId, 'completed'), 90_000);
+    expect(record.context.items.map((i) => [i.id, i.status, i.attempts])).toEqual(fiveItems.items.map((i) => [i.id, 'done', 1]));
+    expect(backlogJobs).toHaveLength(1);
+  });
+});
+
 describe('session commands', () => {
   it('refuses an unknown session with a clear error', async () => {
     await expect(sessions.pause('s-nope', 'tester')).rejects.toThrow('unknown session s-nope');
