@@ -66,11 +66,15 @@ export async function scanDiff(repoDir: string, from: string, to: string): Promi
   return scanAddedText(parseAddedLines(await git(['diff', ...ADDED_LINES_ARGS, from, to, '--'], { cwd: repoDir })));
 }
 
-/** What each commit adds over its first parent (a root commit: everything in it); a finding is reported once. */
-export async function scanCommits(repoDir: string, commits: readonly string[]): Promise<SecretFinding[]> {
+/**
+ * What each commit adds over its first parent (a root commit: everything in it); a finding is
+ * reported once. `env`: for git in `repoDir`, e.g. credentials of a promisor remote.
+ */
+export async function scanCommits(repoDir: string, commits: readonly string[], options: { env?: Record<string, string> } = {}): Promise<SecretFinding[]> {
   const seen = new Map<string, SecretFinding>();
   for (const commit of commits) {
-    const diff = await git(['diff-tree', '-p', '--no-commit-id', '--root', '--diff-merges=first-parent', ...ADDED_LINES_ARGS, commit, '--'], { cwd: repoDir });
+    const args = ['diff-tree', '-p', '--no-commit-id', '--root', '--diff-merges=first-parent', ...ADDED_LINES_ARGS, commit, '--'];
+    const diff = await git(args, { cwd: repoDir, ...(options.env === undefined ? {} : { env: options.env }) });
     for (const finding of await scanAddedText(parseAddedLines(diff))) seen.set(describeFinding(finding), finding);
   }
   return [...seen.values()];
