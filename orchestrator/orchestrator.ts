@@ -16,6 +16,7 @@ import { openTaskBucket, openTimerBucket } from '../core/bus/topology.js';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { parseJsonAt } from '../core/parse.js';
+import { createSecretRedactor, type RedactSecrets } from '../core/security/redact-secrets.js';
 import { applyMessage } from './apply-message.js';
 import { performEffects } from './effects.js';
 import { WriteConflict } from '../core/bus/versioned-kv.js';
@@ -30,6 +31,8 @@ export interface OrchestratorOptions {
   concurrency?: number;
   /** The gate timer scheduler's clock (tests move it by hand); the system clock by default. */
   clock?: Clock;
+  /** The process's configured secrets, kept out of what it publishes; default: none held. */
+  redact?: RedactSecrets;
 }
 
 export interface RunningOrchestrator {
@@ -42,6 +45,7 @@ const MAX_CONFLICT_RETRIES = 50;
 
 export async function startOrchestrator(options: OrchestratorOptions): Promise<RunningOrchestrator> {
   const { nc, log } = options;
+  const redact = options.redact ?? createSecretRedactor([]);
   const js = jetstream(nc);
   const kv = await openTaskBucket(nc);
   const timersKv = await openTimerBucket(nc);
@@ -60,7 +64,7 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<R
       // A failure here (even an ack on a closed connection) must neither stop the loop nor skip
       // the task's next messages: the unacked message comes back.
       const work = previous
-        .then(() => handleMessage(msg, js, kv, timersKv, committed, log))
+        .then(() => handleMessage(msg, js, kv, timersKv, committed, redact, log))
         .catch((err: unknown) => log.error({ subject: msg.subject, err: errorMessage(err) }, 'inbox message not handled; it will be redelivered'));
       const tracked = work.finally(() => {
         inFlight.delete(tracked);
@@ -122,6 +126,7 @@ async function handleMessage(
   kv: KV,
   timersKv: KV,
   committed: CommittedCache,
+  redact: RedactSecrets,
   log: Logger,
 ): Promise<void> {
   let message: InboxMessage;
@@ -166,7 +171,7 @@ async function handleMessage(
       } else {
         taskLog.info({ reason: outcome.reason }, 'event not applied');
       }
-      await performEffects(js, outcome.effects, timersKv);
+      await performEffects(js, outcome.effects, redact, timersKv);
       msg.ack();
       return;
     }
