@@ -10,8 +10,6 @@
  * - `scanDiff`: what one tree adds over another, e.g. a whole change against its base.
  * - `scanAddedText`: the scanner itself, over lines already at hand.
  */
-import { lintSource } from '@secretlint/core';
-import { rules as recommendedRules } from '@secretlint/secretlint-rule-preset-recommend';
 import { z } from 'zod';
 import { ADDED_LINES_ARGS, parseAddedLines, type AddedFile } from '../git/added-lines.js';
 import { git } from '../git/git.js';
@@ -34,24 +32,33 @@ const RULE_OPTIONS: Record<string, Record<string, unknown>> = {
   // An access key id is how a hard-coded AWS key is usually spotted: its secret half need not be beside it.
   '@secretlint/secretlint-rule-aws': { enableIDScanRule: true },
 };
-// Each rule of the preset on its own, without the one that obeys `secretlint-disable` comments:
-// the change being scanned must not be able to switch its own scan off (a preset cannot drop it).
-const RULES = recommendedRules
-  .filter((rule) => rule.meta.id !== FILTER_COMMENTS)
-  .map((rule) => ({ id: rule.meta.id, rule, options: RULE_OPTIONS[rule.meta.id] ?? {} }));
+
+/** secretlint and its rules, loaded at the first scan: most processes, and every CLI command, never scan. */
+let scanner: ReturnType<typeof loadScanner> | undefined;
+
+async function loadScanner() {
+  const [{ lintSource }, preset] = await Promise.all([import('@secretlint/core'), import('@secretlint/secretlint-rule-preset-recommend')]);
+  // Each rule of the preset on its own, without the one that obeys `secretlint-disable` comments:
+  // the change being scanned must not be able to switch its own scan off (a preset cannot drop it).
+  const rules = preset.rules
+    .filter((rule) => rule.meta.id !== FILTER_COMMENTS)
+    .map((rule) => ({ id: rule.meta.id, rule, options: RULE_OPTIONS[rule.meta.id] ?? {} }));
+  return { lintSource, rules };
+}
 
 /** Values shorter than this get no hint at all, only their length. */
 const HINT_MIN_LENGTH = 20;
 const HINT_CHARS = 4;
 
 export async function scanAddedText(files: readonly AddedFile[]): Promise<SecretFinding[]> {
+  const { lintSource, rules } = await (scanner ??= loadScanner());
   const findings: SecretFinding[] = [];
   for (const file of files) {
     // The added lines of a file, in order, scanned as one text so a multi-line block (a private key) is seen whole.
     const content = file.lines.map((l) => l.text).join('\n');
     const result = await lintSource({
       source: { content, filePath: file.path, contentType: 'text' },
-      options: { config: { rules: RULES }, maskSecrets: true, noPhysicFilePath: true },
+      options: { config: { rules }, maskSecrets: true, noPhysicFilePath: true },
     });
     for (const message of result.messages) {
       const line = file.lines[message.loc.start.line - 1]?.line ?? file.lines[0]?.line ?? 1;
