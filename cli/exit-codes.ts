@@ -23,4 +23,5 @@ export const EXIT_CODE: Record<ErrorCode, number> = {
   DEPLOY_FAILED: 1,
   TOOL_MISSING: 1,
   SCRIPT_EXHAUSTED: 1,
+  SECRET_FOUND: 1,
 };

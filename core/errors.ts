@@ -20,7 +20,8 @@ export type ErrorCode =
   | 'COMMAND_FAILED'
   | 'DEPLOY_FAILED'
   | 'TOOL_MISSING'
-  | 'SCRIPT_EXHAUSTED';
+  | 'SCRIPT_EXHAUSTED'
+  | 'SECRET_FOUND';
 
 export interface StagegateErrorOptions extends ErrorOptions {
   taskId?: string;

@@ -2,13 +2,15 @@
  * Turns the actions a transition returned into effects (data, stored with the commit), and
  * performs them. Every effect carries a deterministic Nats-Msg-Id, so performing the same
  * effect again after a crash is a no-op on the server; gate timers (`timers/timer-effects.ts`)
- * are created only when absent.
+ * are created only when absent. What is published (the task log's audit entries, jobs) goes out
+ * without the values of the orchestrator's configured secrets.
  */
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import type { Job, Stage, TaskEventRecorded } from '../core/bus/messages.js';
 import { JOB_TYPE_BY_ROLE, ROLE_OF_STAGE } from '../core/bus/messages.js';
 import { subjects } from '../core/bus/subjects.js';
+import type { RedactSecrets } from '../core/security/redact-secrets.js';
 import type { Effect, TaskContext } from '../core/task-record.js';
 import { dropTimer, keepTimer } from './timers/timer-store.js';
 
@@ -78,11 +80,11 @@ function required<T>(value: T | null, context: TaskContext, what: string): T {
 }
 
 /** `timers` is the timers bucket; needed only when an effect sets or clears a gate timer. */
-export async function performEffects(js: JetStreamClient, effects: Effect[], timers?: KV): Promise<void> {
+export async function performEffects(js: JetStreamClient, effects: Effect[], redact: RedactSecrets, timers?: KV): Promise<void> {
   for (const effect of effects) {
     switch (effect.kind) {
       case 'publish':
-        await js.publish(effect.subject, JSON.stringify(effect.payload), { msgID: effect.msgId });
+        await js.publish(effect.subject, JSON.stringify(redact(effect.payload)), { msgID: effect.msgId });
         break;
       case 'timer.set':
         await keepTimer(requireTimers(timers, effect.key), effect.key, effect.payload);

@@ -16,6 +16,7 @@ import { openSessionBucket, openTaskBucket, openTimerBucket } from '../core/bus/
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { parseJsonAt } from '../core/parse.js';
+import { createSecretRedactor, type RedactSecrets } from '../core/security/redact-secrets.js';
 import { applyMessage } from './apply-message.js';
 import { consumeInOrder, recordKeyOf } from './ordered-consumer.js';
 import { handleSessionMessage } from './sessions/session-handler.js';
@@ -32,6 +33,8 @@ export interface OrchestratorOptions {
   concurrency?: number;
   /** The gate timer scheduler's clock (tests move it by hand); the system clock by default. */
   clock?: Clock;
+  /** The process's configured secrets, kept out of what it publishes; default: none held. */
+  redact?: RedactSecrets;
 }
 
 export interface RunningOrchestrator {
@@ -44,6 +47,7 @@ const MAX_CONFLICT_RETRIES = 50;
 
 export async function startOrchestrator(options: OrchestratorOptions): Promise<RunningOrchestrator> {
   const { nc, log } = options;
+  const redact = options.redact ?? createSecretRedactor([]);
   const js = jetstream(nc);
   const kv = await openTaskBucket(nc);
   const timersKv = await openTimerBucket(nc);
@@ -53,7 +57,7 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<R
     consumer: await js.consumers.get(STREAMS.inbox, ORCHESTRATOR_CONSUMER),
     limit,
     keyOf: recordKeyOf,
-    handle: (msg) => handleMessage(msg, js, kv, timersKv, committed, log),
+    handle: (msg) => handleMessage(msg, js, kv, timersKv, committed, redact, log),
     log,
   });
   const sessionsKv = await openSessionBucket(nc);
@@ -61,7 +65,7 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<R
     consumer: await js.consumers.get(STREAMS.sessions, SESSION_CONSUMER),
     limit,
     keyOf: recordKeyOf,
-    handle: (msg) => handleSessionMessage(msg, { js, kv: sessionsKv, timersKv, log }),
+    handle: (msg) => handleSessionMessage(msg, { js, kv: sessionsKv, timersKv, redact, log }),
     log,
   });
 
@@ -110,6 +114,7 @@ async function handleMessage(
   kv: KV,
   timersKv: KV,
   committed: CommittedCache,
+  redact: RedactSecrets,
   log: Logger,
 ): Promise<void> {
   let message: InboxMessage;
@@ -154,7 +159,7 @@ async function handleMessage(
       } else {
         taskLog.info({ reason: outcome.reason }, 'event not applied');
       }
-      await performEffects(js, outcome.effects, timersKv);
+      await performEffects(js, outcome.effects, redact, timersKv);
       msg.ack();
       return;
     }

@@ -9,11 +9,15 @@
  * - a command that needs approval: commit and push what was done, `command.approval_requested`
  *   with notes on what was done and what comes next; the resumed job may run the command.
  *
+ * A change that adds a secret is refused at finish (the model is told where), and never pushed:
+ * a push that would send one fails the job naming file, line and rule (`secret-check.ts`).
+ *
  * A model or infrastructure failure fails the job with its clone left to inspect.
  */
 import type { JobContext, JobHandler, JobOutcome } from '../../core/bus/job-worker.js';
-import type { ImplementRequest } from '../../core/bus/messages.js';
+import type { ImplementRequest, Usage } from '../../core/bus/messages.js';
 import type { CoderConfig, ModelPrice } from '../../core/config.js';
+import { isStagegateError } from '../../core/errors.js';
 import { describeResult } from '../../core/exec/run-command.js';
 import { NUMSTAT_ARGS, parseNumstat } from '../../core/git/numstat.js';
 import { cloneForJob, remoteBranchExists, type Workspace } from '../../core/git/workspace.js';
@@ -22,6 +26,7 @@ import type { TurnClient } from '../../core/model/turn.js';
 import { detectTestCommand } from '../../core/repo/detect-commands.js';
 import { keywordsOf, renderRepoView } from '../../core/repo/repo-view.js';
 import type { Sandbox } from '../../core/sandbox/index.js';
+import { describeFindings } from '../../core/security/secret-scan.js';
 import {
   renderTaskMessage,
   runCoderLoop,
@@ -33,6 +38,7 @@ import {
   type ToolOutcome,
 } from './harness/index.js';
 import { executeToolCall, toolDefinitions } from './harness/tools/index.js';
+import { assertPushIsClean, secretFeedback, secretsInWork } from './secret-check.js';
 
 const PROMPT = loadPrompt(import.meta.url);
 
@@ -61,7 +67,8 @@ export function createCoderHandler(deps: CoderDeps): JobHandler<'coder'> {
     const sandbox = await deps.sandbox();
     const ws = await cloneForJob({ repo: job.task.repo, workDir: deps.workDir, taskId: job.taskId, name: `implement-${job.attempt}` });
     const resumes = await remoteBranchExists(ws, job.branch);
-    await ws.git(['checkout', '--quiet', '-B', job.branch, `origin/${resumes ? job.branch : job.task.base}`]);
+    const start = `origin/${resumes ? job.branch : job.task.base}`;
+    await ws.git(['checkout', '--quiet', '-B', job.branch, start]);
     const testCommand = job.task.testCommand ?? (await detectTestCommand(ws.dir));
     const repoView = await renderRepoView({ dir: ws.dir, focus: job.plan.filesToTouch, keywords: keywordsOf(job.task.title, ...job.plan.filesToTouch) });
     const branchLog = resumes ? await ws.git(['log', '--oneline', '--no-decorate', `origin/${job.task.base}..HEAD`]) : '';
@@ -83,6 +90,11 @@ export function createCoderHandler(deps: CoderDeps): JobHandler<'coder'> {
     const verifyFinish = async (): Promise<FinishVerdict> => {
       if (!(await hasChanges(ws, job))) {
         return { accepted: false, output: 'Nothing in the repository has changed yet, so the task is not done: make the change the plan describes, then call finish again.' };
+      }
+      const secrets = await secretsInWork(ws, start);
+      if (secrets.length > 0) {
+        await ctx.progress(`finish refused: the change adds a secret at ${describeFindings(secrets)}`);
+        return { accepted: false, output: secretFeedback(secrets) };
       }
       if (testCommand === undefined) return { accepted: true };
       const result = await sandbox.run(testCommand, { writableDir: ws.dir, cwd: ws.dir, timeoutMs: deps.commandTimeoutMs, outputLimit: deps.coder.outputLimit });
@@ -107,7 +119,7 @@ export function createCoderHandler(deps: CoderDeps): JobHandler<'coder'> {
       log: ctx.log,
       ...(deps.clock === undefined ? {} : { clock: deps.clock }),
     });
-    const outcome = await conclude(job, ws, result, plan, ctx);
+    const outcome = await conclude(job, ws, result, plan, ctx).catch((err: unknown) => failOnSecret(err, ws, result.usage, ctx));
     // A failed job's clone stays to inspect; the other outcomes' work is on the branch.
     if (outcome.type !== 'job.failed') await ws.remove();
     return outcome;
@@ -146,14 +158,23 @@ async function conclude(job: ImplementRequest, ws: Workspace, result: CoderLoopR
   }
 }
 
-/** The commit made, or null when there was nothing to commit. */
+/** The commit made, or null when there was nothing to commit. Throws SECRET_FOUND, before pushing, when the push would send a secret. */
 async function commitAndPush(ws: Workspace, job: ImplementRequest, body: string): Promise<string | null> {
   await ws.git(['add', '--all']);
   if ((await ws.git(['status', '--porcelain'])).trim() === '') return null;
   await ws.git(['commit', '--quiet', '-m', `${job.task.title}\n\n${body}\n\nStagegate-Task: ${job.taskId} (round ${job.round})`]);
   const commit = await head(ws);
+  await assertPushIsClean(ws, job.taskId);
   await ws.git(['push', '--quiet', 'origin', `HEAD:refs/heads/${job.branch}`]);
   return commit;
+}
+
+/** A push stopped for a secret fails the job with where it is; the commit stays in the clone, on no remote. */
+async function failOnSecret(err: unknown, ws: Workspace, usage: Usage, ctx: JobContext): Promise<JobOutcome> {
+  if (!isStagegateError(err, 'SECRET_FOUND')) throw err;
+  ctx.log.warn({ findings: err.details?.findings }, 'push blocked: the change adds a secret');
+  await ctx.progress(`push blocked: ${err.message}`);
+  return { type: 'job.failed', stage: 'implement', reason: `push blocked: ${err.message}; nothing was pushed; worktree left at ${ws.dir}`, usage };
 }
 
 async function head(ws: Workspace): Promise<string> {

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { createSecretRedactor, secretValuesOf } from '../../core/security/redact-secrets.js';
 import { startOrchestrator } from '../../orchestrator/orchestrator.js';
 import { openRuntime, untilSignal } from '../runtime.js';
 
@@ -8,8 +9,8 @@ export function registerOrchestrator(program: Command): void {
     .description('run an orchestrator: applies results and decisions to tasks and dispatches jobs (run as many as you like)')
     .option('--concurrency <n>', 'messages handled at once', (v) => Number.parseInt(v, 10), 32)
     .action(async (options: { concurrency: number }, command: Command) => {
-      const { nc, log } = await openRuntime(command, 'orchestrator', true);
-      const orchestrator = await startOrchestrator({ nc, log, concurrency: options.concurrency });
+      const { nc, log, config } = await openRuntime(command, 'orchestrator', true);
+      const orchestrator = await startOrchestrator({ nc, log, concurrency: options.concurrency, redact: createSecretRedactor(secretValuesOf(config)) });
       console.error('stagegate orchestrator ready');
       await untilSignal(async () => {
         await orchestrator.stop();

@@ -2,6 +2,7 @@
  * The loop every agent runs: pull a job of its role, keep it alive while working, publish the
  * result, and only then ack. A worker killed mid-job leaves the job unacked, so another worker
  * gets it once the ack wait runs out; after `maxDeliveries` the task is failed with the reason.
+ * Results and progress go out without the values of the worker's configured secrets.
  */
 import { jetstream, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -9,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { errorMessage, isStagegateError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { parseJsonAt } from '../parse.js';
+import { createSecretRedactor, type RedactSecrets } from '../security/redact-secrets.js';
 import { emptyUsage } from '../task-record.js';
 import {
   Job,
@@ -51,6 +53,8 @@ export interface JobWorkerOptions<R extends AgentRole> {
   maxJobMs?: number;
   /** Stamps results; injected so tests can control time. */
   now?: () => Date;
+  /** The worker's configured secrets, kept out of its results and progress; default: none held. */
+  redact?: RedactSecrets;
 }
 
 export interface RunningWorker {
@@ -108,9 +112,10 @@ async function processJob<R extends AgentRole>(js: JetStreamClient, msg: JsMsg, 
 
   const jobLog = log.child({ taskId: job.taskId, jobId: job.msgId, role, delivery: msg.info.deliveryCount });
   const now = options.now ?? (() => new Date());
+  const redact = options.redact ?? createSecretRedactor([]);
   const publishOutcome = async (outcome: JobOutcome) => {
     const result = { ...outcome, taskId: job.taskId, msgId: `${job.msgId}:result`, sentAt: now().toISOString(), jobId: job.msgId };
-    await publishWithRetry(js, resultSubjectOf(job), result, jobLog);
+    await publishWithRetry(js, resultSubjectOf(job), redact(result), jobLog);
   };
 
   if (msg.info.deliveryCount > options.maxDeliveries) {
@@ -159,7 +164,7 @@ async function processJob<R extends AgentRole>(js: JetStreamClient, msg: JsMsg, 
         // is for people watching, and must never hold up or fail the job.
         for (let attempt = 1; attempt <= 3; attempt++) {
           try {
-            await js.publish(subjects.progress(job.taskId), JSON.stringify(entry), { msgID: entry.msgId });
+            await js.publish(subjects.progress(job.taskId), JSON.stringify(redact(entry)), { msgID: entry.msgId });
             return;
           } catch (err) {
             if (attempt === 3) jobLog.warn({ err: errorMessage(err) }, 'progress not published');

@@ -6,13 +6,20 @@ const IDENTITY = ['-c', 'user.name=Stagegate', '-c', 'user.email=stagegate@local
 
 const GIT_TIMEOUT_MS = 15 * 60_000;
 
-export function git(args: string[], options: { cwd: string; taskId?: string }): Promise<string> {
+export interface GitOptions {
+  cwd: string;
+  taskId?: string;
+  /** Added to the environment: settings (`GIT_CONFIG_*`) that must stay out of the arguments, which errors quote. */
+  env?: Record<string, string>;
+}
+
+export function git(args: string[], options: GitOptions): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(
       'git',
       [...IDENTITY, ...args],
       // A hung clone or push must not hold a job forever: it fails, and the job says why.
-      { cwd: options.cwd, maxBuffer: 64 * 1024 * 1024, timeout: GIT_TIMEOUT_MS, killSignal: 'SIGKILL', env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } },
+      { cwd: options.cwd, maxBuffer: 64 * 1024 * 1024, timeout: GIT_TIMEOUT_MS, killSignal: 'SIGKILL', env: { ...process.env, ...options.env, GIT_TERMINAL_PROMPT: '0' } },
       (err, stdout, stderr) => {
         if (err === null) return resolve(stdout);
         const detail = (stderr || stdout || err.message).trim().split('\n').slice(-6).join(' / ');

@@ -10,6 +10,8 @@
  * same facts in `details` (see `gitHubStatusOf`). Rate limits are waited out per GitHub's reset
  * time or Retry-After a bounded number of times, each logged; 5xx and network failures are retried
  * by the retry plugin. Octokit's own log lines go to pino without headers, so no token is logged.
+ * No request carries a configured secret's value in its parameters (comments, pull request and
+ * review bodies, titles): `redact` replaces them before the request is made.
  */
 import Bottleneck from 'bottleneck';
 import { createAppAuth } from '@octokit/auth-app';
@@ -21,6 +23,7 @@ import type { GitHubConfig } from '../config.js';
 import { StagegateError, errorMessage, isStagegateError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { parseAt } from '../parse.js';
+import { createSecretRedactor, secretValuesOf, type RedactSecrets } from '../security/redact-secrets.js';
 import {
   INSTALLATION_PERMISSIONS,
   createInstallationTokenCache,
@@ -66,7 +69,12 @@ export interface GitHubClientOptions {
   maxRateLimitWaitS?: number;
   /** Retries of 5xx and network failures (default 3, backing off 1, 4, 9 s). */
   retries?: number;
+  /** The process's configured secrets, kept out of every request; default: the GitHub credentials in `config`. */
+  redact?: RedactSecrets;
 }
+
+/** Request options that are Octokit's own, not what is sent to GitHub. */
+const OCTOKIT_OPTIONS = new Set(['method', 'url', 'baseUrl', 'headers', 'request', 'mediaType']);
 
 /** Octokit writes 1 s apart (3 s for ones that notify) unless `paceWrites` is off: then these unpaced groups. */
 let unpaced: { write: Bottleneck.Group; notifications: Bottleneck.Group; search: Bottleneck.Group } | undefined;
@@ -74,6 +82,7 @@ let unpaced: { write: Bottleneck.Group; notifications: Bottleneck.Group; search:
 export function createGitHubClient(config: GitHubConfig, log: Logger, options: GitHubClientOptions = {}): GitHubClient {
   const githubLog = log.child({ component: 'github' });
   const apiUrl = config.apiUrl;
+  const redact = options.redact ?? createSecretRedactor(secretValuesOf({ github: config }));
   const build = (auth: Record<string, unknown>) => {
     const octokit = new GitHubOctokit({
       baseUrl: apiUrl,
@@ -82,6 +91,9 @@ export function createGitHubClient(config: GitHubConfig, log: Logger, options: G
       retry: { retries: options.retries ?? 3, doNotRetry: [400, 401, 403, 404, 405, 409, 410, 422, 429, 451, 501] },
       throttle: throttleOptions(config, githubLog, options),
       ...auth,
+    });
+    octokit.hook.before('request', (requestOptions) => {
+      for (const [key, value] of Object.entries(requestOptions)) if (!OCTOKIT_OPTIONS.has(key)) requestOptions[key] = redact(value);
     });
     return octokit;
   };

@@ -4,12 +4,15 @@
  * base URL come from config, retries on 5xx/408/409 and dropped connections are the SDK's own,
  * 429s are the limiter's (limiter.ts: it pauses every call to the endpoint, not just the one
  * that was refused), and a failure becomes MODEL_HTTP naming the endpoint, never echoing the key.
+ * No request body carries a configured secret (`redact-secrets.ts`): a worker that asks a model
+ * holds no credential but the model key (`configForRole`), and that one is kept out of what it sends.
  */
 import OpenAI, { type APIConnectionError } from 'openai';
 import type { AgentRole, Usage } from '../bus/messages.js';
 import type { ModelConfig } from '../config.js';
 import { StagegateError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { createSecretRedactor, secretValuesOf, type RedactSecrets } from '../security/redact-secrets.js';
 import { createModelLimiter, type ModelLimiter, type RateLimitCheck } from './limiter.js';
 
 const DEFAULT_BASE_URL = 'https://api.openai.com/v1';
@@ -17,7 +20,8 @@ const DEFAULT_BASE_URL = 'https://api.openai.com/v1';
 export interface OpenAIEndpoint {
   openai: OpenAI;
   baseURL: string;
-  apiKey: string;
+  /** Takes the configured secrets (the key) out of what is sent, and out of error messages. */
+  redact: RedactSecrets;
   timeoutMs: number;
 }
 
@@ -29,16 +33,23 @@ export function createOpenAIEndpoint(config: ModelConfig, log: Logger): OpenAIEn
     );
   }
   const baseURL = config.baseUrl ?? DEFAULT_BASE_URL;
+  const redact = createSecretRedactor(secretValuesOf({ model: config }));
   const openai = new OpenAI({
     apiKey: config.apiKey,
     baseURL,
     maxRetries: config.maxRetries,
     timeout: config.timeoutMs,
-    fetch: leaveRateLimitsToLimiter,
+    fetch: redactedFetch(redact),
     logger: log.child({ component: 'openai' }),
     logLevel: 'warn',
   });
-  return { openai, baseURL, apiKey: config.apiKey, timeoutMs: config.timeoutMs };
+  return { openai, baseURL, redact, timeoutMs: config.timeoutMs };
+}
+
+/** The SDK's requests, their JSON bodies redacted, each 429 left to the limiter. */
+function redactedFetch(redact: RedactSecrets) {
+  return (input: string | URL | Request, init?: RequestInit): Promise<Response> =>
+    leaveRateLimitsToLimiter(input, typeof init?.body === 'string' ? { ...init, body: redact(init.body) } : init);
 }
 
 /**
@@ -97,7 +108,7 @@ export function callerOf(taskId: string, role: AgentRole) {
 /** SDK errors → MODEL_HTTP naming the endpoint; anything else passes through untouched. */
 export function describeHttpFailure(err: unknown, endpoint: OpenAIEndpoint, context: { taskId: string; usage: Usage }): unknown {
   if (!(err instanceof OpenAI.APIError)) return err;
-  const { baseURL, apiKey, timeoutMs } = endpoint;
+  const { baseURL, redact, timeoutMs } = endpoint;
   const what =
     err instanceof OpenAI.APIConnectionTimeoutError
       ? `did not answer within ${timeoutMs} ms`
@@ -105,7 +116,7 @@ export function describeHttpFailure(err: unknown, endpoint: OpenAIEndpoint, cont
         ? `could not be reached (${connectionCause(err)})`
         : `answered ${err.message}`;
   // Some endpoints echo the key they rejected; it must not reach a log line.
-  const message = `model endpoint ${baseURL} ${what}`.replaceAll(apiKey, '[redacted]');
+  const message = redact(`model endpoint ${baseURL} ${what}`);
   return new StagegateError('MODEL_HTTP', message, {
     taskId: context.taskId,
     cause: err,

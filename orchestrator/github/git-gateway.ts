@@ -9,9 +9,11 @@
  * - only for a task that came from that repository's issue and is not done or cancelled;
  * - fetches of that repository;
  * - pushes that create or fast-forward the task's own branch, nothing else: no other ref, no
- *   deletion, no force. Each push is read before it is forwarded (its commands, and its pack:
- *   `push-check.ts`); a refused push is answered in git's protocol, so the client prints
- *   `! [remote rejected] <ref> (<why>)`, and nothing reaches GitHub.
+ *   deletion, no force, and no commit that adds a secret (the coder scans its own pushes, but a
+ *   compromised one could skip that). Each push is read before it is forwarded (its commands,
+ *   and its pack: `push-check.ts`); a refused push is answered in git's protocol, so the client
+ *   prints `! [remote rejected] <ref> (<why>)`, e.g. `(secret found: src/a.ts:3 (aws/…))`, and
+ *   nothing reaches GitHub.
  *
  * The gateway does not authenticate its callers: keep `/git/` where only workers reach it (the
  * default serve address is loopback; behind a proxy, publish only `/webhooks/github`).
@@ -30,7 +32,7 @@ import type { RouteModule } from '../serve/route-module.js';
 import type { TaskClient } from '../task-client.js';
 import { OwnerLogin, RepositoryName } from './payloads.js';
 import { PktLineError, ZERO_SHA, addCapabilities, parseReceivePackRequest, rejectionReport, type RefUpdate } from './pkt-line.js';
-import { refuseNonFastForwards } from './push-check.js';
+import { refuseUnsafeUpdates, type Upstream } from './push-check.js';
 
 export const GIT_GATEWAY_PATH = '/git';
 
@@ -89,12 +91,13 @@ async function handle(deps: GitGatewayDeps, req: Request, res: Response): Promis
     { owner: target.owner, repo: target.repo, ...(installationId === undefined ? {} : { installationId }) },
     { permissions: { contents: push ? 'write' : 'read' } },
   );
-  const upstream = new URL(`${deps.github.gitUrl}/${encodeURIComponent(target.owner)}/${encodeURIComponent(target.repo)}.git/${target.path}`);
+  const repository = `${deps.github.gitUrl}/${encodeURIComponent(target.owner)}/${encodeURIComponent(target.repo)}.git`;
+  const upstream = new URL(`${repository}/${target.path}`);
   if (target.path === 'info/refs') upstream.searchParams.set('service', target.service);
   const auth = `Basic ${Buffer.from(`x-access-token:${token}`).toString('base64')}`;
 
   if (target.path === 'info/refs' && push) return advertiseForPush(req, res, upstream, auth, log);
-  if (target.path === 'git-receive-pack') return forwardPush(deps, target, req, res, upstream, auth, log);
+  if (target.path === 'git-receive-pack') return forwardPush(deps, target, req, res, upstream, { url: repository, authorization: auth }, log);
   // Fetches stream through untouched.
   const upstreamRes = await send(upstream, { method: req.method, headers: { ...forwardedHeaders(req.headers, true), authorization: auth } }, req);
   relay(upstreamRes, res);
@@ -153,7 +156,7 @@ async function advertiseForPush(req: Request, res: Response, upstream: URL, auth
 }
 
 /** Reads the whole push, checks every update, and forwards it only if all of them may pass. */
-async function forwardPush(deps: GitGatewayDeps, target: Target, req: Request, res: Response, upstream: URL, auth: string, log: Logger): Promise<void> {
+async function forwardPush(deps: GitGatewayDeps, target: Target, req: Request, res: Response, upstream: URL, repository: Upstream, log: Logger): Promise<void> {
   const raw = await readAll(req, deps.maxPushBytes ?? DEFAULT_MAX_PUSH_BYTES).catch((err: unknown) => (err instanceof TooLarge ? undefined : Promise.reject(err)));
   if (raw === undefined) return refuse(res, 413, 'the push is larger than the git gateway accepts');
   let request;
@@ -163,7 +166,7 @@ async function forwardPush(deps: GitGatewayDeps, target: Target, req: Request, r
     if (!(err instanceof PktLineError)) throw err;
     return refuse(res, 400, `not a git push: ${err.message}`);
   }
-  const refused = await refusals(target, request.updates, request.pack);
+  const refused = await refusals(target, request.updates, request.pack, repository);
   if (refused.size > 0) {
     log.warn({ updates: request.updates, refused: Object.fromEntries(refused) }, 'git gateway refused a push');
     const report = request.updates.map((u) => ({ ref: u.ref, reason: refused.get(u.ref) ?? 'refused with the rest of the push' }));
@@ -174,15 +177,15 @@ async function forwardPush(deps: GitGatewayDeps, target: Target, req: Request, r
   }
   const upstreamRes = await send(
     upstream,
-    { method: 'POST', headers: { ...forwardedHeaders(req.headers, false), 'content-length': String(raw.length), authorization: auth } },
+    { method: 'POST', headers: { ...forwardedHeaders(req.headers, false), 'content-length': String(raw.length), authorization: repository.authorization } },
     raw,
   );
   relay(upstreamRes, res);
   log.info({ status: upstreamRes.statusCode, updates: request.updates.map((u) => `${u.ref} ${u.before.slice(0, 10)}..${u.after.slice(0, 10)}`) }, 'git gateway push forwarded');
 }
 
-/** Why each update may not pass (the task's own branch only; created or fast-forwarded, never deleted). */
-async function refusals(target: Target, updates: readonly RefUpdate[], pack: Buffer): Promise<Map<string, string>> {
+/** Why each update may not pass (the task's own branch only; created or fast-forwarded, never deleted; no secret added). */
+async function refusals(target: Target, updates: readonly RefUpdate[], pack: Buffer, repository: Upstream): Promise<Map<string, string>> {
   const own = `refs/heads/${target.record.context.branch}`;
   const refused = new Map<string, string>();
   for (const u of updates) {
@@ -190,7 +193,7 @@ async function refusals(target: Target, updates: readonly RefUpdate[], pack: Buf
     else if (u.after === ZERO_SHA) refused.set(u.ref, 'deleting the branch is not allowed');
   }
   if (refused.size > 0) return refused;
-  return refuseNonFastForwards(updates, pack);
+  return refuseUnsafeUpdates(updates, pack, repository);
 }
 
 /** Request headers git's protocol needs upstream; never the caller's own authorization. */

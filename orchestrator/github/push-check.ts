@@ -1,28 +1,52 @@
 /**
- * Whether each update of a push is a fast-forward, judged from the push's own pack before it
- * reaches GitHub. The gateway advertises `no-thin`, so the pack holds every object its deltas
- * need; it is indexed in an empty scratch repository and the new commit's ancestry is walked
- * through the commits in it. Reaching the old tip proves a fast-forward. Reaching a commit that
- * is not in the pack (already on GitHub) other than the old tip proves nothing, and the update is
- * refused: a push that builds on the branch tip always reaches it inside its own pack.
+ * What the commits of a push are, judged from the push's own pack before it reaches GitHub: each
+ * update must be a fast-forward, and no new commit may add a secret.
+ *
+ * The gateway advertises `no-thin`, so the pack holds every object its deltas need; it is indexed
+ * in an empty scratch repository and the new commit's ancestry is walked through the commits in
+ * it. Reaching the old tip proves a fast-forward. Reaching a commit that is not in the pack
+ * (already on GitHub) other than the old tip proves nothing, and the update is refused: a push
+ * that builds on the branch tip always reaches it inside its own pack.
+ *
+ * Every commit in the pack is new to GitHub and is scanned for secrets over its first parent
+ * (`core/security/secret-scan.ts`). The parents that are not in the pack (the old tip; for a new
+ * branch, the base commit it grew from) are fetched from GitHub first, one commit deep and without
+ * file contents; the repository is a partial clone of GitHub, so git fetches the few older objects
+ * a diff needs on demand, with the push's own credentials.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { errorMessage } from '../../core/errors.js';
 import { git } from '../../core/git/git.js';
+import { describeFindings, scanCommits } from '../../core/security/secret-scan.js';
 import { ZERO_SHA, type RefUpdate } from './pkt-line.js';
 
 /** Commits walked per update before giving up (and refusing). */
 const MAX_WALK = 2_000;
 
-/** Why each update that is not a fast-forward is refused; updates that are have no entry. */
-export async function refuseNonFastForwards(updates: readonly RefUpdate[], pack: Buffer): Promise<Map<string, string>> {
+/** The repository on GitHub and the `Authorization` header value that reads it. */
+export interface Upstream {
+  url: string;
+  authorization: string;
+}
+
+interface Walk {
+  /** Commits in the pack: what the update adds, children before parents. */
+  commits: string[];
+  /** Parents of those that are not in the pack: already on GitHub. */
+  outside: Set<string>;
+  reachedOldTip: boolean;
+}
+
+/** Why each update may not pass (not a fast-forward, or adding a secret); updates that may have no entry. */
+export async function refuseUnsafeUpdates(updates: readonly RefUpdate[], pack: Buffer, upstream: Upstream): Promise<Map<string, string>> {
   const refused = new Map<string, string>();
-  const toCheck = updates.filter((u) => u.before !== ZERO_SHA && u.after !== ZERO_SHA && u.before !== u.after);
+  const toCheck = updates.filter((u) => u.after !== ZERO_SHA && u.before !== u.after);
   if (toCheck.length === 0) return refused;
   if (pack.length === 0) {
-    for (const u of toCheck) refused.set(u.ref, 'not a fast-forward: the push brings no new commit on top of the branch');
+    // A new branch at a commit GitHub has already adds nothing; an existing one must move forward.
+    for (const u of toCheck) if (u.before !== ZERO_SHA) refused.set(u.ref, 'not a fast-forward: the push brings no new commit on top of the branch');
     return refused;
   }
   const dir = await mkdtemp(join(tmpdir(), 'sg-git-gateway-'));
@@ -37,7 +61,7 @@ export async function refuseNonFastForwards(updates: readonly RefUpdate[], pack:
       return refused;
     }
     for (const u of toCheck) {
-      const why = await walkToOldTip(dir, u);
+      const why = await refusalOf(dir, u, upstream);
       if (why !== undefined) refused.set(u.ref, why);
     }
     return refused;
@@ -46,22 +70,47 @@ export async function refuseNonFastForwards(updates: readonly RefUpdate[], pack:
   }
 }
 
-/** Undefined when `after` reaches `before` through the pack's commits; else why not. */
-async function walkToOldTip(dir: string, update: RefUpdate): Promise<string | undefined> {
+async function refusalOf(dir: string, update: RefUpdate, upstream: Upstream): Promise<string | undefined> {
+  const walk = await walkNewCommits(dir, update);
+  if (walk === undefined) return `not checked: more than ${MAX_WALK} new commits`;
+  if (update.before !== ZERO_SHA && !walk.reachedOldTip) {
+    return `not a fast-forward of ${update.before.slice(0, 10)} (a force push): Stagegate only adds commits to its branch`;
+  }
+  try {
+    const env = credentialEnv(upstream);
+    if (walk.outside.size > 0) await fetchParents(dir, upstream.url, [...walk.outside], env);
+    const findings = await scanCommits(dir, walk.commits, { env });
+    return findings.length === 0 ? undefined : `secret found: ${describeFindings(findings)}`;
+  } catch (err) {
+    return `not checked for secrets (${errorMessage(err).slice(-160)})`;
+  }
+}
+
+/** The commits `after` brings that are in the pack, walking back until the old tip or GitHub's commits. */
+async function walkNewCommits(dir: string, update: RefUpdate): Promise<Walk | undefined> {
+  const walk: Walk = { commits: [], outside: new Set(), reachedOldTip: false };
   const seen = new Set<string>();
   const queue = [update.after];
   while (queue.length > 0) {
     const sha = queue.shift() as string;
-    if (sha === update.before) return undefined;
     if (seen.has(sha)) continue;
     seen.add(sha);
-    if (seen.size > MAX_WALK) return `not checked: more than ${MAX_WALK} new commits`;
+    if (sha === update.before) {
+      walk.reachedOldTip = true;
+      walk.outside.add(sha);
+      continue;
+    }
+    if (seen.size > MAX_WALK) return undefined;
     const parents = await parentsIn(dir, sha);
-    // Not in the pack: a commit GitHub has already, which is not the branch tip.
-    if (parents === undefined) continue;
+    // Not in the pack: a commit GitHub has already.
+    if (parents === undefined) {
+      walk.outside.add(sha);
+      continue;
+    }
+    walk.commits.push(sha);
     queue.push(...parents);
   }
-  return `not a fast-forward of ${update.before.slice(0, 10)} (a force push): Stagegate only adds commits to its branch`;
+  return walk;
 }
 
 async function parentsIn(dir: string, sha: string): Promise<string[] | undefined> {
@@ -76,4 +125,15 @@ async function parentsIn(dir: string, sha: string): Promise<string[] | undefined
     .split('\n')
     .filter((line) => line.startsWith('parent '))
     .map((line) => line.slice('parent '.length).trim());
+}
+
+/** The parents' trees from GitHub, blobs left out where the server allows (the scan fetches the ones a diff needs). */
+async function fetchParents(dir: string, url: string, shas: readonly string[], env: Record<string, string>): Promise<void> {
+  await git(['config', 'remote.origin.url', url], { cwd: dir });
+  await git(['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--depth=1', '--filter=blob:none', 'origin', ...shas], { cwd: dir, env });
+}
+
+/** The credentials as git configuration in the environment: never in an argument, a file or an error message. */
+function credentialEnv(upstream: Upstream): Record<string, string> {
+  return { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'http.extraHeader', GIT_CONFIG_VALUE_0: `Authorization: ${upstream.authorization}` };
 }

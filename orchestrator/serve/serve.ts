@@ -9,6 +9,7 @@ import type { Config } from '../../core/config.js';
 import { StagegateError } from '../../core/errors.js';
 import { createGitHubClient } from '../../core/github/client.js';
 import type { Logger } from '../../core/log.js';
+import { createSecretRedactor, secretValuesOf } from '../../core/security/redact-secrets.js';
 import { createSlackChannel, type SlackChannel } from '../channels/slack/slack-channel.js';
 import { createGitHubChannel, type GitHubChannel } from '../github/github-channel.js';
 import type { FollowingLog } from '../channels/follow-log.js';
@@ -52,11 +53,13 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
     throw new StagegateError('CONFIG_INVALID', 'GITHUB_WEBHOOK_SECRET is set but GitHub is not: set GITHUB_TOKEN, or GITHUB_APP_ID with GITHUB_APP_PRIVATE_KEY, so serve can answer on GitHub');
   }
   const tasks = await createTaskClient(nc);
+  // Whatever serve writes to Slack, GitHub or an API client leaves without the values of the secrets it holds.
+  const redact = createSecretRedactor(secretValuesOf(config));
   const slack: SlackChannel | undefined =
     config.slack.botToken === undefined
       ? undefined
-      : createSlackChannel({ slack: config.slack, nc, tasks, log: log.child({ channel: 'slack' }), bodyLimitBytes: config.serve.bodyLimitBytes });
-  const gitHubClient = gitHubConfigured ? createGitHubClient(github, log) : undefined;
+      : createSlackChannel({ slack: config.slack, nc, tasks, log: log.child({ channel: 'slack' }), bodyLimitBytes: config.serve.bodyLimitBytes, redact });
+  const gitHubClient = gitHubConfigured ? createGitHubClient(github, log, { redact }) : undefined;
   // Where agents clone GitHub tasks' repositories: the configured URL, else this server's own
   // gateway, whose port is known once it listens (a webhook cannot arrive before that).
   let gitGatewayUrl = github.gatewayUrl;
@@ -83,7 +86,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   ];
   const routes: RouteModule[] = [
     healthRoutes({ nc, channels: () => channels }),
-    apiRoutes({ client: tasks, tokens: config.api.tokens, bodyLimitBytes: config.serve.bodyLimitBytes, log: log.child({ channel: 'api' }) }),
+    apiRoutes({ client: tasks, tokens: config.api.tokens, bodyLimitBytes: config.serve.bodyLimitBytes, log: log.child({ channel: 'api' }), redact }),
     ...(slack?.routes ?? []),
     ...(gitHubChannel?.routes ?? []),
     ...(gitHubClient === undefined ? [] : [gitGatewayRoutes({ tasks, github: gitHubClient, log: log.child({ channel: 'git-gateway' }) })]),

@@ -2,13 +2,13 @@
  * The git gateway on serve's HTTP server, against the fake GitHub as an App (git there needs an
  * installation token): an agent clones and pushes with a plain URL and no credentials; the
  * gateway adds a token scoped to the one repository; it passes only the task's own branch,
- * created or fast-forwarded, and refuses other refs, deletions and force pushes in git's own
- * protocol, before anything reaches GitHub.
+ * created or fast-forwarded, and refuses other refs, deletions, force pushes and commits that add
+ * a secret in git's own protocol, before anything reaches GitHub.
  */
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { connectBus, type NatsConnection } from '../../core/bus/connect.js';
@@ -23,11 +23,15 @@ import { startHttpServer, type RunningHttpServer } from '../../orchestrator/serv
 import { createTaskClient, type TaskClient } from '../../orchestrator/task-client.js';
 import { startFakeGitHub, type FakeGitHub } from '../fakes/github/server.js';
 import { startTestNatsServer, type TestNatsServer } from '../helpers/nats-server.js';
+import { AWS_ACCESS_KEY_ID, GITHUB_TOKEN, ORDINARY_CODE, PRIVATE_KEY_PEM } from '../helpers/fake-secrets.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const OWNER = 'acme';
 const APP_ID = 5151;
 const silent = pino({ level: 'silent' });
+/** The gateway's log lines, to show no secret value reaches them. */
+const gatewayLogLines: string[] = [];
+const gatewayLog = pino({ level: 'debug' }, { write: (line: string) => void gatewayLogLines.push(line) });
 const keys = generateKeyPairSync('rsa', { modulusLength: 2048, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
 
 let nats: TestNatsServer;
@@ -51,7 +55,7 @@ beforeAll(async () => {
   await writeFile(keyFile, keys.privateKey);
   const config = loadConfig({ env: { GITHUB_APP_ID: String(APP_ID), GITHUB_APP_PRIVATE_KEY: keyFile, GITHUB_API_URL: fake.url, GITHUB_GIT_URL: fake.gitUrl, STAGEGATE_GITHUB_PACE_WRITES: 'false' } });
   const github = createGitHubClient(config.github, silent, { retries: 0 });
-  server = await startHttpServer({ host: '127.0.0.1', port: 0, log: silent, routes: [gitGatewayRoutes({ tasks, github, log: silent })] });
+  server = await startHttpServer({ host: '127.0.0.1', port: 0, log: silent, routes: [gitGatewayRoutes({ tasks, github, log: gatewayLog })] });
 }, 60_000);
 
 afterAll(async () => {
@@ -98,6 +102,7 @@ async function newScene(): Promise<Scene> {
 }
 
 async function commit(s: Scene, file: string, content: string): Promise<string> {
+  await mkdir(dirname(join(s.clone, file)), { recursive: true });
   await writeFile(join(s.clone, file), content);
   await s.run(['add', '--all']);
   await s.run(['commit', '--quiet', '-m', `Change ${file}`]);
@@ -247,4 +252,52 @@ describe('git gateway', () => {
 
     expect(await gitFailure(git(['ls-remote', scene.url], { cwd: work }))).toContain(`task ${scene.taskId} is cancelled`);
   });
+});
+
+describe('git gateway, secrets', () => {
+  const privateKeyLines = PRIVATE_KEY_PEM.split('\n').filter((l) => l.length > 20 && !l.startsWith('-----'));
+
+  function expectNowhere(values: readonly string[], ...texts: string[]) {
+    const all = [...texts, ...gatewayLogLines, JSON.stringify(pushesTo(scene.repo))].join('\n');
+    for (const value of values) expect(all).not.toContain(value);
+  }
+
+  it('refuses a new branch whose commit adds an AWS key and a private key, naming file, line and rule, and nothing reaches GitHub', async () => {
+    await scene.run(['checkout', '--quiet', '-b', scene.branch]);
+    await commit(scene, 'src/aws.ts', `// the client\nexport const accessKeyId = '${AWS_ACCESS_KEY_ID}';\n`);
+    await commit(scene, 'deploy/id_rsa', PRIVATE_KEY_PEM);
+
+    const failure = await gitFailure(scene.run(['push', 'origin', `HEAD:refs/heads/${scene.branch}`]));
+
+    expect(failure).toContain(`[remote rejected] HEAD -> ${scene.branch} (secret found: deploy/id_rsa:1 (privatekey/PrivateKey), src/aws.ts:2 (aws/AWSAccessKeyID))`);
+    expect(await upstreamSha(scene.repo, `refs/heads/${scene.branch}`)).toBeUndefined();
+    expect(pushesTo(scene.repo)).toEqual([]);
+    expectNowhere([AWS_ACCESS_KEY_ID, ...privateKeyLines], failure);
+  });
+
+  it('refuses a fast-forward that adds a GitHub token even when a later commit of the same push takes it out', async () => {
+    await scene.run(['checkout', '--quiet', '-b', scene.branch]);
+    const pushed = await commit(scene, 'src/client.ts', 'export const retries = 3;\n');
+    await scene.run(['push', '--quiet', 'origin', `HEAD:refs/heads/${scene.branch}`]);
+    await commit(scene, 'src/client.ts', `export const retries = 3;\nexport const token = '${GITHUB_TOKEN}';\n`);
+    await commit(scene, 'src/client.ts', 'export const retries = 3;\nexport const token = process.env.TOKEN;\n');
+
+    const failure = await gitFailure(scene.run(['push', 'origin', `HEAD:refs/heads/${scene.branch}`]));
+
+    expect(failure).toContain(`[remote rejected] HEAD -> ${scene.branch} (secret found: src/client.ts:2 (github/GITHUB_TOKEN))`);
+    expect(await upstreamSha(scene.repo, `refs/heads/${scene.branch}`)).toBe(pushed);
+    expect(pushesTo(scene.repo).flatMap((p) => p.updates)).toHaveLength(1);
+    expectNowhere([GITHUB_TOKEN], failure);
+  });
+
+  it('passes ordinary code that only names secrets, on a new branch and in a fast-forward', async () => {
+    await scene.run(['checkout', '--quiet', '-b', scene.branch]);
+    await commit(scene, 'src/config.ts', ORDINARY_CODE);
+    await scene.run(['push', '--quiet', 'origin', `HEAD:refs/heads/${scene.branch}`]);
+    const next = await commit(scene, 'src/config.ts', `${ORDINARY_CODE}export const retries = 3;\n`);
+    await scene.run(['push', '--quiet', 'origin', `HEAD:refs/heads/${scene.branch}`]);
+
+    expect(await upstreamSha(scene.repo, `refs/heads/${scene.branch}`)).toBe(next);
+  });
+
 });

@@ -2,7 +2,8 @@
  * The Slack channel, run inside `stagegate serve` (it holds the Slack tokens; agents never do).
  * Bolt's App receives clicks either over HTTP (an ExpressReceiver mounted on the serve app at
  * `POST /slack/events`, which verifies Slack's signature and refuses requests older than five
- * minutes) or over Socket Mode (no public URL). Its WebClient talks to `slack.apiUrl`.
+ * minutes) or over Socket Mode (no public URL). Its WebClient talks to `slack.apiUrl`, and
+ * takes the process's configured secrets out of every message (`redacted-fetch.ts`).
  * A durable consumer on the task log keeps each gate's message in line with the task.
  */
 import { App, ExpressReceiver } from '@slack/bolt';
@@ -12,6 +13,7 @@ import { SLACK_CHANNEL_CONSUMER } from '../../../core/bus/subjects.js';
 import type { SlackConfig } from '../../../core/config.js';
 import { StagegateError, errorMessage } from '../../../core/errors.js';
 import type { Logger } from '../../../core/log.js';
+import type { RedactSecrets } from '../../../core/security/redact-secrets.js';
 import type { RouteModule } from '../../serve/route-module.js';
 import type { TaskClient } from '../../task-client.js';
 import { followAppliedEvents, type FollowingEvents } from '../follow-events.js';
@@ -19,6 +21,7 @@ import { boltLogger } from './bolt-logger.js';
 import { registerGateInteractions } from './interactions.js';
 import { openMessageStore } from './message-store.js';
 import { postReminder, reconcileGateMessages, type ReconcileDeps } from './reconcile.js';
+import { redactedSlackFetch } from './redacted-fetch.js';
 
 export const SLACK_EVENTS_PATH = '/slack/events';
 
@@ -30,6 +33,8 @@ export interface SlackChannelOptions {
   tasks: TaskClient;
   log: Logger;
   bodyLimitBytes: number;
+  /** The process's configured secrets, kept out of every message. */
+  redact: RedactSecrets;
   now?: () => Date;
 }
 
@@ -53,7 +58,7 @@ export function createSlackChannel(options: SlackChannelOptions): SlackChannel {
   const mode: SlackMode = slack.appToken !== undefined ? 'socket' : 'http';
   const logger = boltLogger(log);
   const router = express.Router();
-  const clientOptions = { slackApiUrl: slack.apiUrl, timeout: 10_000, retryConfig: { retries: 2 } };
+  const clientOptions = { slackApiUrl: slack.apiUrl, timeout: 10_000, retryConfig: { retries: 2 }, fetch: redactedSlackFetch(options.redact) };
   const receiver =
     mode === 'http'
       ? new ExpressReceiver({

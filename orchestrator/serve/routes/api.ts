@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { Gate, TaskId } from '../../../core/bus/messages.js';
 import type { ApiToken } from '../../../core/config.js';
 import type { Logger } from '../../../core/log.js';
+import type { RedactSecrets } from '../../../core/security/redact-secrets.js';
 import { parseAt } from '../../../core/parse.js';
 import type { TaskClient } from '../../task-client.js';
 import { requireBearer } from '../bearer-auth.js';
@@ -36,20 +37,22 @@ export interface ApiRoutesDeps {
   tokens: ReadonlyArray<ApiToken>;
   bodyLimitBytes: number;
   log: Logger;
+  /** serve's configured secrets, kept out of the task views it answers with. */
+  redact: RedactSecrets;
 }
 
 export function apiRoutes(deps: ApiRoutesDeps): RouteModule {
-  const { client, log } = deps;
+  const { client, log, redact } = deps;
   const router = express.Router();
   router.use(requireBearer(deps.tokens));
 
   router.get('/tasks', async (_req, res) => {
     const records = await client.list();
-    res.json({ tasks: records.map(taskSummary) });
+    res.json(redact({ tasks: records.map(taskSummary) }));
   });
 
   router.get('/tasks/:id', async (req, res) => {
-    res.json({ task: taskDetail(await client.get(taskIdOf(req.params.id))) });
+    res.json(redact({ task: taskDetail(await client.get(taskIdOf(req.params.id))) }));
   });
 
   router.post('/tasks/:id/decisions', express.json({ limit: deps.bodyLimitBytes }), async (req, res) => {

@@ -1,7 +1,8 @@
 /**
  * The coder worker on a real repository (the demo's sample project), with its real tools, the
  * sandbox and git, against the scripted model streaming each turn: a whole session, tests
- * failing at finish, a limit ending the stage, and the command gate with the resumed job.
+ * failing at finish, a limit ending the stage, the command gate with the resumed job, and a
+ * change that adds a secret (refused at finish, never pushed).
  */
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -18,6 +19,7 @@ import { createLogger } from '../../../core/log.js';
 import { createTurnClient } from '../../../core/model/turn.js';
 import { createSandbox, type Sandbox } from '../../../core/sandbox/sandbox.js';
 import { startScriptedModelServer, type Answer, type RecordedRequest, type ScriptedModelServer } from '../../../core/scripted-model/index.js';
+import { GITHUB_TOKEN } from '../../helpers/fake-secrets.js';
 
 const log = createLogger({ level: 'silent' });
 let sandbox: Sandbox;
@@ -227,5 +229,51 @@ describe('coder worker', () => {
     expect(files.split('\n')).toContain('approved.txt');
     expect(await branchFile(repo, 'stagegate/t-coder', 'src/textkit.js')).toContain('slugify');
     expect(await readFile(join(repo, 'src/textkit.js'), 'utf8')).not.toContain('slugify');
+  });
+});
+
+describe('coder worker, a change that adds a secret', () => {
+  const addConfig = (line: string) => `*** Begin Patch\n*** Add File: src/config.js\n+// settings\n+${line}\n*** End Patch`;
+  const finishOutput = (request: RecordedRequest | undefined, callId: string) =>
+    (request?.body.input as Array<{ type: string; call_id?: string; output?: string }>).find((i) => i.type === 'function_call_output' && i.call_id === callId)?.output;
+
+  it('refuses finish naming where the secret is, and pushes nothing when the job ends with it still there', async () => {
+    const { model, repo, workDir, handle, ctx, progress } = await setup(
+      [
+        { output: [call('1', 'apply_patch', { patch: slugifyPatch(goodBody) }), call('2', 'apply_patch', { patch: addConfig(`export const token = '${GITHUB_TOKEN}';`) }), call('3', 'finish', { summary: 'done' })] },
+        { output: [call('4', 'finish', { summary: 'done, really' })] },
+      ],
+      { maxTurns: 2 },
+    );
+
+    const outcome = await handle(job(repo), ctx);
+
+    expect(outcome.type).toBe('job.failed');
+    const failed = outcome as Extract<JobOutcome, { type: 'job.failed' }>;
+    expect(failed.reason).toBe(`push blocked: secret found: src/config.js:2 (github/GITHUB_TOKEN); nothing was pushed; worktree left at ${join(workDir, 't-coder', 'implement-1')}`);
+    expect(finishOutput(model.requests[1], 'call_3')).toMatch(/^The change adds what looks like a secret \(a key, token or password\) at src\/config\.js:2 \(github\/GITHUB_TOKEN\)\./);
+    // Nothing reached the remote: no branch, no object holding the token.
+    await expect(git(['rev-parse', '--verify', '--quiet', 'refs/heads/stagegate/t-coder'], { cwd: repo })).rejects.toThrow();
+    expect(await git(['log', '--all', '-p'], { cwd: repo })).not.toContain(GITHUB_TOKEN);
+    expect(progress.map((p) => p.message)).toContain('push blocked: secret found: src/config.js:2 (github/GITHUB_TOKEN)');
+    expect(JSON.stringify([failed, progress, finishOutput(model.requests[1], 'call_3')])).not.toContain(GITHUB_TOKEN);
+  });
+
+  it('commits and pushes once the model takes the secret out', async () => {
+    const { repo, handle, ctx } = await setup([
+      { output: [call('1', 'apply_patch', { patch: slugifyPatch(goodBody) }), call('2', 'apply_patch', { patch: addConfig(`export const token = '${GITHUB_TOKEN}';`) }), call('3', 'finish', { summary: 'done' })] },
+      {
+        output: [
+          call('4', 'apply_patch', { patch: `*** Begin Patch\n*** Update File: src/config.js\n@@\n-export const token = '${GITHUB_TOKEN}';\n+export const token = process.env.TOKEN;\n*** End Patch` }),
+          call('5', 'finish', { summary: 'token read from the environment' }),
+        ],
+      },
+    ]);
+
+    const outcome = await handle(job(repo), ctx);
+
+    expect(outcome).toMatchObject({ type: 'code.committed', summary: 'token read from the environment', attempts: 2 });
+    expect(await branchFile(repo, 'stagegate/t-coder', 'src/config.js')).toContain('process.env.TOKEN');
+    expect(await git(['log', '--all', '-p'], { cwd: repo })).not.toContain(GITHUB_TOKEN);
   });
 });

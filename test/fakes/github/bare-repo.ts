@@ -55,6 +55,8 @@ export async function createBareRepo(dir: string, defaultBranch: string, files: 
   await mkdir(dir, { recursive: true });
   await git(dir, ['init', '--bare', '--quiet', `--initial-branch=${defaultBranch}`]);
   await git(dir, ['config', 'http.receivepack', 'true']);
+  // As GitHub: partial clones (`--filter=blob:none`) get what they ask for.
+  await git(dir, ['config', 'uploadpack.allowFilter', 'true']);
   const work = await mkdtemp(join(tmpdir(), 'fake-github-seed-'));
   try {
     for (const [path, content] of Object.entries(files)) {
