@@ -2,13 +2,15 @@ import type { ErrorCode } from '../core/errors.js';
 
 /**
  * The one table from error code to exit status. 2 means "you asked for something that
- * cannot be done as asked" (bad input, unknown task, not at a gate); 1 is everything else.
+ * cannot be done as asked" (bad input, unknown task, not at a gate); 4 "not now": a limit
+ * refused to start a task until the time it names; 1 is everything else.
  */
 export const EXIT_CODE: Record<ErrorCode, number> = {
   CONFIG_INVALID: 2,
   SCHEMA_INVALID: 2,
   TASK_UNKNOWN: 2,
   TASK_NOT_AT_GATE: 2,
+  LIMIT_REACHED: 4,
   PATCH_INVALID: 2,
   PATCH_REJECTED: 3,
   PATH_ESCAPE: 2,

@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'BUS_TIMEOUT'
   | 'TASK_UNKNOWN'
   | 'TASK_NOT_AT_GATE'
+  | 'LIMIT_REACHED'
   | 'MODEL_HTTP'
   | 'GITHUB_HTTP'
   | 'MODEL_OUTPUT_INVALID'

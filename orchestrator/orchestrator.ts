@@ -12,12 +12,14 @@ import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { InboxMessage } from '../core/bus/messages.js';
 import { ORCHESTRATOR_CONSUMER, STREAMS } from '../core/bus/subjects.js';
-import { openTaskBucket, openTimerBucket } from '../core/bus/topology.js';
+import { openTaskBucket, openTimerBucket, openUsageBucket } from '../core/bus/topology.js';
+import type { ModelPrice } from '../core/config.js';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { parseJsonAt } from '../core/parse.js';
 import { applyMessage } from './apply-message.js';
-import { performEffects } from './effects.js';
+import { performEffects, type EffectStores } from './effects.js';
+import { createSpendLedger } from './limits/spend-ledger.js';
 import { WriteConflict } from '../core/bus/versioned-kv.js';
 import { commitTask, loadTask, type StoredTask } from './task-store.js';
 import type { Clock } from './timers/clock.js';
@@ -30,6 +32,8 @@ export interface OrchestratorOptions {
   concurrency?: number;
   /** The gate timer scheduler's clock (tests move it by hand); the system clock by default. */
   clock?: Clock;
+  /** `model.pricing`: what agent results' usage is counted at toward the daily spend caps (absent: $0). */
+  pricing?: Readonly<Record<string, ModelPrice>>;
 }
 
 export interface RunningOrchestrator {
@@ -45,6 +49,7 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<R
   const js = jetstream(nc);
   const kv = await openTaskBucket(nc);
   const timersKv = await openTimerBucket(nc);
+  const stores: EffectStores = { timers: timersKv, spend: createSpendLedger(await openUsageBucket(nc), options.pricing ?? {}, log) };
   const consumer = await js.consumers.get(STREAMS.inbox, ORCHESTRATOR_CONSUMER);
   const limit = options.concurrency ?? 32;
   const messages = await consumer.consume({ max_messages: limit });
@@ -60,7 +65,7 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<R
       // A failure here (even an ack on a closed connection) must neither stop the loop nor skip
       // the task's next messages: the unacked message comes back.
       const work = previous
-        .then(() => handleMessage(msg, js, kv, timersKv, committed, log))
+        .then(() => handleMessage(msg, js, kv, stores, committed, log))
         .catch((err: unknown) => log.error({ subject: msg.subject, err: errorMessage(err) }, 'inbox message not handled; it will be redelivered'));
       const tracked = work.finally(() => {
         inFlight.delete(tracked);
@@ -120,7 +125,7 @@ async function handleMessage(
   msg: JsMsg,
   js: JetStreamClient,
   kv: KV,
-  timersKv: KV,
+  stores: EffectStores,
   committed: CommittedCache,
   log: Logger,
 ): Promise<void> {
@@ -166,7 +171,7 @@ async function handleMessage(
       } else {
         taskLog.info({ reason: outcome.reason }, 'event not applied');
       }
-      await performEffects(js, outcome.effects, timersKv);
+      await performEffects(js, outcome.effects, stores);
       msg.ack();
       return;
     }

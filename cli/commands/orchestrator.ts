@@ -8,8 +8,8 @@ export function registerOrchestrator(program: Command): void {
     .description('run an orchestrator: applies results and decisions to tasks and dispatches jobs (run as many as you like)')
     .option('--concurrency <n>', 'messages handled at once', (v) => Number.parseInt(v, 10), 32)
     .action(async (options: { concurrency: number }, command: Command) => {
-      const { nc, log } = await openRuntime(command, 'orchestrator', true);
-      const orchestrator = await startOrchestrator({ nc, log, concurrency: options.concurrency });
+      const { nc, log, config } = await openRuntime(command, 'orchestrator', true);
+      const orchestrator = await startOrchestrator({ nc, log, concurrency: options.concurrency, pricing: config.model.pricing });
       console.error('stagegate orchestrator ready');
       await untilSignal(async () => {
         await orchestrator.stop();

@@ -2,7 +2,7 @@ import { Argument, type Command } from 'commander';
 import { startJobWorker } from '../../core/bus/job-worker.js';
 import { AgentRole, STAGE_OF_ROLE } from '../../core/bus/messages.js';
 import { dropSecretEnv, SECRET_ENV_BY_ROLE } from '../../core/exec/secret-env.js';
-import { configForRole, createHandler, describeSandbox } from '../agent-handlers.js';
+import { configForRole, createHandler, describeSandbox, modelOfRole } from '../agent-handlers.js';
 import { openRuntime, untilSignal } from '../runtime.js';
 
 export function registerWorker(program: Command): void {
@@ -27,6 +27,7 @@ export function registerWorker(program: Command): void {
         concurrency: options.concurrency,
         ackWaitMs: config.jobs.ackWaitMs,
         maxDeliveries: config.jobs.maxDeliveries,
+        model: modelOfRole(role, config),
       });
       if (role === 'coder' || role === 'reviewer') {
         const sandbox = await describeSandbox(config);

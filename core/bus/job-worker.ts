@@ -50,6 +50,8 @@ export interface JobWorkerOptions<R extends AgentRole> {
   maxJobMs?: number;
   /** Stamps results; injected so tests can control time. */
   now?: () => Date;
+  /** The model this role's handler calls, stamped on results that do not name one, so their usage can be priced. */
+  model?: string;
 }
 
 export interface RunningWorker {
@@ -108,7 +110,8 @@ async function processJob<R extends AgentRole>(js: JetStreamClient, msg: JsMsg, 
   const jobLog = log.child({ taskId: job.taskId, jobId: job.msgId, role, delivery: msg.info.deliveryCount });
   const now = options.now ?? (() => new Date());
   const publishOutcome = async (outcome: JobOutcome) => {
-    const result = { ...outcome, taskId: job.taskId, msgId: `${job.msgId}:result`, sentAt: now().toISOString(), jobId: job.msgId };
+    const model = outcome.model ?? options.model;
+    const result = { ...outcome, ...(model === undefined ? {} : { model }), taskId: job.taskId, msgId: `${job.msgId}:result`, sentAt: now().toISOString(), jobId: job.msgId };
     await publishWithRetry(js, subjects.inbox(job.taskId), result, jobLog);
   };
 

@@ -26,6 +26,8 @@ export interface ServeOptions {
   log: Logger;
   /** Overrides `config.serve.port` (`--port`); 0 picks a free port. */
   port?: number;
+  /** The clock the limits' windows and days are read from; injected so tests can control time. */
+  now?: () => Date;
 }
 
 export interface RunningServe {
@@ -49,7 +51,8 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   if (!gitHubConfigured && github.webhookSecret !== undefined) {
     throw new StagegateError('CONFIG_INVALID', 'GITHUB_WEBHOOK_SECRET is set but GitHub is not: set GITHUB_TOKEN, or GITHUB_APP_ID with GITHUB_APP_PRIVATE_KEY, so serve can answer on GitHub');
   }
-  const tasks = await createTaskClient(nc);
+  const now = options.now ?? (() => new Date());
+  const tasks = await createTaskClient(nc, { limits: config.limits, now });
   const slack: SlackChannel | undefined =
     config.slack.botToken === undefined
       ? undefined
@@ -60,7 +63,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   let gitGatewayUrl = github.gatewayUrl;
   const gatewayUrl = () => gitGatewayUrl ?? `http://127.0.0.1:${options.port ?? config.serve.port}${GIT_GATEWAY_PATH}`;
   const gitHubChannel: GitHubChannel | undefined =
-    gitHubClient === undefined ? undefined : await createGitHubChannel({ config, nc, tasks, github: gitHubClient, gitGatewayUrl: gatewayUrl, log: log.child({ channel: 'github' }) });
+    gitHubClient === undefined ? undefined : await createGitHubChannel({ config, nc, tasks, github: gitHubClient, gitGatewayUrl: gatewayUrl, log: log.child({ channel: 'github' }), now });
   const pullRequests: PullRequestChannel | undefined =
     gitHubClient === undefined || gitHubChannel === undefined
       ? undefined
@@ -81,7 +84,15 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   ];
   const routes: RouteModule[] = [
     healthRoutes({ nc, channels: () => channels }),
-    apiRoutes({ client: tasks, tokens: config.api.tokens, bodyLimitBytes: config.serve.bodyLimitBytes, log: log.child({ channel: 'api' }) }),
+    apiRoutes({
+      client: tasks,
+      tokens: config.api.tokens,
+      bodyLimitBytes: config.serve.bodyLimitBytes,
+      policies: config.gates,
+      maxReviewRounds: config.maxReviewRounds,
+      log: log.child({ channel: 'api' }),
+      now,
+    }),
     ...(slack?.routes ?? []),
     ...(gitHubChannel?.routes ?? []),
     ...(gitHubClient === undefined ? [] : [gitGatewayRoutes({ tasks, github: gitHubClient, log: log.child({ channel: 'git-gateway' }) })]),

@@ -5,6 +5,7 @@
  */
 import type { Usage } from '../../../core/bus/messages.js';
 import type { ModelPrice } from '../../../core/config.js';
+import { costUsd } from '../../../core/model/cost.js';
 
 export interface Limits {
   maxTurns: number;
@@ -20,12 +21,6 @@ export interface LimitCheck {
   reached(state: { turns: number; usage: Usage }): string | undefined;
   /** Milliseconds since the job's loop started, by the injected clock. */
   elapsedMs(): number;
-}
-
-/** Dollars spent on `usage`: cached input at its own price, the rest of the input at full price. */
-export function costUsd(usage: Usage, price: ModelPrice): number {
-  const uncached = Math.max(0, usage.inputTokens - usage.cachedTokens);
-  return (uncached * price.inputPerMTok + usage.cachedTokens * price.cachedInputPerMTok + usage.outputTokens * price.outputPerMTok) / 1_000_000;
 }
 
 export function createLimitCheck(limits: Limits, price: ModelPrice | undefined, clock: () => number): LimitCheck {

@@ -6,7 +6,8 @@ import { emptyUsage } from '../../../core/task-record.js';
 import { TokenEstimator, compactTranscript, mechanicalSummary } from '../../../agents/coder/harness/compaction.js';
 import { renderTaskMessage } from '../../../agents/coder/harness/context.js';
 import { describeToolCall } from '../../../agents/coder/harness/describe-call.js';
-import { costUsd, createLimitCheck } from '../../../agents/coder/harness/limits.js';
+import { createLimitCheck } from '../../../agents/coder/harness/limits.js';
+import { costUsd } from '../../../core/model/cost.js';
 import { appendToTurn, appendTurn, startTranscript } from '../../../agents/coder/harness/transcript.js';
 
 const usage = (inputTokens: number, cachedTokens: number, outputTokens: number) => ({ ...emptyUsage(), calls: 1, inputTokens, cachedTokens, outputTokens });
