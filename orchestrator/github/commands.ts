@@ -7,7 +7,8 @@
  * with a comment saying what happened; bots never reach here (see `github-channel.ts`).
  * A comment carries no gate visit (a Slack button does), so a decision written before the gate
  * the task now waits at was opened is not applied to it: a second `/approve` must not pass the
- * next gate too. It is answered with who decided the gate it was meant for.
+ * next gate too. It is answered with who decided the gate it was meant for. A `/retry` the
+ * limits refuse is answered once per limit and reset (`limit-comment.ts`).
  */
 import { z } from 'zod';
 import type { GitHubOctokit } from '../../core/github/client.js';

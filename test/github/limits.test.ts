@@ -6,7 +6,9 @@
  * the test's own (serve's limits and the agents' results both read it), moved by hand.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { jetstreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
+import { STREAMS } from '../../core/bus/subjects.js';
 import { openUsageBucket } from '../../core/bus/topology.js';
 import type { TaskRecord } from '../../core/task-record.js';
 import { spentOn, utcDay } from '../../orchestrator/limits/spend-ledger.js';
@@ -86,6 +88,9 @@ const taskIn = (issue: Issue, state: string) =>
 const repliesOn = (issue: Issue) =>
   (h.github.state.repo(issue.owner, issue.repo)?.comments ?? []).filter((c) => c.issueNumber === issue.number && c.user === BOT && c.body.startsWith('@')).map((c) => c.body);
 
+/** The last message ever sent to the orchestrators: unchanged means a trigger sent nothing. */
+const inboxSequence = async () => (await (await jetstreamManager(h.nc)).streams.info(STREAMS.inbox)).state.last_seq;
+
 const nextHour = () => new Date((Math.floor(now().getTime() / HOUR) + 1) * HOUR).toISOString();
 const nextDay = () => `${new Date(now().getTime() + 86_400_000).toISOString().slice(0, 10)}T00:00:00.000Z`;
 
@@ -107,6 +112,7 @@ describe('GitHub triggers over a limit', () => {
     await planned('org-u', 'first', 'ursula');
     await planned('org-u', 'second', 'ursula');
 
+    const sent = await inboxSequence();
     const third = await label('org-u', 'third', 'ursula');
     expect(third.status).toBe(200);
     expect(repliesOn(third)).toEqual([
@@ -118,6 +124,7 @@ describe('GitHub triggers over a limit', () => {
     expect((await labelAgain(third, 'ursula')).status).toBe(200);
     expect(repliesOn(third)).toHaveLength(1);
     expect(await tasksOf(third)).toEqual([]);
+    expect(await inboxSequence()).toBe(sent);
 
     // Someone else's label on the same repository is not held to ursula's count.
     const other = await planned('org-u', 'third', 'victor');
@@ -140,22 +147,26 @@ describe('GitHub triggers over a limit', () => {
   it("refuses a repository's fourth start in the window, whoever asks, with a comment", async () => {
     // Planners that fail spend nothing, so only the count of starts can refuse here.
     for (const sender of ['pat', 'quinn', 'rosa']) await taskIn(await label('org-r', 'busy', sender, 'Add a cache [fails]'), 'failed');
+    const sent = await inboxSequence();
     const fourth = await label('org-r', 'busy', 'sam');
     expect(repliesOn(fourth)).toEqual([
       `@sam Stagegate did not start a task for this issue: limit reached: org-r/busy may have 3 task starts per hour (limits.triggersPerRepo) and has had 3; it resets at ${nextHour()}. Nothing was started.`,
     ]);
     expect(await tasksOf(fourth)).toEqual([]);
+    expect(await inboxSequence()).toBe(sent);
   });
 
   it("refuses a start once the repository's model spend today reached its cap, priced from the agents' usage", async () => {
     await planned('org-s', 'pricey', 'tom');
     await planned('org-s', 'pricey', 'uma');
     await spendReaches('org-s', 'pricey', 'repo', 2);
+    const sent = await inboxSequence();
     const third = await label('org-s', 'pricey', 'vera');
     expect(repliesOn(third)).toEqual([
       `@vera Stagegate did not start a task for this issue: limit reached: org-s/pricey may spend $2.00 on models per UTC day (limits.dailySpendUsdPerRepo) and has spent $2.00 today; it resets at ${nextDay()}. Nothing was started.`,
     ]);
     expect(await tasksOf(third)).toEqual([]);
+    expect(await inboxSequence()).toBe(sent);
   });
 
   it("refuses a start on any repository of an owner whose spend today reached the owner's cap", async () => {
@@ -163,11 +174,13 @@ describe('GitHub triggers over a limit', () => {
     await planned('org-o', 'y', 'yuri');
     await planned('org-o', 'y', 'zack');
     await spendReaches('org-o', 'z', 'org', 3);
+    const sent = await inboxSequence();
     const fresh = await label('org-o', 'z', 'abe');
     expect(repliesOn(fresh)).toEqual([
       `@abe Stagegate did not start a task for this issue: limit reached: the repositories of org-o may spend $3.00 on models per UTC day (limits.dailySpendUsdPerOrg) and have spent $3.00 today; it resets at ${nextDay()}. Nothing was started.`,
     ]);
     expect(await tasksOf(fresh)).toEqual([]);
+    expect(await inboxSequence()).toBe(sent);
   });
 
   it('refuses /retry of a failed task by someone over their limit, once, and the task stays failed', async () => {
@@ -177,6 +190,7 @@ describe('GitHub triggers over a limit', () => {
     const failed = await taskIn(failing, 'failed');
     await planned('org-t', 'flaky', 'bea');
 
+    const sent = await inboxSequence();
     for (let i = 0; i < 2; i++) {
       const res = await h.send('issue_comment', issueCommentCreated({ owner: 'org-t', repo: 'flaky', number: failing.number, body: '/retry', user: 'bea' }));
       expect(res.status).toBe(200);
@@ -184,6 +198,7 @@ describe('GitHub triggers over a limit', () => {
     expect(repliesOn(failing)).toEqual([
       `@bea Stagegate did not start task \`${failed.context.taskId}\` again: limit reached: github:bea may start 2 tasks per hour (limits.triggersPerUser) and has started 2; it resets at ${nextHour()}. Nothing was started.`,
     ]);
+    expect(await inboxSequence()).toBe(sent);
     const after = await h.client.get(failed.context.taskId);
     expect(after.state).toBe('failed');
     expect(after.context.attempts.plan).toBe(1);
