@@ -111,7 +111,7 @@ export async function createTaskClient(nc: NatsConnection, options: TaskClientOp
   const now = options.now ?? (() => new Date());
   const js = jetstream(nc);
   const kv = await openTaskBucket(nc);
-  const gate = await openLimitGate(nc, options.limits ?? LimitsConfig.parse({}), now);
+  const gate = await openLimitGate(nc, kv, options.limits ?? LimitsConfig.parse({}), now);
   const publishInbox = (message: InboxMessage) =>
     js.publish(subjects.inbox(message.taskId), JSON.stringify(message), { msgID: message.msgId });
   /** Publishes a message that starts work once the limits have admitted it; gives its place back if it never left. */

@@ -10,7 +10,7 @@
 import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { TaskSpec } from '../../core/bus/messages.js';
-import { openLimitsBucket, openTaskBucket, openUsageBucket } from '../../core/bus/topology.js';
+import { openLimitsBucket, openUsageBucket } from '../../core/bus/topology.js';
 import type { LimitsConfig } from '../../core/config.js';
 import { accountOf, type Account } from './account.js';
 import { LimitReached } from './limit-reached.js';
@@ -37,12 +37,11 @@ export interface LimitGate {
 
 const NOTHING_TAKEN: Admission = { release: async () => {} };
 
-export async function openLimitGate(nc: NatsConnection, limits: LimitsConfig, now: () => Date): Promise<LimitGate> {
-  const configured = [limits.triggersPerUser, limits.triggersPerRepo, limits.concurrentTasksPerRepo, limits.dailySpendUsdPerRepo, limits.dailySpendUsdPerOrg].some(
-    (v) => v !== undefined,
-  );
-  if (!configured) return { admit: async () => NOTHING_TAKEN };
-  const stores = { limits: await openLimitsBucket(nc), usage: await openUsageBucket(nc), tasks: await openTaskBucket(nc) };
+/** `tasks` is the task records bucket: running tasks are checked against it. */
+export async function openLimitGate(nc: NatsConnection, tasks: KV, limits: LimitsConfig, now: () => Date): Promise<LimitGate> {
+  const { windowMs, ...caps } = limits;
+  if (Object.values(caps).every((cap) => cap === undefined)) return { admit: async () => NOTHING_TAKEN };
+  const stores = { limits: await openLimitsBucket(nc), usage: await openUsageBucket(nc), tasks };
 
   return {
     async admit({ taskId, user, spec }) {
@@ -53,7 +52,7 @@ export async function openLimitGate(nc: NatsConnection, limits: LimitsConfig, no
         for (const undo of taken.splice(0).reverse()) await undo();
       };
       try {
-        const window = windowOf(at.getTime(), limits.windowMs);
+        const window = windowOf(at.getTime(), windowMs);
         const resetsAt = new Date(window.end).toISOString();
         for (const [limit, kind, who, value] of [
           ['triggersPerUser', 'user', user, limits.triggersPerUser],
@@ -62,7 +61,7 @@ export async function openLimitGate(nc: NatsConnection, limits: LimitsConfig, no
           if (value === undefined) continue;
           const key = triggerKey(kind, who, window);
           const answer = await takeTrigger(stores.usage, key, value);
-          if (!answer.taken) throw new LimitReached({ limit, subject: who, value, current: answer.count, windowMs: limits.windowMs, resetsAt }, taskId);
+          if (!answer.taken) throw new LimitReached({ limit, subject: who, value, current: answer.count, windowMs, resetsAt }, taskId);
           taken.push(() => returnTrigger(stores.usage, key));
         }
         const cap = limits.concurrentTasksPerRepo;
@@ -83,7 +82,7 @@ export async function openLimitGate(nc: NatsConnection, limits: LimitsConfig, no
 
 async function checkSpend(usage: KV, limits: LimitsConfig, account: Account, at: Date, taskId: string): Promise<void> {
   const day = utcDay(at);
-  const resetsAt = `${utcDay(new Date(Date.parse(`${day}T00:00:00.000Z`) + 86_400_000))}T00:00:00.000Z`;
+  const resetsAt = new Date(Date.parse(`${day}T00:00:00.000Z`) + 86_400_000).toISOString();
   for (const [limit, scope, subject, value] of [
     ['dailySpendUsdPerRepo', 'repo', account.repo, limits.dailySpendUsdPerRepo],
     ['dailySpendUsdPerOrg', 'org', account.org, limits.dailySpendUsdPerOrg],

@@ -55,7 +55,8 @@ export async function spentOn(kv: KV, day: string, account: Account, scope: 'rep
     if (e.operation !== 'PUT') continue;
     entries.set(e.key, parseJsonAt(SpendEntry, e.string(), `spend entry ${e.key}`).usd);
   }
-  return [...entries.values()].reduce((sum, usd) => sum + usd, 0);
+  // Rounded to a billionth of a dollar, so a sum of prices never falls a rounding error short of a cap.
+  return Math.round([...entries.values()].reduce((sum, usd) => sum + usd, 0) * 1e9) / 1e9;
 }
 
 /** `day` as the spend keys name it: the UTC date of `at`. */
