@@ -6,7 +6,7 @@ import type { Config } from '../core/config.js';
 import type { Logger } from '../core/log.js';
 import { createGitHubClient } from '../core/github/client.js';
 import { createModelClient } from '../core/model/client.js';
-import { createProcessModelLimiter } from '../core/model/openai-client.js';
+import { createProcessModelLimiter, modelFor } from '../core/model/openai-client.js';
 import { createTurnClient } from '../core/model/turn.js';
 import { createSandbox, detectBwrap, type Sandbox } from '../core/sandbox/index.js';
 import { createPlannerHandler } from '../agents/planner/worker.js';
@@ -45,17 +45,26 @@ function secretPaths(config: Readonly<Config>, configFile: string | undefined): 
  * GitHub credentials only for the deployer, and never Slack, webhook or API secrets.
  */
 export function configForRole(role: AgentRole, config: Readonly<Config>): Readonly<Config> {
-  const usesModel = role !== 'deployer';
   const { apiKey: _apiKey, ...model } = config.model;
   const { token: _token, privateKey: _privateKey, webhookSecret: _webhookSecret, ...github } = config.github;
   const { botToken: _botToken, signingSecret: _signingSecret, appToken: _appToken, ...slack } = config.slack;
   return Object.freeze({
     ...config,
-    model: usesModel ? config.model : model,
+    model: usesModel(role) ? config.model : model,
     github: role === 'deployer' ? { ...github, ...pick(config.github, 'token', 'privateKey') } : github,
     slack,
     api: { tokens: [] },
   });
+}
+
+/** Every role but the deployer asks a model. */
+function usesModel(role: AgentRole): boolean {
+  return role !== 'deployer';
+}
+
+/** The model a role's jobs spend their tokens on, for its results to name (none for the deployer). */
+export function modelOfRole(role: AgentRole, config: Readonly<Config>): string | undefined {
+  return usesModel(role) ? modelFor(config.model, role) : undefined;
 }
 
 function pick<T extends object, K extends keyof T>(value: T, ...keys: K[]): Partial<Pick<T, K>> {

@@ -2,7 +2,8 @@ import type { ErrorCode } from '../core/errors.js';
 
 /**
  * The one table from error code to exit status. 2 means "you asked for something that
- * cannot be done as asked" (bad input, unknown task, not at a gate); 1 is everything else.
+ * cannot be done as asked" (bad input, unknown task, not at a gate); 4 "not now": a limit
+ * refused to start a task until the time it names; 1 is everything else.
  */
 export const EXIT_CODE: Record<ErrorCode, number> = {
   CONFIG_INVALID: 2,
@@ -10,6 +11,7 @@ export const EXIT_CODE: Record<ErrorCode, number> = {
   TASK_UNKNOWN: 2,
   SESSION_UNKNOWN: 2,
   TASK_NOT_AT_GATE: 2,
+  LIMIT_REACHED: 4,
   PATCH_INVALID: 2,
   PATCH_REJECTED: 3,
   PATH_ESCAPE: 2,

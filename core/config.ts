@@ -79,6 +79,29 @@ export const ModelConfig = z.object({
 });
 export type ModelConfig = z.infer<typeof ModelConfig>;
 
+/** The longest trigger window: counts are kept in a bucket whose entries live a little longer (core/bus/topology.ts). */
+export const MAX_LIMIT_WINDOW_MS = 7 * 24 * 60 * 60_000;
+
+/**
+ * Abuse and cost limits, checked before a task starts (a GitHub label, `/retry`, `stagegate
+ * submit` and `retry`, the HTTP API); each one absent is no limit. Spend is model usage priced
+ * with `model.pricing`, counted per UTC day.
+ */
+export const LimitsConfig = z.strictObject({
+  /** Tasks one person may start (or retry) per window. */
+  triggersPerUser: positiveInt.optional(),
+  /** Tasks that may be started (or retried) on one repository per window. */
+  triggersPerRepo: positiveInt.optional(),
+  /** The trigger window: fixed, aligned to the epoch (an hour: each whole UTC hour). */
+  windowMs: positiveInt.max(MAX_LIMIT_WINDOW_MS, 'expected at most 604800000 (7 days)').default(3_600_000),
+  /** Tasks of one repository not yet done, failed or cancelled. */
+  concurrentTasksPerRepo: positiveInt.optional(),
+  dailySpendUsdPerRepo: positiveNumber.optional(),
+  /** Per owner: a GitHub organisation or user, over all its repositories. */
+  dailySpendUsdPerOrg: positiveNumber.optional(),
+});
+export type LimitsConfig = z.infer<typeof LimitsConfig>;
+
 /** `stagegate serve`: the HTTP server for the API, Slack's HTTP mode and webhooks. */
 export const ServeConfig = z.object({
   port: z.coerce.number<unknown>().int('expected a port number from 0 to 65535').min(0).max(65535, 'expected a port number from 0 to 65535').default(8787),
@@ -234,31 +257,41 @@ function defaultGitUrl(apiUrl: string): string {
   return apiUrl === PUBLIC_GITHUB_API ? 'https://github.com' : new URL(apiUrl).origin;
 }
 
-export const Config = z.object({
-  natsUrl: z.string().min(1).default('nats://127.0.0.1:4222'),
-  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  user: z.string().min(1),
-  model: ModelConfig.default(ModelConfig.parse({})),
-  gates: GatePolicies,
-  maxReviewRounds: nonNegativeInt.default(2),
-  workDir: z.string().min(1),
-  jobs: z
-    .object({
-      /** How long a job may go without a heartbeat before another worker gets it. */
-      ackWaitMs: positiveInt.default(30_000),
-      /** Deliveries of one job before the task fails. */
-      maxDeliveries: positiveInt.default(3),
-    })
-    .default({ ackWaitMs: 30_000, maxDeliveries: 3 }),
-  coder: CoderConfig.default(CoderConfig.parse({})),
-  /** How long each stage's job may run before the stage fails with the reason (absent: no limit). */
-  stageTimeoutsMs: z.partialRecord(Stage, positiveInt).default({}),
-  commandTimeoutMs: positiveInt.default(600_000),
-  serve: ServeConfig.default(ServeConfig.parse({})),
-  api: ApiConfig.default({ tokens: [] }),
-  slack: SlackConfig.default(SlackConfig.parse({})),
-  github: GitHubConfig.default(GitHubConfig.parse({})),
-});
+export const Config = z
+  .object({
+    natsUrl: z.string().min(1).default('nats://127.0.0.1:4222'),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    user: z.string().min(1),
+    model: ModelConfig.default(ModelConfig.parse({})),
+    gates: GatePolicies,
+    maxReviewRounds: nonNegativeInt.default(2),
+    workDir: z.string().min(1),
+    jobs: z
+      .object({
+        /** How long a job may go without a heartbeat before another worker gets it. */
+        ackWaitMs: positiveInt.default(30_000),
+        /** Deliveries of one job before the task fails. */
+        maxDeliveries: positiveInt.default(3),
+      })
+      .default({ ackWaitMs: 30_000, maxDeliveries: 3 }),
+    coder: CoderConfig.default(CoderConfig.parse({})),
+    /** How long each stage's job may run before the stage fails with the reason (absent: no limit). */
+    stageTimeoutsMs: z.partialRecord(Stage, positiveInt).default({}),
+    commandTimeoutMs: positiveInt.default(600_000),
+    serve: ServeConfig.default(ServeConfig.parse({})),
+    api: ApiConfig.default({ tokens: [] }),
+    slack: SlackConfig.default(SlackConfig.parse({})),
+    github: GitHubConfig.default(GitHubConfig.parse({})),
+    limits: LimitsConfig.default(LimitsConfig.parse({})),
+  })
+  .superRefine((config, ctx) => {
+    // A spend cap counts nothing without prices: say so at start, not on the day it should have refused.
+    if (Object.keys(config.model.pricing).length > 0) return;
+    for (const field of ['dailySpendUsdPerRepo', 'dailySpendUsdPerOrg'] as const) {
+      if (config.limits[field] === undefined) continue;
+      ctx.addIssue({ code: 'custom', path: ['limits', field], message: "needs 'model.pricing' (USD per million tokens of each model used): spend is counted with it" });
+    }
+  });
 export type Config = z.infer<typeof Config>;
 
 type Env = Record<string, string | undefined>;
@@ -322,6 +355,12 @@ const ENV_FIELDS: ReadonlyArray<{ env: string; path: string[]; list?: boolean; n
   { env: 'STAGEGATE_DEPLOY_ENVIRONMENT', path: ['github', 'deploy', 'environment'] },
   { env: 'STAGEGATE_DEPLOY_TIMEOUT_MS', path: ['github', 'deploy', 'timeoutMs'] },
   { env: 'STAGEGATE_DEPLOY_POLL_MS', path: ['github', 'deploy', 'pollMs'] },
+  { env: 'STAGEGATE_LIMIT_TRIGGERS_PER_USER', path: ['limits', 'triggersPerUser'] },
+  { env: 'STAGEGATE_LIMIT_TRIGGERS_PER_REPO', path: ['limits', 'triggersPerRepo'] },
+  { env: 'STAGEGATE_LIMIT_WINDOW_MS', path: ['limits', 'windowMs'] },
+  { env: 'STAGEGATE_LIMIT_CONCURRENT_TASKS_PER_REPO', path: ['limits', 'concurrentTasksPerRepo'] },
+  { env: 'STAGEGATE_LIMIT_DAILY_SPEND_USD_PER_REPO', path: ['limits', 'dailySpendUsdPerRepo'] },
+  { env: 'STAGEGATE_LIMIT_DAILY_SPEND_USD_PER_ORG', path: ['limits', 'dailySpendUsdPerOrg'] },
   ...(['plan', 'review', 'deploy'] as const).flatMap((gate) => [
     { env: `STAGEGATE_${gate.toUpperCase()}_APPROVERS`, path: ['gates', gate, 'approvers'], list: true },
     { env: `STAGEGATE_${gate.toUpperCase()}_REQUIRED`, path: ['gates', gate, 'required'], number: true },

@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'TASK_UNKNOWN'
   | 'SESSION_UNKNOWN'
   | 'TASK_NOT_AT_GATE'
+  | 'LIMIT_REACHED'
   | 'MODEL_HTTP'
   | 'GITHUB_HTTP'
   | 'MODEL_OUTPUT_INVALID'

@@ -33,6 +33,13 @@ export const TaskState = z.enum([
 ]);
 export type TaskState = z.infer<typeof TaskState>;
 
+/** A task in one of these will never move again on its own: what the running-task limit does not count. */
+export const FINISHED_STATES: ReadonlySet<TaskState> = new Set(['done', 'failed', 'cancelled']);
+
+export function isFinished(state: TaskState): boolean {
+  return FINISHED_STATES.has(state);
+}
+
 export const GATE_STATES = {
   plan: 'awaitingPlanApproval',
   review: 'awaitingReviewApproval',
@@ -121,8 +128,23 @@ export const TaskContext = z.object({
 export type TaskContext = z.infer<typeof TaskContext>;
 
 /**
+ * Model usage one agent result reported, for the daily spend caps: whose it is (the task's
+ * repository and owner, as `accountOf` names them) and the UTC day it was reported on.
+ */
+export const SpendFact = z.object({
+  taskId: TaskId,
+  repo: z.string().min(1),
+  org: z.string().min(1).optional(),
+  day: z.iso.date(),
+  model: z.string().min(1).optional(),
+  usage: Usage,
+});
+export type SpendFact = z.infer<typeof SpendFact>;
+
+/**
  * What the orchestrator owes after a commit; kept so a redelivered event can redo it. Each is
- * safe to repeat: publishes carry a Nats-Msg-Id, a timer is created only if absent.
+ * safe to repeat: publishes carry a Nats-Msg-Id, a timer is created only if absent, a spend
+ * entry is written under its result's message id only once.
  */
 export const Effect = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('publish'), subject: z.string(), msgId: z.string(), payload: z.unknown() }),
@@ -130,6 +152,8 @@ export const Effect = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('timer.set'), key: z.string(), msgId: z.string(), payload: DurableTimer }),
   /** Drop one: its gate visit was left, its stage ended, its session finished. */
   z.object({ kind: z.literal('timer.clear'), key: z.string(), msgId: z.string(), payload: DurableTimer }),
+  /** Count an agent result's usage toward its day's spend (`msgId`: the result's). */
+  z.object({ kind: z.literal('spend.record'), msgId: z.string(), payload: SpendFact }),
 ]);
 export type Effect = z.infer<typeof Effect>;
 

@@ -5,7 +5,7 @@
 import { initialTransition, transition } from 'xstate';
 import type { InboxMessage } from '../core/bus/messages.js';
 import { TaskState, gateAt, type Effect, type TaskRecord } from '../core/task-record.js';
-import { auditEffect, planDispatches } from './effects.js';
+import { auditEffect, planDispatches, spendEffects } from './effects.js';
 import { gateStatusOf, refusalOf } from './gate-policy.js';
 import { taskMachine } from './task-machine.js';
 import { sessionUpdateEffects } from './sessions/task-updates.js';
@@ -73,14 +73,17 @@ export function applyMessage(current: TaskRecord | undefined, message: InboxMess
     ...(gate === undefined ? {} : { gate }),
   });
 
+  const spend = spendEffects(current.context, message);
   if (after === before) {
-    return { kind: 'effects-only', effects: [audit], reason: note ?? `ignored in state ${current.state}` };
+    return { kind: 'effects-only', effects: [...spend, audit], reason: note ?? `ignored in state ${current.state}` };
   }
+  // The audit entry last: whoever waits for it finds the rest done.
   const effects = [
     ...planDispatches(after.context, actions, message.sentAt),
     ...planTimerEffects(current, { state, context: after.context }, message),
     ...planStageTimeoutEffects(current.context, after.context),
     ...sessionUpdateEffects(current, { state, context: after.context }, message),
+    ...spend,
     audit,
   ];
   const applied = [...current.applied, { msgId: message.msgId, effects }].slice(-APPLIED_MEMORY);

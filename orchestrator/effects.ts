@@ -2,18 +2,20 @@
  * Turns the actions a transition returned into effects (data, stored with the commit), and
  * performs them. Every effect carries a deterministic Nats-Msg-Id, so performing the same
  * effect again after a crash is a no-op on the server; gate timers (`timers/timer-effects.ts`)
- * are created only when absent. What is published (the task log's audit entries, jobs) goes out
- * without the values of the orchestrator's configured secrets.
+ * are created only when absent, and so is a result's spend entry (`limits/spend-ledger.ts`). What is
+ * published (the task log's audit entries, jobs) goes out without the values of the
+ * orchestrator's configured secrets.
  */
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
-import type { Job, Stage, TaskEventRecorded } from '../core/bus/messages.js';
+import type { InboxMessage, Job, Stage, TaskEventRecorded } from '../core/bus/messages.js';
 import { JOB_TYPE_BY_ROLE, ROLE_OF_STAGE } from '../core/bus/messages.js';
 import { subjects } from '../core/bus/subjects.js';
 import type { RedactSecrets } from '../core/security/redact-secrets.js';
 import type { Effect, TaskContext } from '../core/task-record.js';
+import { accountOf } from './limits/account.js';
+import { utcDay, type SpendLedger } from './limits/spend-ledger.js';
 import { dropTimer, keepTimer } from './timers/timer-store.js';
-
 
 export interface PlannedAction {
   type: string;
@@ -31,6 +33,26 @@ export function planDispatches(context: TaskContext, actions: PlannedAction[], s
 
 export function auditEffect(entry: TaskEventRecorded): Effect {
   return { kind: 'publish', subject: subjects.taskEvent(entry.taskId), msgId: entry.msgId, payload: entry };
+}
+
+/**
+ * An agent result's model usage, owed to the spend of its task's repository and owner on the
+ * UTC day it was sent, whether or not the result moved the task: the tokens were spent either way.
+ */
+export function spendEffects(context: TaskContext, message: InboxMessage): Effect[] {
+  if (!('usage' in message)) return [];
+  const { usage } = message;
+  if (usage.calls === 0 && usage.inputTokens === 0 && usage.outputTokens === 0) return [];
+  const { repo, org } = accountOf(context.spec);
+  const payload = {
+    taskId: context.taskId,
+    repo,
+    ...(org === undefined ? {} : { org }),
+    day: utcDay(new Date(message.sentAt)),
+    ...(message.model === undefined ? {} : { model: message.model }),
+    usage,
+  };
+  return [{ kind: 'spend.record', msgId: message.msgId, payload }];
 }
 
 function composeJob(context: TaskContext, stage: Stage, sentAt: string): Job {
@@ -79,24 +101,29 @@ function required<T>(value: T | null, context: TaskContext, what: string): T {
   return value;
 }
 
-/** `timers` is the timers bucket; needed only when an effect sets or clears a gate timer. */
-export async function performEffects(js: JetStreamClient, effects: Effect[], redact: RedactSecrets, timers?: KV): Promise<void> {
+export interface EffectStores {
+  /** The durable timers bucket. */
+  timers: KV;
+  spend: SpendLedger;
+  /** Takes the process's configured secret values out of everything published. */
+  redact: RedactSecrets;
+}
+
+export async function performEffects(js: JetStreamClient, effects: Effect[], stores: EffectStores): Promise<void> {
   for (const effect of effects) {
     switch (effect.kind) {
       case 'publish':
-        await js.publish(effect.subject, JSON.stringify(redact(effect.payload)), { msgID: effect.msgId });
+        await js.publish(effect.subject, JSON.stringify(stores.redact(effect.payload)), { msgID: effect.msgId });
         break;
       case 'timer.set':
-        await keepTimer(requireTimers(timers, effect.key), effect.key, effect.payload);
+        await keepTimer(stores.timers, effect.key, effect.payload);
         break;
       case 'timer.clear':
-        await dropTimer(requireTimers(timers, effect.key), effect.key);
+        await dropTimer(stores.timers, effect.key);
+        break;
+      case 'spend.record':
+        await stores.spend.record(effect.payload, effect.msgId);
         break;
     }
   }
-}
-
-function requireTimers(timers: KV | undefined, key: string): KV {
-  if (timers === undefined) throw new Error(`gate timer ${key}: no timers bucket was given to perform it`);
-  return timers;
 }

@@ -12,7 +12,8 @@ import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { InboxMessage } from '../core/bus/messages.js';
 import { ORCHESTRATOR_CONSUMER, SESSION_CONSUMER, STREAMS } from '../core/bus/subjects.js';
-import { openSessionBucket, openTaskBucket, openTimerBucket } from '../core/bus/topology.js';
+import { openSessionBucket, openTaskBucket, openTimerBucket, openUsageBucket } from '../core/bus/topology.js';
+import type { ModelPrice } from '../core/config.js';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { parseJsonAt } from '../core/parse.js';
@@ -20,7 +21,8 @@ import { createSecretRedactor, type RedactSecrets } from '../core/security/redac
 import { applyMessage } from './apply-message.js';
 import { consumeInOrder, recordKeyOf } from './ordered-consumer.js';
 import { handleSessionMessage } from './sessions/session-handler.js';
-import { performEffects } from './effects.js';
+import { performEffects, type EffectStores } from './effects.js';
+import { createSpendLedger } from './limits/spend-ledger.js';
 import { WriteConflict } from '../core/bus/versioned-kv.js';
 import { commitTask, loadTask, type StoredTask } from './task-store.js';
 import type { Clock } from './timers/clock.js';
@@ -35,6 +37,8 @@ export interface OrchestratorOptions {
   clock?: Clock;
   /** The process's configured secrets, kept out of what it publishes; default: none held. */
   redact?: RedactSecrets;
+  /** `model.pricing`: what agent results' usage is counted at toward the daily spend caps (absent: $0). */
+  pricing?: Readonly<Record<string, ModelPrice>>;
 }
 
 export interface RunningOrchestrator {
@@ -47,17 +51,21 @@ const MAX_CONFLICT_RETRIES = 50;
 
 export async function startOrchestrator(options: OrchestratorOptions): Promise<RunningOrchestrator> {
   const { nc, log } = options;
-  const redact = options.redact ?? createSecretRedactor([]);
   const js = jetstream(nc);
   const kv = await openTaskBucket(nc);
   const timersKv = await openTimerBucket(nc);
+  const stores: EffectStores = {
+    timers: timersKv,
+    spend: createSpendLedger(await openUsageBucket(nc), options.pricing ?? {}, log),
+    redact: options.redact ?? createSecretRedactor([]),
+  };
   const limit = options.concurrency ?? 32;
   const committed = createCommittedCache();
   const tasks = await consumeInOrder({
     consumer: await js.consumers.get(STREAMS.inbox, ORCHESTRATOR_CONSUMER),
     limit,
     keyOf: recordKeyOf,
-    handle: (msg) => handleMessage(msg, js, kv, timersKv, committed, redact, log),
+    handle: (msg) => handleMessage(msg, js, kv, stores, committed, log),
     log,
   });
   const sessionsKv = await openSessionBucket(nc);
@@ -65,7 +73,7 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<R
     consumer: await js.consumers.get(STREAMS.sessions, SESSION_CONSUMER),
     limit,
     keyOf: recordKeyOf,
-    handle: (msg) => handleSessionMessage(msg, { js, kv: sessionsKv, timersKv, redact, log }),
+    handle: (msg) => handleSessionMessage(msg, { js, kv: sessionsKv, stores, log }),
     log,
   });
 
@@ -112,9 +120,8 @@ async function handleMessage(
   msg: JsMsg,
   js: JetStreamClient,
   kv: KV,
-  timersKv: KV,
+  stores: EffectStores,
   committed: CommittedCache,
-  redact: RedactSecrets,
   log: Logger,
 ): Promise<void> {
   let message: InboxMessage;
@@ -159,7 +166,7 @@ async function handleMessage(
       } else {
         taskLog.info({ reason: outcome.reason }, 'event not applied');
       }
-      await performEffects(js, outcome.effects, redact, timersKv);
+      await performEffects(js, outcome.effects, stores);
       msg.ack();
       return;
     }

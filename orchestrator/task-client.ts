@@ -4,7 +4,9 @@
  * Decisions are checked against the stored task first (unknown task, not at that gate, that
  * visit already decided), then published to the inbox; the orchestrator's answer is read back
  * from the task's log. A decision that lost a race to another one (a double click, two
- * channels at once) is answered with who decided first: `GateAlreadyDecided`.
+ * channels at once) is answered with who decided first: `GateAlreadyDecided`. Starting work
+ * (a submission, a retry of a failed task) passes the abuse and cost limits first
+ * (`limits/limit-gate.ts`): over one, nothing is sent and `LimitReached` says which.
  */
 import { randomUUID } from 'node:crypto';
 import { jetstream, DeliverPolicy, type JetStreamClient } from '@nats-io/jetstream';
@@ -20,22 +22,26 @@ import {
 } from '../core/bus/messages.js';
 import { STREAMS, subjects } from '../core/bus/subjects.js';
 import { openTaskBucket } from '../core/bus/topology.js';
+import { LimitsConfig } from '../core/config.js';
 import { StagegateError } from '../core/errors.js';
 import { stripHidden } from '../core/model/strip-hidden.js';
 import { parseJsonAt } from '../core/parse.js';
 import type { GatePolicies, PrincipalFacts } from '../core/policy.js';
 import { gateAt, type TaskRecord } from '../core/task-record.js';
 import { GateAlreadyDecided, decidingDecision, lastDecidedGate } from './gate-outcome.js';
+import { openLimitGate, type StartRequest } from './limits/limit-gate.js';
 import { loadTask } from './task-store.js';
 
 export { GateAlreadyDecided } from './gate-outcome.js';
 
 export interface TaskClient {
+  /** Throws `LimitReached` when a limit refuses the start: then nothing is sent. */
   submit(input: { spec: TaskSpec; policies: GatePolicies; maxReviewRounds: number; taskId?: string }): Promise<string>;
   get(taskId: string): Promise<TaskRecord>;
   list(): Promise<TaskRecord[]>;
   decide(input: DecisionInput): Promise<DecisionAnswer>;
   cancel(taskId: string, by: string, reason: string): Promise<void>;
+  /** Throws `LimitReached` when a limit refuses to start the failed task again. */
   retry(taskId: string, by: string): Promise<void>;
   /** Entries of the task's log in order; with `follow`, keeps going until the signal aborts. */
   logs(taskId: string, options?: { follow?: boolean; signal?: AbortSignal }): AsyncIterable<TaskLogEntry>;
@@ -94,15 +100,38 @@ export function sanitizeSpec(spec: TaskSpec): TaskSpec {
   };
 }
 
-export async function createTaskClient(nc: NatsConnection, now: () => Date = () => new Date()): Promise<TaskClient> {
+export interface TaskClientOptions {
+  /** Stamps what the client sends and dates the limits' windows; injected so tests can control time. */
+  now?: () => Date;
+  /** Checked before a task starts (submit, retry); absent: no limits. */
+  limits?: LimitsConfig;
+}
+
+export async function createTaskClient(nc: NatsConnection, options: TaskClientOptions = {}): Promise<TaskClient> {
+  const now = options.now ?? (() => new Date());
   const js = jetstream(nc);
   const kv = await openTaskBucket(nc);
+  const gate = await openLimitGate(nc, kv, options.limits ?? LimitsConfig.parse({}), now);
   const publishInbox = (message: InboxMessage) =>
     js.publish(subjects.inbox(message.taskId), JSON.stringify(message), { msgID: message.msgId });
+  /** Publishes a message that starts work once the limits have admitted it; gives its place back if it never left. */
+  const start = async (request: StartRequest, message: InboxMessage) => {
+    const admission = await gate.admit(request);
+    try {
+      await publishInbox(message);
+    } catch (err) {
+      await admission.release();
+      throw err;
+    }
+  };
 
   return {
     async submit({ spec, policies, maxReviewRounds, taskId = newTaskId() }) {
-      await publishInbox({ type: 'task.submit', taskId, msgId: `${taskId}:submit`, sentAt: now().toISOString(), spec: sanitizeSpec(spec), policies, maxReviewRounds });
+      const stored = sanitizeSpec(spec);
+      await start(
+        { taskId, user: stored.submittedBy, spec: stored },
+        { type: 'task.submit', taskId, msgId: `${taskId}:submit`, sentAt: now().toISOString(), spec: stored, policies, maxReviewRounds },
+      );
       return taskId;
     },
     get: (taskId) => requireTask(kv, taskId),
@@ -158,8 +187,11 @@ export async function createTaskClient(nc: NatsConnection, now: () => Date = () 
       await publishInbox({ type: 'task.cancel', taskId, msgId: `${taskId}:cancel:${randomUUID()}`, sentAt: now().toISOString(), by, reason });
     },
     async retry(taskId, by) {
-      await requireTask(kv, taskId);
-      await publishInbox({ type: 'task.retry', taskId, msgId: `${taskId}:retry:${randomUUID()}`, sentAt: now().toISOString(), by });
+      const record = await requireTask(kv, taskId);
+      const message: InboxMessage = { type: 'task.retry', taskId, msgId: `${taskId}:retry:${randomUUID()}`, sentAt: now().toISOString(), by };
+      // Only a failed task starts again; any other ignores the retry, which then counts against nothing.
+      if (record.state === 'failed') await start({ taskId, user: by, spec: record.context.spec }, message);
+      else await publishInbox(message);
     },
     logs: (taskId, options = {}) => readLog(js, taskId, options),
   };

@@ -10,7 +10,7 @@ export function registerOrchestrator(program: Command): void {
     .option('--concurrency <n>', 'messages handled at once', (v) => Number.parseInt(v, 10), 32)
     .action(async (options: { concurrency: number }, command: Command) => {
       const { nc, log, config } = await openRuntime(command, 'orchestrator', true);
-      const orchestrator = await startOrchestrator({ nc, log, concurrency: options.concurrency, redact: createSecretRedactor(secretValuesOf(config)) });
+      const orchestrator = await startOrchestrator({ nc, log, concurrency: options.concurrency, redact: createSecretRedactor(secretValuesOf(config)), pricing: config.model.pricing });
       console.error('stagegate orchestrator ready');
       await untilSignal(async () => {
         await orchestrator.stop();

@@ -12,7 +12,7 @@ import { openRuntime, untilSignal } from '../runtime.js';
 async function withClient<T>(command: Command, run: (client: TaskClient, config: Readonly<Config>) => Promise<T>): Promise<T> {
   const { nc, config } = await openRuntime(command, 'cli');
   try {
-    return await run(await createTaskClient(nc), config);
+    return await run(await createTaskClient(nc, { limits: config.limits }), config);
   } finally {
     await nc.drain();
   }

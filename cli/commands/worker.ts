@@ -3,7 +3,7 @@ import { startJobWorker } from '../../core/bus/job-worker.js';
 import { AgentRole, STAGE_OF_ROLE } from '../../core/bus/messages.js';
 import { dropSecretEnv, SECRET_ENV_BY_ROLE } from '../../core/exec/secret-env.js';
 import { createSecretRedactor, secretValuesOf } from '../../core/security/redact-secrets.js';
-import { configForRole, createHandler, describeSandbox } from '../agent-handlers.js';
+import { configForRole, createHandler, describeSandbox, modelOfRole } from '../agent-handlers.js';
 import { openRuntime, untilSignal } from '../runtime.js';
 
 export function registerWorker(program: Command): void {
@@ -29,6 +29,7 @@ export function registerWorker(program: Command): void {
         ackWaitMs: config.jobs.ackWaitMs,
         maxDeliveries: config.jobs.maxDeliveries,
         redact: createSecretRedactor(secretValuesOf(config)),
+        model: modelOfRole(role, config),
       });
       if (role === 'coder' || role === 'reviewer') {
         const sandbox = await describeSandbox(config);

@@ -4,11 +4,9 @@
  */
 import type { TaskLogEntry } from '../../core/bus/messages.js';
 import type { TaskState } from '../../core/task-record.js';
-import { gateAt } from '../../core/task-record.js';
+import { gateAt, isFinished } from '../../core/task-record.js';
 import type { TaskClient } from '../../orchestrator/task-client.js';
 import { formatLogEntry } from '../format.js';
-
-const TERMINAL: ReadonlySet<string> = new Set<TaskState>(['done', 'failed', 'cancelled']);
 
 export interface FollowOptions {
   client: TaskClient;
@@ -26,7 +24,7 @@ export async function followTask(options: FollowOptions): Promise<string> {
     const elapsed = `+${((Date.now() - startedAt) / 1000).toFixed(1)}s`.padStart(7);
     console.log(json ? JSON.stringify(entry) : `${elapsed}  ${describe(entry)}`);
     if (entry.type !== 'task.event' || !entry.accepted) continue;
-    if (TERMINAL.has(entry.state)) return entry.state;
+    if (isFinished(entry.state as TaskState)) return entry.state;
     const gate = gateAt(entry.state as TaskState);
     if (gate !== undefined && options.onGate !== undefined) await options.onGate(gate);
   }

@@ -55,6 +55,8 @@ export interface JobWorkerOptions<R extends AgentRole> {
   now?: () => Date;
   /** The worker's configured secrets, kept out of its results and progress; default: none held. */
   redact?: RedactSecrets;
+  /** The model this role's handler calls, stamped on results that do not name one, so their usage can be priced. */
+  model?: string;
 }
 
 export interface RunningWorker {
@@ -114,7 +116,8 @@ async function processJob<R extends AgentRole>(js: JetStreamClient, msg: JsMsg, 
   const now = options.now ?? (() => new Date());
   const redact = options.redact ?? createSecretRedactor([]);
   const publishOutcome = async (outcome: JobOutcome) => {
-    const result = { ...outcome, taskId: job.taskId, msgId: `${job.msgId}:result`, sentAt: now().toISOString(), jobId: job.msgId };
+    const model = outcome.model ?? options.model;
+    const result = { ...outcome, ...(model === undefined ? {} : { model }), taskId: job.taskId, msgId: `${job.msgId}:result`, sentAt: now().toISOString(), jobId: job.msgId };
     await publishWithRetry(js, resultSubjectOf(job), redact(result), jobLog);
   };
 

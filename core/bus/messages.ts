@@ -273,7 +273,13 @@ const changeFacts = {
   linesChanged: z.number().int().nonnegative().optional(),
 };
 
-const resultEnvelope = { ...envelope, jobId: z.string().min(1), usage: Usage };
+const resultEnvelope = {
+  ...envelope,
+  jobId: z.string().min(1),
+  usage: Usage,
+  /** The model `usage` was spent on, as the worker's model client named it: what the orchestrator prices it with. */
+  model: z.string().min(1).optional(),
+};
 
 export const PlanProposed = z.object({ type: z.literal('plan.proposed'), ...resultEnvelope, plan: Plan });
 export type PlanProposed = z.infer<typeof PlanProposed>;

@@ -17,6 +17,19 @@ export const TASKS_BUCKET = 'sg-tasks';
 /** Durable gate timers, one key per timer: `<taskId>.<gate>.<visit>.<remind|expire>`. */
 export const TIMERS_BUCKET = 'sg-timers';
 
+/**
+ * Abuse and cost limits (orchestrator/limits): the tasks each repository has running
+ * (`running.<repo>`), kept until they end, so no age limit on this one.
+ */
+export const LIMITS_BUCKET = 'sg-limits';
+
+/**
+ * What the limits count over time, each entry dropped a while after its window or day is over:
+ * trigger counts (`triggers.<user|repo>.<who>.<window start>`), the spend of each agent result
+ * (`spend.<day>.<org>.<repo>.<result>`) and the refusals already told on an issue.
+ */
+export const USAGE_BUCKET = 'sg-usage';
+
 export function timerKey(timer: { taskId: TaskId; gate: Gate; visit: number; kind: GateTimerKind }): string {
   return `${timer.taskId}.${timer.gate}.${timer.visit}.${timer.kind}`;
 }

@@ -15,7 +15,8 @@ import {
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { AgentRole } from './messages.js';
-import { ORCHESTRATOR_CONSUMER, SESSION_CONSUMER, SESSIONS_BUCKET, STREAMS, TASKS_BUCKET, TIMERS_BUCKET, subjects, workerConsumer } from './subjects.js';
+import { MAX_LIMIT_WINDOW_MS } from '../config.js';
+import { LIMITS_BUCKET, ORCHESTRATOR_CONSUMER, SESSION_CONSUMER, SESSIONS_BUCKET, STREAMS, TASKS_BUCKET, TIMERS_BUCKET, USAGE_BUCKET, subjects, workerConsumer } from './subjects.js';
 
 const nanos = (ms: number) => ms * 1_000_000;
 
@@ -75,6 +76,8 @@ export async function ensureTopology(nc: NatsConnection, options: TopologyOption
   await openTaskBucket(nc);
   await openTimerBucket(nc);
   await openSessionBucket(nc);
+  await openLimitsBucket(nc);
+  await openUsageBucket(nc);
 }
 
 export function openTaskBucket(nc: NatsConnection): Promise<KV> {
@@ -88,6 +91,17 @@ export function openSessionBucket(nc: NatsConnection): Promise<KV> {
 /** Gate timers (orchestrator/timers): one key per pending timer, deleted when it fires. */
 export function openTimerBucket(nc: NatsConnection): Promise<KV> {
   return new Kvm(nc).create(TIMERS_BUCKET, { history: 1 });
+}
+
+export function openLimitsBucket(nc: NatsConnection): Promise<KV> {
+  return new Kvm(nc).create(LIMITS_BUCKET, { history: 1 });
+}
+
+/** Kept a day past the longest trigger window, which also covers a UTC day of spend. */
+const USAGE_KEPT_MS = MAX_LIMIT_WINDOW_MS + 24 * 60 * 60_000;
+
+export function openUsageBucket(nc: NatsConnection): Promise<KV> {
+  return new Kvm(nc).create(USAGE_BUCKET, { history: 1, ttl: USAGE_KEPT_MS });
 }
 
 async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }) {

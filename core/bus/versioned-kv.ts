@@ -45,3 +45,16 @@ export function versionedKv<S extends z.ZodType>(kv: KV, schema: S, describe: (k
     },
   };
 }
+
+const MAX_CONFLICT_RETRIES = 50;
+
+/** Runs a read-decide-write step again while another process keeps writing in between. */
+export async function retryOnConflict<T>(step: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await step();
+    } catch (err) {
+      if (!(err instanceof WriteConflict) || attempt >= MAX_CONFLICT_RETRIES) throw err;
+    }
+  }
+}

@@ -1,3 +1,4 @@
+/** What model calls cost, from `model.pricing`: the coder's per-job limit and the daily spend caps both count with it. */
 import type { Usage } from '../bus/messages.js';
 import type { ModelPrice } from '../config.js';
 

@@ -7,7 +7,8 @@
  * with a comment saying what happened; bots never reach here (see `github-channel.ts`).
  * A comment carries no gate visit (a Slack button does), so a decision written before the gate
  * the task now waits at was opened is not applied to it: a second `/approve` must not pass the
- * next gate too. It is answered with who decided the gate it was meant for.
+ * next gate too. It is answered with who decided the gate it was meant for. A `/retry` the
+ * limits refuse is answered once per limit and reset (`limit-comment.ts`).
  */
 import { z } from 'zod';
 import type { GitHubOctokit } from '../../core/github/client.js';
@@ -16,23 +17,26 @@ import { StagegateError, isStagegateError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { parseAt } from '../../core/parse.js';
 import { policyFor, type Permission, type PrincipalFacts } from '../../core/policy.js';
-import { GATE_STATES, gateAt, type TaskRecord, type TaskState } from '../../core/task-record.js';
+import { GATE_STATES, gateAt, isFinished, type TaskRecord } from '../../core/task-record.js';
 import { GateAlreadyDecided, lastDecidedGate } from '../gate-outcome.js';
 import { gateStatusOf } from '../gate-policy.js';
+import { LimitReached } from '../limits/limit-reached.js';
 import type { DecisionAnswer, TaskClient } from '../task-client.js';
 import type { IssueCommand } from './command-parse.js';
 import type { IssueIndex } from './issue-index.js';
+import { limitCommentText, type LimitComments } from './limit-comment.js';
 import { repositoryRefOf, type IssueCommentCreated, type RepositoryClients } from './payloads.js';
 import { hasAtLeast, type PermissionChecker } from './permissions.js';
 import { renderStatusReply } from './status-comment.js';
 
-const FINISHED: ReadonlySet<TaskState> = new Set(['done', 'failed', 'cancelled']);
 const PullRequestReply = z.object({ html_url: z.string(), head: z.object({ ref: z.string() }) });
 
 export interface CommandDeps {
   tasks: TaskClient;
   index: IssueIndex;
   github: RepositoryClients;
+  /** Tells a `/retry` the limits refused, once per issue and limit until it resets. */
+  limitComments: LimitComments;
   permissions: PermissionChecker;
   /** The least repository permission that makes a command count. */
   commandPermission: Permission;
@@ -97,12 +101,19 @@ export async function onIssueComment(deps: CommandDeps, event: IssueCommentCreat
       }
       case 'retry': {
         if (record.state !== 'failed') return await reply(`task \`${taskId}\` is ${record.state}: \`/retry\` runs a failed stage again, and this task has not failed. Nothing changed.`);
-        await deps.tasks.retry(taskId, by);
+        try {
+          await deps.tasks.retry(taskId, by);
+        } catch (err) {
+          if (!(err instanceof LimitReached)) throw err;
+          const told = await deps.limitComments.tell(octokit, { owner, repo, number }, err.refusal, limitCommentText(login, `task \`${taskId}\` again`, err.message));
+          commandLog.info({ limit: err.refusal.limit, subject: err.refusal.subject, current: err.refusal.current, told }, 'github retry refused: a limit is reached');
+          return;
+        }
         commandLog.info('github retry');
         return await reply(`running the ${record.context.error?.stage ?? 'failed'} stage of task \`${taskId}\` again; the status comment follows it.`);
       }
       case 'cancel': {
-        if (FINISHED.has(record.state)) return await reply(`task \`${taskId}\` is already ${record.state}; there is nothing to cancel.`);
+        if (isFinished(record.state)) return await reply(`task \`${taskId}\` is already ${record.state}; there is nothing to cancel.`);
         await deps.tasks.cancel(taskId, by, command.reason ?? `cancelled on GitHub by @${login}`);
         commandLog.info('github cancel');
         return await reply(`cancelling task \`${taskId}\`.`);

@@ -9,6 +9,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { z } from 'zod';
 import { GITHUB_CHANNEL_CONSUMER } from '../../core/bus/subjects.js';
+import { openUsageBucket } from '../../core/bus/topology.js';
 import type { Config } from '../../core/config.js';
 import { errorMessage } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
@@ -21,6 +22,7 @@ import { onIssueComment, type CommandDeps } from './commands.js';
 import { openDeliveryStore } from './deliveries.js';
 import { inboxPublisher, routePullRequestReview, type HumanReviewDeps } from './human-review.js';
 import { openIssueIndex, type IssueIndex } from './issue-index.js';
+import { limitComments } from './limit-comment.js';
 import { IssueCommentCreated, IssuesLabeled, PullRequestOpened, repositoryRefOf, type RepositoryClients } from './payloads.js';
 import { createPermissionChecker } from './permissions.js';
 import { postGateReminder } from './gate-reminder.js';
@@ -69,11 +71,23 @@ export async function createGitHubChannel(options: GitHubChannelOptions): Promis
     log,
     now,
   };
-  const triggerDeps: TriggerDeps = { tasks, index, gitGatewayUrl: options.gitGatewayUrl, policies: config.gates, maxReviewRounds: config.maxReviewRounds, log, now };
+  const refusals = limitComments(await openUsageBucket(nc));
+  const triggerDeps: TriggerDeps = {
+    tasks,
+    index,
+    github,
+    limitComments: refusals,
+    gitGatewayUrl: options.gitGatewayUrl,
+    policies: config.gates,
+    maxReviewRounds: config.maxReviewRounds,
+    log,
+    now,
+  };
   const commandDeps: CommandDeps = {
     tasks,
     index,
     github,
+    limitComments: refusals,
     permissions: createPermissionChecker({ cacheMs: settings.permissionCacheMs }),
     commandPermission: settings.commandPermission,
     label: settings.label,

@@ -39,8 +39,10 @@ export interface StoredIssueTask {
 
 export interface IssueIndex {
   taskForIssue(issue: IssueRef): Promise<StoredIssueTask | undefined>;
-  /** Points the issue at a task if the entry is still at `basedOn` (undefined: absent); false when someone else wrote first. */
-  claimIssue(issue: IssueRef, value: IssueTask, basedOn: number | undefined): Promise<boolean>;
+  /** Points the issue at a task if the entry is still at `basedOn` (undefined: absent): the new revision, or undefined when someone else wrote first. */
+  claimIssue(issue: IssueRef, value: IssueTask, basedOn: number | undefined): Promise<number | undefined>;
+  /** Undoes a claim (its task was never started) if nobody wrote since: the issue's earlier task, or none. */
+  unclaimIssue(issue: IssueRef, earlier: IssueTask | undefined, claimed: number): Promise<void>;
   linkBranch(repo: { owner: string; repo: string }, branch: string, taskId: string): Promise<void>;
   /** Undefined for a branch that is not a Stagegate branch (`stagegate/…`), or one no task uses. */
   taskForBranch(repo: { owner: string; repo: string }, branch: string): Promise<string | undefined>;
@@ -62,12 +64,19 @@ export async function openIssueIndex(nc: NatsConnection): Promise<IssueIndex> {
     async claimIssue(issue, value, basedOn) {
       const data = JSON.stringify(value);
       try {
-        if (basedOn === undefined) await kv.create(issueKey(issue), data);
-        else await kv.update(issueKey(issue), data, basedOn);
-        return true;
+        return basedOn === undefined ? await kv.create(issueKey(issue), data) : await kv.update(issueKey(issue), data, basedOn);
       } catch (err) {
-        if (err instanceof Error && /wrong last sequence|key exists/i.test(err.message)) return false;
+        if (isWriteConflict(err)) return undefined;
         throw err;
+      }
+    },
+    async unclaimIssue(issue, earlier, claimed) {
+      try {
+        if (earlier === undefined) await kv.delete(issueKey(issue), { previousSeq: claimed });
+        else await kv.update(issueKey(issue), JSON.stringify(earlier), claimed);
+      } catch (err) {
+        // Someone wrote since: their entry stands.
+        if (!isWriteConflict(err)) throw err;
       }
     },
     async linkBranch(repo, branch, taskId) {
@@ -90,6 +99,7 @@ export async function openIssueIndex(nc: NatsConnection): Promise<IssueIndex> {
   };
 }
 
+const isWriteConflict = (err: unknown) => err instanceof Error && /wrong last sequence|key exists/i.test(err.message);
 const repoPart = (r: { owner: string; repo: string }) => `${r.owner.toLowerCase()}.${r.repo.toLowerCase()}`;
 const issueKey = (i: IssueRef) => `issue.${repoPart(i)}.${i.number}`;
 const prKey = (i: IssueRef) => `pr.${repoPart(i)}.${i.number}`;

@@ -6,23 +6,28 @@
  * followed by a new task; one the index names but no orchestrator has recorded (a submission
  * cut short, or still on its way) is submitted again under the same id, which the inbox's
  * message-id dedupe makes harmless. The policies are the ones the CLI submits with.
+ * A start the limits refuse (`limits/limit-gate.ts`) submits nothing: the issue is pointed back
+ * at its earlier task, if any, and the refusal is told in one comment (`limit-comment.ts`).
  */
 import { BranchName, type TaskSpec } from '../../core/bus/messages.js';
 import { isStagegateError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { GatePolicies } from '../../core/policy.js';
-import type { TaskState } from '../../core/task-record.js';
+import { isFinished } from '../../core/task-record.js';
+import { LimitReached, type LimitName } from '../limits/limit-reached.js';
 import { newTaskId, type TaskClient } from '../task-client.js';
 import type { IssueIndex, StoredIssueTask } from './issue-index.js';
 import { gatewayCloneUrl } from './git-gateway.js';
-import { repositoryRefOf, type IssuesLabeled } from './payloads.js';
+import { limitCommentText, type LimitComments } from './limit-comment.js';
+import { repositoryRefOf, type IssuesLabeled, type RepositoryClients } from './payloads.js';
 
 const SLUG_MAX = 40;
-const FINISHED: ReadonlySet<TaskState> = new Set(['done', 'failed', 'cancelled']);
 
 export interface TriggerDeps {
   tasks: TaskClient;
   index: IssueIndex;
+  github: RepositoryClients;
+  limitComments: LimitComments;
   /** serve's git gateway (`<serve URL>/git`): where agents clone and push, holding no token. */
   gitGatewayUrl(): string;
   policies: GatePolicies;
@@ -33,10 +38,12 @@ export interface TriggerDeps {
 
 export type TriggerOutcome =
   | { status: 'submitted'; taskId: string }
+  | { status: 'refused'; limit: LimitName }
   | { status: 'ignored'; reason: string; taskId?: string };
 
 export async function onIssueLabeled(deps: TriggerDeps, event: IssuesLabeled): Promise<TriggerOutcome> {
-  const { owner, repo, installationId } = repositoryRefOf(event);
+  const ref = repositoryRefOf(event);
+  const { owner, repo, installationId } = ref;
   const issue = { owner, repo, number: event.issue.number };
   const log = deps.log.child({ owner, repo, issue: issue.number });
   if (event.issue.pull_request != null) {
@@ -50,19 +57,34 @@ export async function onIssueLabeled(deps: TriggerDeps, event: IssuesLabeled): P
     return { status: 'ignored', reason: 'the issue already has a running task', ...(existing === undefined ? {} : { taskId: existing.value.taskId }) };
   }
   let taskId: string;
+  /** The revision this delivery claimed the issue at, to undo if the start is refused. */
+  let claimed: number | undefined;
   if (standing === 'unrecorded' && existing !== undefined) {
     taskId = existing.value.taskId;
   } else {
     taskId = newTaskId();
-    const claimed = await deps.index.claimIssue(issue, { taskId, createdAt: deps.now().toISOString() }, existing?.revision);
-    if (!claimed) {
+    claimed = await deps.index.claimIssue(issue, { taskId, createdAt: deps.now().toISOString() }, existing?.revision);
+    if (claimed === undefined) {
       log.info('another label started a task for this issue first');
       return { status: 'ignored', reason: 'another delivery started a task for this issue first' };
     }
   }
   const spec = specForIssue(event, cloneUrlOf(deps.gitGatewayUrl(), taskId, { owner, repo }), installationId);
   if (spec.branch !== undefined) await deps.index.linkBranch({ owner, repo }, spec.branch, taskId);
-  await deps.tasks.submit({ spec, policies: deps.policies, maxReviewRounds: deps.maxReviewRounds, taskId });
+  try {
+    await deps.tasks.submit({ spec, policies: deps.policies, maxReviewRounds: deps.maxReviewRounds, taskId });
+  } catch (err) {
+    if (!(err instanceof LimitReached)) throw err;
+    if (claimed !== undefined) await deps.index.unclaimIssue(issue, existing?.value, claimed);
+    const told = await deps.limitComments.tell(
+      await deps.github.forRepository(ref),
+      issue,
+      err.refusal,
+      limitCommentText(event.sender.login, 'a task for this issue', err.message),
+    );
+    log.info({ taskId, by: spec.submittedBy, limit: err.refusal.limit, subject: err.refusal.subject, current: err.refusal.current, told }, 'label refused: a limit is reached');
+    return { status: 'refused', limit: err.refusal.limit };
+  }
   log.info({ taskId, branch: spec.branch, by: spec.submittedBy }, 'task submitted for a labelled issue');
   return { status: 'submitted', taskId };
 }
@@ -70,7 +92,7 @@ export async function onIssueLabeled(deps: TriggerDeps, event: IssuesLabeled): P
 /** The issue's task: still running, over (a new one may start), or not recorded by any orchestrator yet. */
 async function standingOf(deps: TriggerDeps, existing: StoredIssueTask): Promise<'running' | 'over' | 'unrecorded'> {
   try {
-    return FINISHED.has((await deps.tasks.get(existing.value.taskId)).state) ? 'over' : 'running';
+    return isFinished((await deps.tasks.get(existing.value.taskId)).state) ? 'over' : 'running';
   } catch (err) {
     if (!isStagegateError(err, 'TASK_UNKNOWN')) throw err;
     return 'unrecorded';

@@ -16,6 +16,7 @@ export type HttpErrorCode =
   | 'ALREADY_APPROVED'
   | 'SCHEMA_INVALID'
   | 'PAYLOAD_TOO_LARGE'
+  | 'LIMIT_REACHED'
   | 'NATS_UNREACHABLE'
   | 'INTERNAL';
 
@@ -27,6 +28,8 @@ export class HttpError extends Error {
     readonly code: HttpErrorCode,
     message: string,
     readonly extra: Record<string, unknown> = {},
+    /** Response headers that go with it (`Retry-After` on a 429). */
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }

@@ -41,7 +41,10 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   app.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
     if (res.headersSent) return next(err);
     const known = httpErrorOf(err);
-    if (known !== undefined) return sendError(res, known.status, known.code, known.message, known.extra);
+    if (known !== undefined) {
+      res.set(known.headers);
+      return sendError(res, known.status, known.code, known.message, known.extra);
+    }
     log.error({ method: req.method, path: req.path, err: errorMessage(err) }, 'http request failed');
     sendError(res, 500, 'INTERNAL', 'internal error; the server log has the details');
   });

@@ -29,6 +29,8 @@ export interface ServeOptions {
   log: Logger;
   /** Overrides `config.serve.port` (`--port`); 0 picks a free port. */
   port?: number;
+  /** The clock the limits' windows and days are read from; injected so tests can control time. */
+  now?: () => Date;
 }
 
 export interface RunningServe {
@@ -52,7 +54,8 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   if (!gitHubConfigured && github.webhookSecret !== undefined) {
     throw new StagegateError('CONFIG_INVALID', 'GITHUB_WEBHOOK_SECRET is set but GitHub is not: set GITHUB_TOKEN, or GITHUB_APP_ID with GITHUB_APP_PRIVATE_KEY, so serve can answer on GitHub');
   }
-  const tasks = await createTaskClient(nc);
+  const now = options.now ?? (() => new Date());
+  const tasks = await createTaskClient(nc, { limits: config.limits, now });
   // Whatever serve writes to Slack, GitHub or an API client leaves without the values of the secrets it holds.
   const redact = createSecretRedactor(secretValuesOf(config));
   const slack: SlackChannel | undefined =
@@ -65,7 +68,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   let gitGatewayUrl = github.gatewayUrl;
   const gatewayUrl = () => gitGatewayUrl ?? `http://127.0.0.1:${options.port ?? config.serve.port}${GIT_GATEWAY_PATH}`;
   const gitHubChannel: GitHubChannel | undefined =
-    gitHubClient === undefined ? undefined : await createGitHubChannel({ config, nc, tasks, github: gitHubClient, gitGatewayUrl: gatewayUrl, log: log.child({ channel: 'github' }) });
+    gitHubClient === undefined ? undefined : await createGitHubChannel({ config, nc, tasks, github: gitHubClient, gitGatewayUrl: gatewayUrl, log: log.child({ channel: 'github' }), now });
   const pullRequests: PullRequestChannel | undefined =
     gitHubClient === undefined || gitHubChannel === undefined
       ? undefined
@@ -86,7 +89,16 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
   ];
   const routes: RouteModule[] = [
     healthRoutes({ nc, channels: () => channels }),
-    apiRoutes({ client: tasks, tokens: config.api.tokens, bodyLimitBytes: config.serve.bodyLimitBytes, log: log.child({ channel: 'api' }), redact }),
+    apiRoutes({
+      client: tasks,
+      tokens: config.api.tokens,
+      bodyLimitBytes: config.serve.bodyLimitBytes,
+      policies: config.gates,
+      maxReviewRounds: config.maxReviewRounds,
+      log: log.child({ channel: 'api' }),
+      now,
+      redact,
+    }),
     ...(slack?.routes ?? []),
     ...(gitHubChannel?.routes ?? []),
     ...(gitHubClient === undefined ? [] : [gitGatewayRoutes({ tasks, github: gitHubClient, log: log.child({ channel: 'git-gateway' }) })]),

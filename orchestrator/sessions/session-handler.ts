@@ -10,8 +10,7 @@ import { WriteConflict } from '../../core/bus/versioned-kv.js';
 import { errorMessage } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { parseJsonAt } from '../../core/parse.js';
-import type { RedactSecrets } from '../../core/security/redact-secrets.js';
-import { performEffects } from '../effects.js';
+import { performEffects, type EffectStores } from '../effects.js';
 import { recordKeyOf } from '../ordered-consumer.js';
 import { applySessionMessage } from './session-step.js';
 import { commitSession, loadSession } from './session-store.js';
@@ -21,9 +20,7 @@ const MAX_CONFLICT_RETRIES = 50;
 export interface SessionHandlerDeps {
   js: JetStreamClient;
   kv: KV;
-  timersKv: KV;
-  /** Takes configured secret values out of everything published. */
-  redact: RedactSecrets;
+  stores: EffectStores;
   log: Logger;
 }
 
@@ -58,7 +55,7 @@ export async function handleSessionMessage(msg: JsMsg, deps: SessionHandlerDeps)
       } else {
         log.info({ reason: outcome.reason }, 'session event not applied');
       }
-      await performEffects(deps.js, outcome.effects, deps.redact, deps.timersKv);
+      await performEffects(deps.js, outcome.effects, deps.stores);
       msg.ack();
       return;
     }

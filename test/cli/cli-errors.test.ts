@@ -154,6 +154,21 @@ describe('stagegate acting on a task', () => {
     expect(log.filter((e) => e.type === 'task.event' && e.event.type === 'gate.decide')).toEqual([]);
   });
 
+  it('exits 4 naming the limit when a submission is over it, and submits nothing', async () => {
+    const limit = { STAGEGATE_LIMIT_CONCURRENT_TASKS_PER_REPO: '1' };
+    const args = ['submit', '--repo', 'https://git.example.com/cli/app.git', '--title', 'one at a time', '--json'];
+    const first = await runCli(args, limit);
+    expect(first.code).toBe(0);
+    const { taskId } = z.object({ taskId: z.string() }).parse(JSON.parse(first.stdout));
+
+    const second = await runCli(args, limit);
+    expect(second.stderr.trim()).toBe(
+      `stagegate: limit reached: cli/app may have 1 task running at once (limits.concurrentTasksPerRepo) and has 1 (${taskId}); it resets when one of them is done, failed or cancelled`,
+    );
+    expect(second.code).toBe(4);
+    expect(second.stdout).toBe('');
+  });
+
   it('exits 2 from the argument parser when reject has no --reason', async () => {
     const result = await runCli(['reject', 't-whatever']);
     expect(result.stderr).toContain("required option '--reason <text>' not specified");

@@ -24,7 +24,7 @@ export const cannedHandlers: { [R in AgentRole]: JobHandler<R> } = {
 export async function startCannedAgents(
   nc: NatsConnection,
   overrides: Partial<{ [R in AgentRole]: JobHandler<R> }> = {},
-  options: { ackWaitMs?: number; maxDeliveries?: number } = {},
+  options: { ackWaitMs?: number; maxDeliveries?: number; now?: () => Date; model?: string } = {},
 ): Promise<RunningWorker[]> {
   const log = pino({ level: 'silent' });
   const start = <R extends AgentRole>(role: R) =>
@@ -37,6 +37,8 @@ export async function startCannedAgents(
       concurrency: 4,
       ackWaitMs: options.ackWaitMs ?? 30_000,
       maxDeliveries: options.maxDeliveries ?? 3,
+      ...(options.now === undefined ? {} : { now: options.now }),
+      ...(options.model === undefined ? {} : { model: options.model }),
     });
   return Promise.all([start('planner'), start('coder'), start('reviewer'), start('deployer')]);
 }

@@ -46,16 +46,22 @@ export interface GitHubServeHarness {
   stop(): Promise<void>;
 }
 
-export async function startGitHubServe(
-  options: { agents?: Parameters<typeof startCannedAgents>[1]; gates?: Record<string, unknown> } = {},
-): Promise<GitHubServeHarness> {
+export interface GitHubServeOptions {
+  agents?: Parameters<typeof startCannedAgents>[1];
+  gates?: Record<string, unknown>;
+  /** More of the config file: `limits`, `model.pricing`. */
+  settings?: Record<string, unknown>;
+  /** The clock of serve (its limits) and of the agents' results; the system clock by default. */
+  now?: () => Date;
+  /** The model the agents' results name, as a worker's does. */
+  model?: string;
+}
+
+export async function startGitHubServe(options: GitHubServeOptions = {}): Promise<GitHubServeHarness> {
   const silent = pino({ level: process.env.SG_TEST_LOG ?? 'silent' });
   const server = await startTestNatsServer();
   const nc = await connectBus(server.url, 'test');
   await ensureTopology(nc, { jobAckWaitMs: 30_000, jobMaxDeliveries: 3, updateExisting: true });
-  const orchestrator: RunningOrchestrator = await startOrchestrator({ nc, log: silent });
-  const agents: RunningWorker[] = await startCannedAgents(nc, options.agents);
-  const client = await createTaskClient(nc);
   const github = await startFakeGitHub({ userTokens: { [TOKEN]: BOT } });
   await github.addRepo({ owner: OWNER, repo: REPO });
   github.setPermission(OWNER, REPO, WRITER, 'write');
@@ -64,7 +70,10 @@ export async function startGitHubServe(
 
   const dir = await mkdtemp(join(tmpdir(), 'sg-github-serve-'));
   const file = join(dir, 'stagegate.json');
-  await writeFile(file, JSON.stringify({ github: { botLogin: BOT }, serve: { bodyLimitBytes: BODY_LIMIT }, ...(options.gates === undefined ? {} : { gates: options.gates }) }));
+  await writeFile(
+    file,
+    JSON.stringify({ github: { botLogin: BOT }, serve: { bodyLimitBytes: BODY_LIMIT }, ...(options.gates === undefined ? {} : { gates: options.gates }), ...options.settings }),
+  );
   const config = loadConfig({
     file,
     env: {
@@ -79,7 +88,13 @@ export async function startGitHubServe(
       STAGEGATE_DEPLOY_APPROVERS: 'github-permission:maintain',
     },
   });
-  const serve = await startServe({ config, nc, log: silent, port: 0 });
+  const orchestrator: RunningOrchestrator = await startOrchestrator({ nc, log: silent, pricing: config.model.pricing });
+  const agents: RunningWorker[] = await startCannedAgents(nc, options.agents, {
+    ...(options.now === undefined ? {} : { now: options.now }),
+    ...(options.model === undefined ? {} : { model: options.model }),
+  });
+  const client = await createTaskClient(nc, options.now === undefined ? {} : { now: options.now });
+  const serve = await startServe({ config, nc, log: silent, port: 0, ...(options.now === undefined ? {} : { now: options.now }) });
 
   // KV key listing may name a key twice when it is written during the listing: one record per task.
   const tasksFor = async (issueNumber: number) => [

@@ -128,7 +128,7 @@ describe('applyMessage', () => {
     expect(applyMessage(undefined, planProposed(`${TASK}:plan:1`))).toEqual({ kind: 'unknown-task' });
   });
 
-  it('answers a stale result with only an audit entry naming the stale job', () => {
+  it('answers a stale result with an audit entry naming the stale job, and still counts what it spent', () => {
     const record = applyAll(undefined, submit);
     const stale = planProposed(`${TASK}:plan:0`, 'm-stale');
     const note = 'stale result for job t-7:plan:0 (current: t-7:plan:1)';
@@ -136,6 +136,7 @@ describe('applyMessage', () => {
       kind: 'effects-only',
       reason: note,
       effects: [
+        { kind: 'spend.record', msgId: 'm-stale', payload: { taskId: TASK, repo: '/tmp/repo', day: '2025-03-01', usage } },
         {
           kind: 'publish',
           subject: 'sg.log.t-7.event',
@@ -144,6 +145,23 @@ describe('applyMessage', () => {
         },
       ],
     });
+  });
+
+  it("owes a result's spend under its message id: its repository and owner, its UTC day and the model it names", () => {
+    const github = { ...submit, spec: { ...submit.spec, repo: 'https://github.com/Acme/App.git' } };
+    const result = { ...planProposed(`${TASK}:plan:1`), sentAt: '2025-03-01T23:59:59.000Z', model: 'gpt-test' };
+    const first = applyMessage(applyAll(undefined, github), result);
+    const spend = effectsOf(first).filter((e) => e.kind === 'spend.record');
+    expect(spend).toEqual([
+      { kind: 'spend.record', msgId: 'm-plan', payload: { taskId: TASK, repo: 'acme/app', org: 'acme', day: '2025-03-01', model: 'gpt-test', usage } },
+    ]);
+    // Redelivered after the commit: the same entry is owed again, never a second one.
+    expect(effectsOf(applyMessage(committed(first), result)).filter((e) => e.kind === 'spend.record')).toEqual(spend);
+  });
+
+  it('owes no spend for a result that called no model', () => {
+    const none = { ...planProposed(`${TASK}:plan:1`), usage: { calls: 0, inputTokens: 0, cachedTokens: 0, outputTokens: 0, reasoningTokens: 0 } };
+    expect(effectsOf(applyMessage(applyAll(undefined, submit), none)).map((e) => e.kind)).not.toContain('spend.record');
   });
 
   it('commits a refused decision with an audit entry saying why it did not count', () => {

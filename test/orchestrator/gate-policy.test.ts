@@ -435,7 +435,7 @@ type Outcome = ReturnType<typeof applyMessage>;
 
 function timerEffects(outcome: Outcome) {
   if (outcome.kind === 'unknown-task') throw new Error('unknown task');
-  return outcome.effects.filter((e) => e.kind !== 'publish');
+  return outcome.effects.filter((e) => e.kind === 'timer.set' || e.kind === 'timer.clear');
 }
 
 function auditOf(outcome: Outcome): unknown {

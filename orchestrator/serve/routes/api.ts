@@ -1,9 +1,12 @@
 /**
- * The HTTP API: `GET /api/tasks`, `GET /api/tasks/:id`, `POST /api/tasks/:id/decisions`.
- * Every request carries a bearer token mapped to a principal in config; a decision is made as
- * that principal through the task client's `decide()`, the path every channel takes.
+ * The HTTP API: `GET /api/tasks`, `POST /api/tasks`, `GET /api/tasks/:id`,
+ * `POST /api/tasks/:id/decisions`. Every request carries a bearer token mapped to a principal in
+ * config; a task is submitted and a decision made as that principal through the task client,
+ * the path every channel takes. A submission names a repository by a URL the workers clone
+ * (never a path on their disks) and carries no deploy command: those stay with the CLI's user.
  * 401 no or bad token · 403 the policy does not count the principal (recorded as not counted)
- * · 404 unknown task · 409 not at that gate, already decided, already approved · 400 bad body.
+ * · 404 unknown task · 409 not at that gate, already decided, already approved · 400 bad body
+ * · 429 a limit refuses the submission (with Retry-After when it resets at a time).
  */
 import express from 'express';
 import { z } from 'zod';
@@ -11,7 +14,9 @@ import { Gate, TaskId } from '../../../core/bus/messages.js';
 import type { ApiToken } from '../../../core/config.js';
 import type { Logger } from '../../../core/log.js';
 import type { RedactSecrets } from '../../../core/security/redact-secrets.js';
+import type { GatePolicies } from '../../../core/policy.js';
 import { parseAt } from '../../../core/parse.js';
+import { LimitReached, retryAfterSeconds } from '../../limits/limit-reached.js';
 import type { TaskClient } from '../../task-client.js';
 import { requireBearer } from '../bearer-auth.js';
 import { HttpError } from '../http-errors.js';
@@ -32,13 +37,29 @@ export const DecisionRequest = z
   });
 export type DecisionRequest = z.infer<typeof DecisionRequest>;
 
+const REMOTE_REPO = /^(?:https?:\/\/|ssh:\/\/|git@[^/:\s]+:)\S+$/i;
+
+export const SubmitRequest = z.strictObject({
+  repo: z.string().regex(REMOTE_REPO, 'expected a git URL the workers can clone (https://…, ssh://… or git@host:owner/repo.git); a local path is not accepted over the API'),
+  title: z.string().min(1, 'expected a title').max(1_000),
+  body: z.string().max(100_000).default(''),
+  base: z.string().min(1).default('main'),
+  testCommand: z.string().min(1).optional(),
+});
+export type SubmitRequest = z.infer<typeof SubmitRequest>;
+
 export interface ApiRoutesDeps {
   client: TaskClient;
   tokens: ReadonlyArray<ApiToken>;
   bodyLimitBytes: number;
+  /** What a task submitted over the API is started with: the gate policies and review rounds in config. */
+  policies: GatePolicies;
+  maxReviewRounds: number;
   log: Logger;
   /** serve's configured secrets, kept out of the task views it answers with. */
   redact: RedactSecrets;
+  /** The clock a 429's Retry-After is counted from. */
+  now: () => Date;
 }
 
 export function apiRoutes(deps: ApiRoutesDeps): RouteModule {
@@ -49,6 +70,23 @@ export function apiRoutes(deps: ApiRoutesDeps): RouteModule {
   router.get('/tasks', async (_req, res) => {
     const records = await client.list();
     res.json(redact({ tasks: records.map(taskSummary) }));
+  });
+
+  router.post('/tasks', express.json({ limit: deps.bodyLimitBytes }), async (req, res) => {
+    if (req.body === undefined) throw new HttpError(400, 'SCHEMA_INVALID', 'expected a JSON body (Content-Type: application/json)');
+    const body = parseAt(SubmitRequest, req.body, 'task submission');
+    const by = String(res.locals.principal);
+    let taskId: string;
+    try {
+      taskId = await client.submit({ spec: { ...body, submittedBy: by }, policies: deps.policies, maxReviewRounds: deps.maxReviewRounds });
+    } catch (err) {
+      if (!(err instanceof LimitReached)) throw err;
+      log.info({ by, limit: err.refusal.limit, subject: err.refusal.subject, current: err.refusal.current }, 'api submission refused: a limit is reached');
+      const retryAfter = retryAfterSeconds(err.refusal, deps.now());
+      throw new HttpError(429, 'LIMIT_REACHED', err.message, { refusal: err.refusal }, retryAfter === undefined ? {} : { 'Retry-After': String(retryAfter) });
+    }
+    log.info({ taskId, by }, 'api task submitted');
+    res.status(201).json({ task: { taskId, submittedBy: by } });
   });
 
   router.get('/tasks/:id', async (req, res) => {
