@@ -4,7 +4,7 @@
  */
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { GateButtonClick, RejectModalSubmission, type GateButtonValue } from '../../orchestrator/channels/slack/payloads.js';
+import { GateButtonClick, ReasonModalSubmission, type GateButtonValue } from '../../orchestrator/channels/slack/payloads.js';
 import type { SlackCall } from '../fakes/slack-api.js';
 
 const fixture = (name: string): Record<string, unknown> =>
@@ -33,7 +33,7 @@ export function reasonSubmission(value: GateButtonValue, userId: string, reason:
       state: { values: { reason: { reason_input: { type: 'plain_text_input', value: reason } } } },
     },
   });
-  RejectModalSubmission.parse(payload);
+  ReasonModalSubmission.parse(payload);
   return payload;
 }
 
