@@ -22,14 +22,14 @@ export function buttonClick(action: 'approve' | 'reject', value: GateButtonValue
   return payload;
 }
 
-export function reasonSubmission(value: GateButtonValue, userId: string, reason: string): Record<string, unknown> {
+export function reasonSubmission(value: GateButtonValue, userId: string, reason: string, decision: 'approve' | 'reject' = 'reject'): Record<string, unknown> {
   const payload = fixture('view-submission.json');
   const view = payload.view as Record<string, unknown>;
   Object.assign(payload, {
     user: { ...(payload.user as object), id: userId },
     view: {
       ...view,
-      private_metadata: JSON.stringify({ ...value, channel: 'C0GATES' }),
+      private_metadata: JSON.stringify({ ...value, channel: 'C0GATES', decision }),
       state: { values: { reason: { reason_input: { type: 'plain_text_input', value: reason } } } },
     },
   });
