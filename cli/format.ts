@@ -2,6 +2,7 @@
 import type { TaskLogEntry, Usage } from '../core/bus/messages.js';
 import type { TaskRecord } from '../core/task-record.js';
 import { policyFor } from '../core/policy.js';
+import { findingLabel, summarizeFindings, worstFirst } from '../core/security/finding-summary.js';
 import { gateStatusOf } from '../orchestrator/gate-policy.js';
 
 export function formatTokens(usage: Usage): string {
@@ -49,11 +50,18 @@ export function formatTask(record: TaskRecord): string {
   if (c.plan !== null) lines.push(`  plan:     ${c.plan.summary}`);
   if (c.error !== null) lines.push(`  error:    ${c.error.stage}: ${c.error.reason}`);
   if (c.deployed !== null) lines.push(`  deployed: ${c.deployed.commit} to ${c.deployed.target}`);
+  if (c.security.findings.length > 0 || c.security.summary !== '') {
+    lines.push(`  security: ${summarizeFindings(c.security.findings)}${c.security.summary === '' ? '' : ` — ${c.security.summary}`}`);
+    for (const f of worstFirst(c.security.findings).slice(0, 10)) lines.push(`            ${findingLabel(f)}: ${f.description}`);
+    if (c.security.findings.length > 10) lines.push(`            … and ${c.security.findings.length - 10} more`);
+  }
   const gate = gateStatusOf(record.state, c);
   if (gate !== undefined) {
     const escalated = gate.escalated ? ', escalated' : '';
-    lines.push(`  gate:     ${gate.gate} (visit ${gate.visit}): ${gate.approvals} of ${gate.required} approvals${escalated}; approvers ${gate.approvers.join(', ')}`);
+    const blocked = gate.securityBlock === undefined ? '' : ', held by security findings';
+    lines.push(`  gate:     ${gate.gate} (visit ${gate.visit}): ${gate.approvals} of ${gate.required} approvals${escalated}${blocked}; approvers ${gate.approvers.join(', ')}`);
     if (gate.missing !== undefined) lines.push(`            needs: ${gate.missing}`);
+    if (gate.autoApproveRefused !== undefined) lines.push(`            not auto-approved: ${gate.autoApproveRefused}`);
     const onExpire = policyFor(c.policies, gate.gate).timeout?.onExpire;
     for (const t of gate.timers) {
       const then = t.kind === 'expire' && onExpire !== undefined ? ` then ${onExpire}` : '';
@@ -69,7 +77,8 @@ export function formatTask(record: TaskRecord): string {
     lines.push('  decisions:');
     for (const d of c.decisions) {
       const note = d.counted ? '' : `  (not counted: ${d.note})`;
-      lines.push(`    ${d.gate} gate: ${d.decision} by ${d.by} via ${d.via}${d.comment ? ` — ${d.comment}` : ''}${note}`);
+      const override = d.securityOverride === true ? ' (security override)' : '';
+      lines.push(`    ${d.gate} gate: ${d.decision}${override} by ${d.by} via ${d.via}${d.comment ? ` — ${d.comment}` : ''}${note}`);
     }
   }
   return lines.join('\n');
@@ -84,6 +93,7 @@ export function formatLogEntry(entry: TaskLogEntry): string {
   const e = entry.event;
   const what = describeEvent(e);
   const passed = (entry.autoApproved ?? []).map((gate) => `→ ${gate} gate auto-approved by policy`);
+  if (entry.securityOverride !== undefined) passed.unshift(`→ overrides ${summarizeFindings(entry.securityOverride.findings)}`);
   const status = entry.accepted ? [...passed, `→ ${entry.state}`].join(' ') : `(not applied: ${entry.note ?? 'ignored'})`;
   return `${time}  ${'task'.padEnd(8)}  ${what} ${status}`;
 }
@@ -98,7 +108,7 @@ function describeEvent(e: Extract<TaskLogEntry, { type: 'task.event' }>['event']
       return `committed ${e.commit.slice(0, 10)} on ${e.branch} after ${e.attempts} attempt(s) [${formatTokens(e.usage)}]`;
     case 'review.approved':
     case 'review.changes_requested':
-      return `review: ${e.verdict.decision} — ${e.verdict.summary} [${formatTokens(e.usage)}]`;
+      return `review: ${e.verdict.decision} — ${e.verdict.summary}${e.security === undefined ? '' : `; security: ${summarizeFindings(e.security.findings)}`} [${formatTokens(e.usage)}]`;
     case 'deploy.succeeded':
       return `deployed ${e.commit.slice(0, 10)} to ${e.target}`;
     case 'command.approval_requested':

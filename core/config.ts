@@ -361,10 +361,11 @@ const ENV_FIELDS: ReadonlyArray<{ env: string; path: string[]; list?: boolean; n
   { env: 'STAGEGATE_LIMIT_CONCURRENT_TASKS_PER_REPO', path: ['limits', 'concurrentTasksPerRepo'] },
   { env: 'STAGEGATE_LIMIT_DAILY_SPEND_USD_PER_REPO', path: ['limits', 'dailySpendUsdPerRepo'] },
   { env: 'STAGEGATE_LIMIT_DAILY_SPEND_USD_PER_ORG', path: ['limits', 'dailySpendUsdPerOrg'] },
-  ...(['plan', 'review', 'deploy'] as const).flatMap((gate) => [
+  ...(['plan', 'review', 'deploy', 'security'] as const).flatMap((gate) => [
     { env: `STAGEGATE_${gate.toUpperCase()}_APPROVERS`, path: ['gates', gate, 'approvers'], list: true },
     { env: `STAGEGATE_${gate.toUpperCase()}_REQUIRED`, path: ['gates', gate, 'required'], number: true },
   ]),
+  { env: 'STAGEGATE_SECURITY_PROTECTED_PATHS', path: ['gates', 'security', 'protectedPaths'], list: true },
 ];
 
 export interface LoadConfigOptions {
@@ -476,7 +477,8 @@ function applyApiTokens(raw: Record<string, unknown>, env: Env, fromEnv: Map<str
 function applyDefaults(raw: Record<string, unknown>, env: Env) {
   if (raw.user === undefined) raw.user = defaultUser(env);
   if (raw.workDir === undefined) raw.workDir = join(tmpdir(), 'stagegate-work');
-  for (const gate of ['plan', 'review', 'deploy']) {
+  // The security group, who may override blocking security findings, is the user too unless configured.
+  for (const gate of ['plan', 'review', 'deploy', 'security']) {
     const path = ['gates', gate, 'approvers'];
     if (getPath(raw, path) === undefined) setPath(raw, path, [raw.user]);
   }

@@ -100,12 +100,26 @@ export const GatePolicy = z.object({
 });
 export type GatePolicy = z.infer<typeof GatePolicy>;
 
+/**
+ * The security group: who may pass a deploy gate held by high-severity security findings (with
+ * a reason), and the repository's own deploy configuration, never auto-approved.
+ */
+export const SecurityPolicy = z.object({
+  approvers: z.array(Principal).min(1, 'expected at least one approver'),
+  required: z.number().int().positive().default(1),
+  /** Globs (picomatch, dotfiles included) of deploy configuration beyond the built-in ones. */
+  protectedPaths: z.array(z.string().min(1)).default([]),
+});
+export type SecurityPolicy = z.infer<typeof SecurityPolicy>;
+
 export const GatePolicies = z.object({
   plan: GatePolicy,
   review: GatePolicy,
   deploy: GatePolicy,
   /** The command gate; when absent, the deploy gate's policy decides commands too. */
   command: GatePolicy.optional(),
+  /** Absent (a task submitted before there was one): nobody can override blocking findings. */
+  security: SecurityPolicy.optional(),
 });
 export type GatePolicies = z.infer<typeof GatePolicies>;
 
@@ -129,12 +143,25 @@ export function policyFor(policies: GatePolicies, gate: PolicyGate): GatePolicy 
   return gate === 'command' ? (policies.command ?? policies.deploy) : policies[gate];
 }
 
-/** The policy a gate is judged by: its own, or its escalation group's once it has escalated. */
-export function effectivePolicy(policies: GatePolicies, gate: PolicyGate, escalated: boolean): GatePolicy {
+/**
+ * The policy a gate is judged by: its own, or its escalation group's once it has escalated; at a
+ * deploy gate held by blocking security findings, the security group's, never auto-approved.
+ */
+export function effectivePolicy(policies: GatePolicies, gate: PolicyGate, escalated: boolean, securityBlocked = false): GatePolicy {
   const policy = policyFor(policies, gate);
+  if (securityBlocked && gate === 'deploy') {
+    return { ...policy, approvers: policies.security?.approvers ?? [], required: policies.security?.required ?? 1, autoApprove: false };
+  }
   const to = policy.timeout?.escalateTo;
   if (!escalated || to === undefined) return policy;
   return { ...policy, approvers: to.approvers, required: to.required };
+}
+
+/** Every principal that may decide the gate at some point: channels look up teams and groups for these. */
+export function principalsNamedFor(policies: GatePolicies, gate: PolicyGate): string[] {
+  const policy = policyFor(policies, gate);
+  const security = gate === 'deploy' ? (policies.security?.approvers ?? []) : [];
+  return [...policy.approvers, ...(policy.timeout?.escalateTo?.approvers ?? []), ...security];
 }
 
 export type { Decider, DeciderChannel } from './policy/principals.js';

@@ -11,6 +11,7 @@ import {
   GateTimerKind,
   Plan,
   ReviewComment,
+  SecurityFinding,
   Stage,
   TaskId,
   TaskSpec,
@@ -63,6 +64,8 @@ export const Decision = z.object({
   principal: PrincipalFacts.optional(),
   /** The auto-approval rule that made a policy decision. */
   rule: z.string().optional(),
+  /** An approval by the security group of a deploy gate held by blocking findings; `comment` is the reason. */
+  securityOverride: z.literal(true).optional(),
 });
 export type Decision = z.infer<typeof Decision>;
 
@@ -91,6 +94,16 @@ export const StageRecord = z.object({
 });
 export type StageRecord = z.infer<typeof StageRecord>;
 
+/** The security review of the latest reviewed commit, and the one coder round its findings get. */
+export const SecurityRecord = z.object({
+  /** The latest review's findings (model and checks); none from a reviewer without a security review. */
+  findings: z.array(SecurityFinding),
+  summary: z.string(),
+  /** Coder rounds spent on blocking findings: one, then they hold the deploy gate. */
+  fixRounds: z.number().int().nonnegative(),
+});
+export type SecurityRecord = z.infer<typeof SecurityRecord>;
+
 export const TaskContext = z.object({
   taskId: TaskId,
   spec: TaskSpec,
@@ -118,6 +131,7 @@ export const TaskContext = z.object({
   gateVisit: GateVisit.nullable().default(null),
   /** What auto-approval rules read: the change, its checks and its review. */
   facts: GateFacts.default({ commit: null }),
+  security: SecurityRecord.default({ findings: [], summary: '', fixRounds: 0 }),
   decisions: z.array(Decision),
   stages: z.array(StageRecord),
   usage: Usage,

@@ -6,7 +6,7 @@ import { initialTransition, transition } from 'xstate';
 import type { InboxMessage } from '../core/bus/messages.js';
 import { TaskState, gateAt, type Effect, type TaskRecord } from '../core/task-record.js';
 import { auditEffect, planDispatches, spendEffects } from './effects.js';
-import { gateStatusOf, refusalOf } from './gate-policy.js';
+import { blockingFindings, gateStatusOf, refusalOf } from './gate-policy.js';
 import { taskMachine } from './task-machine.js';
 import { sessionUpdateEffects } from './sessions/task-updates.js';
 import { planStageTimeoutEffects } from './timers/stage-timeouts.js';
@@ -56,10 +56,11 @@ export function applyMessage(current: TaskRecord | undefined, message: InboxMess
   const gate = gateStatusOf(state, after.context);
   // An approval that counted but left the task at the gate is answered with what is missing.
   const note = refusal ?? (accepted && message.type === 'gate.decide' && state === current.state ? gate?.missing : undefined);
-  const autoApproved = after.context.decisions
-    .slice(current.context.decisions.length)
-    .filter((d) => d.via === 'policy' && d.decision === 'approve')
-    .map((d) => d.gate);
+  const added = after.context.decisions.slice(current.context.decisions.length);
+  const autoApproved = added.filter((d) => d.via === 'policy' && d.decision === 'approve').map((d) => d.gate);
+  const override = added.find((d) => d.securityOverride === true);
+  const securityOverride =
+    override === undefined ? undefined : { by: override.by, reason: override.comment ?? '', findings: blockingFindings(current.context) };
   const audit = auditEffect({
     type: 'task.event',
     taskId: message.taskId,
@@ -71,6 +72,7 @@ export function applyMessage(current: TaskRecord | undefined, message: InboxMess
     ...(note === undefined ? {} : { note }),
     ...(autoApproved.length === 0 ? {} : { autoApproved }),
     ...(gate === undefined ? {} : { gate }),
+    ...(securityOverride === undefined ? {} : { securityOverride }),
   });
 
   const spend = spendEffects(current.context, message);

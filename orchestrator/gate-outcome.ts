@@ -58,13 +58,14 @@ export function decidingDecision(record: TaskRecord, gate: Gate, visit: number):
 
 /**
  * Whether a visit's approvals satisfied its policy, judged as the orchestrator judged them
- * (distinct identities, separation of duties), under the gate's policy or its escalation group:
- * a past visit does not say whether it was escalated, and either way the approvals passed it.
+ * (distinct identities, separation of duties), under the gate's policy, its escalation group or
+ * the security group: a past visit does not say which was in force, and any of them passed it.
  */
 function approvalsPassed(record: TaskRecord, gate: Gate, counted: Decision[]): boolean {
   const approvals = counted.filter((d) => d.decision === 'approve').map(deciderOf);
   const { policies, spec } = record.context;
-  return [false, true].some((escalated) => tallyApprovals(effectivePolicy(policies, gate, escalated), approvals, spec.submittedBy).satisfied);
+  const judgedBy = [false, true].flatMap((escalated) => [false, true].map((blocked) => effectivePolicy(policies, gate, escalated, blocked)));
+  return judgedBy.some((policy) => tallyApprovals(policy, approvals, spec.submittedBy).satisfied);
 }
 
 /** The most recent gate visit that was decided, for a decision that named no gate. */

@@ -3,18 +3,20 @@
  * or the escalation group's), which approvals count, what a decision lacks. Pure reads of the
  * task's context, shared by the statechart's guards, the audit answer and `stagegate status`.
  */
-import { Gate, type GateDecide, type GateStatus, type InboxMessage } from '../core/bus/messages.js';
+import { Gate, isBlockingFinding, type GateDecide, type GateStatus, type InboxMessage, type SecurityFinding } from '../core/bus/messages.js';
 import {
   autoApprovalFor,
   effectivePolicy,
   identityOf,
   isAllowedApprover,
+  policyFor,
   tallyApprovals,
   type AutoApproval,
   type Decider,
   type GatePolicy,
   type GateTally,
 } from '../core/policy.js';
+import { describeProtectedChanges, protectedChangesIn } from '../core/security/protected-paths.js';
 import { GATE_STATES, type Decision, type GateVisit, type TaskContext, type TaskState } from '../core/task-record.js';
 
 /** The gate's visit record when that visit is the current one, else undefined. */
@@ -27,9 +29,39 @@ export function isEscalated(context: TaskContext, gate: Gate): boolean {
   return (openVisit(context, gate)?.escalatedAt ?? null) !== null;
 }
 
+/** High and critical findings of the latest security review. */
+export function blockingFindings(context: TaskContext): SecurityFinding[] {
+  return context.security.findings.filter(isBlockingFinding);
+}
+
+/**
+ * The deploy gate is held by blocking findings: the chart sends them to the coder once first,
+ * so a task reaches the gate with some only when that round did not clear them.
+ */
+export function isSecurityBlocked(context: TaskContext, gate: Gate): boolean {
+  return gate === 'deploy' && blockingFindings(context).length > 0;
+}
+
 /** The policy the gate is judged by now. */
 export function policyInForce(context: TaskContext, gate: Gate, escalated = isEscalated(context, gate)): GatePolicy {
-  return effectivePolicy(context.policies, gate, escalated);
+  return effectivePolicy(context.policies, gate, escalated, isSecurityBlocked(context, gate));
+}
+
+function securityGroupOf(context: TaskContext): string {
+  const approvers = context.policies.security?.approvers ?? [];
+  return approvers.length === 0 ? 'the security group (gates.security.approvers, not configured)' : approvers.join(', ');
+}
+
+/** Who may decide a gate held by blocking findings: rejecting stays with its own approvers too; overriding needs the security group and a reason. */
+function securityRefusal(context: TaskContext, gate: Gate, event: GateDecide, decider: Decider): string | undefined {
+  const security = context.policies.security?.approvers ?? [];
+  if (event.decision === 'reject') {
+    const own = effectivePolicy(context.policies, gate, isEscalated(context, gate)).approvers;
+    return isAllowedApprover([...own, ...security], decider) ? undefined : `${event.by} is not an approver for the ${gate} gate`;
+  }
+  if (!isAllowedApprover(security, decider)) return `high-severity security findings: only ${securityGroupOf(context)} can override, with a reason`;
+  if ((event.comment ?? '').trim() === '') return "high-severity security findings: an override needs a reason (the decision's comment)";
+  return undefined;
 }
 
 /** Approvals recorded as counted at the gate's current visit. */
@@ -58,7 +90,10 @@ export function refusalOf(context: TaskContext, gate: Gate, event: InboxMessage)
   }
   const decider = deciderOf(event);
   const policy = policyInForce(context, gate);
-  if (!isAllowedApprover(policy.approvers, decider)) {
+  if (isSecurityBlocked(context, gate)) {
+    const refusal = securityRefusal(context, gate, event, decider);
+    if (refusal !== undefined) return refusal;
+  } else if (!isAllowedApprover(policy.approvers, decider)) {
     const escalated = isEscalated(context, gate) ? ' (escalated: the escalation group decides)' : '';
     return `${event.by} is not an approver for the ${gate} gate${escalated}`;
   }
@@ -72,7 +107,19 @@ export function refusalOf(context: TaskContext, gate: Gate, event: InboxMessage)
 }
 
 export function autoApprovalAt(context: TaskContext, gate: Gate): AutoApproval | undefined {
+  if (autoApproveRefusal(context, gate) !== undefined) return undefined;
   return autoApprovalFor(policyInForce(context, gate), context.facts);
+}
+
+/**
+ * Why no auto-approval may pass this gate for this change, whatever the policy says: blocking
+ * security findings, or a change to CI workflows, deploy configuration or Stagegate's own.
+ */
+export function autoApproveRefusal(context: TaskContext, gate: Gate): string | undefined {
+  if (gate !== 'review' && gate !== 'deploy') return undefined;
+  if (isSecurityBlocked(context, gate)) return `high-severity security findings: only ${securityGroupOf(context)} can pass this gate`;
+  const touched = protectedChangesIn(context.facts.changedFiles ?? [], context.policies.security?.protectedPaths ?? []);
+  return touched.length === 0 ? undefined : `never auto-approved: the change touches ${describeProtectedChanges(touched)}`;
 }
 
 /** The gate the task waits at and how far its policy is from satisfied; undefined off a gate. */
@@ -81,6 +128,12 @@ export function gateStatusOf(state: TaskState, context: TaskContext): GateStatus
   if (gate === undefined) return undefined;
   const visit = openVisit(context, gate);
   const tally = tallyGate(context, gate);
+  const blocking = isSecurityBlocked(context, gate) ? blockingFindings(context).length : 0;
+  const refused = policyFor(context.policies, gate).autoApprove === false ? undefined : autoApproveRefusal(context, gate);
+  const missing =
+    tally.missing === undefined || blocking === 0
+      ? tally.missing
+      : `${blocking} high-severity security finding${blocking === 1 ? '' : 's'}: an override by ${securityGroupOf(context)}, with a reason (${tally.missing})`;
   return {
     gate,
     visit: context.gateVisits[gate],
@@ -88,7 +141,9 @@ export function gateStatusOf(state: TaskState, context: TaskContext): GateStatus
     required: tally.required,
     approvers: policyInForce(context, gate).approvers,
     escalated: isEscalated(context, gate),
-    ...(tally.missing === undefined ? {} : { missing: tally.missing }),
+    ...(missing === undefined ? {} : { missing }),
+    ...(refused === undefined ? {} : { autoApproveRefused: refused }),
+    ...(blocking === 0 ? {} : { securityBlock: { findings: blocking } }),
     timers: visit?.timers ?? [],
   };
 }

@@ -9,16 +9,19 @@
  * → awaitingDeployApproval → deploying → done; plus failed (retryable) and cancelled.
  * A person's changes-requested review of the pull request at the review or deploy gate sends the
  * work back to implementing with the review's comments.
+ * High or critical security findings in a review send the work back to the coder once, with the
+ * findings as review comments; if the next review still has some, the deploy gate is held: only
+ * the security group's approval with a reason (an override, recorded as such) passes it.
  *
  * A gate passes when its policy (`gate-policy.ts`) is satisfied: a quorum of allowed approvers,
  * or an auto-approval rule on the task's facts. Gate timeouts are durable records outside the
  * chart (`timers/`); when one falls due it arrives here as an ordinary `gate.timer_fired` event.
  */
 import { assign, setup } from 'xstate';
-import type { Gate, GateTimerKind, InboxMessage, Stage, TaskSubmit } from '../core/bus/messages.js';
+import { isBlockingFinding, type Gate, type GateTimerKind, type InboxMessage, type ReviewComment, type SecurityFinding, type Stage, type TaskSubmit } from '../core/bus/messages.js';
 import { policyFor, type TimeoutAction } from '../core/policy.js';
 import { addUsage, emptyUsage, type Decision, type GateVisit, type TaskContext } from '../core/task-record.js';
-import { autoApprovalAt, deciderOf, openVisit, refusalOf, tallyGate } from './gate-policy.js';
+import { autoApprovalAt, blockingFindings, deciderOf, isSecurityBlocked, openVisit, refusalOf, tallyGate } from './gate-policy.js';
 
 export type TaskEvent = Exclude<InboxMessage, TaskSubmit>;
 type DecideEvent = Extract<TaskEvent, { type: 'gate.decide' }>;
@@ -60,8 +63,12 @@ function keepRefusalsBounded(decisions: Decision[]): Decision[] {
   return decisions.filter((d) => !dropped.has(d));
 }
 
+/** Coder rounds blocking security findings get before they hold the deploy gate. */
+const SECURITY_FIX_ROUNDS = 1;
+
 function decisionRecord(context: TaskContext, event: DecideEvent, gate: Gate, note?: string): Decision {
   const comment = event.comment === undefined ? undefined : event.comment.slice(0, COMMENT_KEPT);
+  const override = note === undefined && event.decision === 'approve' && isSecurityBlocked(context, gate);
   return {
     gate,
     visit: context.gateVisits[gate],
@@ -73,6 +80,16 @@ function decisionRecord(context: TaskContext, event: DecideEvent, gate: Gate, no
     counted: note === undefined,
     ...(note === undefined ? {} : { note }),
     ...(event.principal === undefined ? {} : { principal: event.principal }),
+    ...(override ? { securityOverride: true as const } : {}),
+  };
+}
+
+/** A finding as the coder reads it, beside the reviewer's comments. */
+function findingAsComment(finding: SecurityFinding): ReviewComment {
+  return {
+    file: finding.file,
+    line: finding.line,
+    body: `Security (${finding.severity}, ${finding.category}): ${finding.description} Suggested fix: ${finding.suggestedFix || 'none given'}`,
   };
 }
 
@@ -132,6 +149,12 @@ export const taskMachine = setup({
     isCurrentJob: ({ context, event }) => 'jobId' in event && event.jobId === context.currentJobId,
     hasReviewRoundsLeft: ({ context, event }) =>
       'jobId' in event && event.jobId === context.currentJobId && context.reviewRound <= context.maxReviewRounds,
+    /** The review found blocking security issues, and the coder has not had its round on them yet. */
+    securityRoundDue: ({ context, event }) =>
+      (event.type === 'review.approved' || event.type === 'review.changes_requested') &&
+      event.jobId === context.currentJobId &&
+      (event.security?.findings ?? []).some(isBlockingFinding) &&
+      context.security.fixRounds < SECURITY_FIX_ROUNDS,
     autoApproves: ({ context }, params: { gate: Gate }) => autoApprovalAt(context, params.gate) !== undefined,
     approvalPassesGate: ({ context, event }, params: { gate: Gate }) =>
       event.type === 'gate.decide' &&
@@ -191,14 +214,20 @@ export const taskMachine = setup({
           }
         : {},
     ),
-    /** The review describes the implementation's commit: its verdict, risk and tests join the facts. */
+    /**
+     * The review describes the implementation's commit: its verdict, risk and tests join the
+     * facts, its security findings replace the last ones, and any coder sent back sees the
+     * blocking ones among the review comments.
+     */
     recordVerdict: assign(({ context, event }) => {
       if (event.type !== 'review.approved' && event.type !== 'review.changes_requested') return {};
       const commit = context.implementation?.commit ?? context.facts.commit;
       const earlier = context.facts.commit === commit ? changeFactsOf(context.facts) : {};
+      const findings = event.security?.findings ?? [];
       return {
         verdict: event.verdict,
-        reviewComments: event.verdict.comments,
+        reviewComments: [...event.verdict.comments, ...findings.filter(isBlockingFinding).map(findingAsComment)],
+        security: { ...context.security, findings, summary: event.security?.summary ?? '' },
         facts: {
           commit,
           ...earlier,
@@ -207,6 +236,15 @@ export const taskMachine = setup({
           verdict: event.verdict.decision,
           ...(event.verdict.risk === undefined ? {} : { risk: event.verdict.risk }),
         },
+      };
+    }),
+    /** The coder's one round on blocking security findings. */
+    startSecurityRound: assign(({ context }) => {
+      const count = blockingFindings(context).length;
+      const note = `The security review found ${count} high-severity issue${count === 1 ? '' : 's'} (in the review comments marked Security): fix ${count === 1 ? 'it' : 'them'} in this round. Whatever remains will hold the deploy gate until the security group overrides it.`;
+      return {
+        security: { ...context.security, fixRounds: context.security.fixRounds + 1 },
+        implementFeedback: [...context.implementFeedback, note],
       };
     }),
     /** Work so far may be committed: nothing is known about that change yet. */
@@ -369,6 +407,7 @@ export const taskMachine = setup({
     gateVisits: { plan: 0, review: 0, deploy: 0, command: 0 },
     gateVisit: null,
     facts: { commit: null },
+    security: { findings: [], summary: '', fixRounds: 0 },
     decisions: [],
     stages: [],
     usage: emptyUsage(),
@@ -522,12 +561,24 @@ export const taskMachine = setup({
       ],
       on: {
         'task.cancel': { target: 'cancelled', actions: { type: 'recordCancel', params: { stage: 'review' } } },
-        'review.approved': {
-          guard: 'isCurrentJob',
-          target: 'awaitingDeployApproval',
-          actions: [{ type: 'endStage', params: { outcome: 'approved' } }, 'recordVerdict'],
-        },
+        'review.approved': [
+          {
+            guard: 'securityRoundDue',
+            target: 'implementing',
+            actions: [{ type: 'endStage', params: { outcome: 'security findings' } }, 'recordVerdict', 'startSecurityRound'],
+          },
+          {
+            guard: 'isCurrentJob',
+            target: 'awaitingDeployApproval',
+            actions: [{ type: 'endStage', params: { outcome: 'approved' } }, 'recordVerdict'],
+          },
+        ],
         'review.changes_requested': [
+          {
+            guard: 'securityRoundDue',
+            target: 'implementing',
+            actions: [{ type: 'endStage', params: { outcome: 'changes requested' } }, 'recordVerdict', 'startSecurityRound'],
+          },
           {
             guard: 'hasReviewRoundsLeft',
             target: 'implementing',

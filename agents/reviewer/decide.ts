@@ -1,17 +1,19 @@
 import type { JobOutcome } from '../../core/bus/job-worker.js';
-import type { Usage, Verdict } from '../../core/bus/messages.js';
+import type { SecurityReview, Usage, Verdict } from '../../core/bus/messages.js';
 import type { ChangeSize } from '../../core/git/numstat.js';
 
 /**
  * The model's verdict, except that failing tests are never approved: a deterministic check
  * outranks a model's opinion. The size of the change the reviewer measured goes with it, for
- * the gate policies' auto-approval rules.
+ * the gate policies' auto-approval rules, and so does the security review: what its findings
+ * hold back is the orchestrator's to decide.
  */
 export function decideReview(
   verdict: Verdict,
   tests: { passed: boolean; command: string | undefined },
   usage: Usage,
   change?: ChangeSize,
+  security?: SecurityReview,
 ): JobOutcome {
   const final: Verdict =
     tests.passed || verdict.decision === 'request_changes'
@@ -29,5 +31,6 @@ export function decideReview(
     testsPassed: tests.passed,
     usage,
     ...(change === undefined ? {} : { changedFiles: change.changedFiles, linesChanged: change.linesChanged }),
+    ...(security === undefined ? {} : { security }),
   };
 }

@@ -4,7 +4,7 @@
  * script written before risk levels existed still runs, and is never thought low-risk.
  */
 import { z } from 'zod';
-import { Verdict } from '../../core/bus/messages.js';
+import { SecurityFinding, Verdict } from '../../core/bus/messages.js';
 import { RiskLevel } from '../../core/policy.js';
 
 const ReviewerVerdict = Verdict.extend({ risk: RiskLevel });
@@ -16,3 +16,13 @@ export const ReviewerReply = z.preprocess(
   ReviewerVerdict,
 );
 export type ReviewerReply = z.infer<typeof ReviewerReply>;
+
+/**
+ * The security review's reply: findings as the bus carries them, less `source` (every one of
+ * these is the model's). No defaults: a reply missing a field is repaired or fails the job.
+ */
+export const SecurityReply = z.object({
+  summary: z.string(),
+  findings: z.array(SecurityFinding.omit({ source: true })),
+});
+export type SecurityReply = z.infer<typeof SecurityReply>;

@@ -10,3 +10,12 @@ export function renderReviewerInput(job: ReviewRequest, diff: string, tests: str
     `# Tests\n\n${tests}`,
   ].join('\n\n');
 }
+
+/** The security review sees the task, the plan's summary and the change; not the other review's opinion. */
+export function renderSecurityInput(job: ReviewRequest, diff: string): string {
+  return [
+    `# Task\n\n${untrustedBlock('TASK TITLE', job.task.title)}\n\n${untrustedBlock('TASK DESCRIPTION', job.task.body || '(none)')}`,
+    `# Approved plan\n\n${job.plan.summary}`,
+    `# Change (review round ${job.round}, commit ${job.commit})\n\n\`\`\`diff\n${diff}\n\`\`\``,
+  ].join('\n\n');
+}

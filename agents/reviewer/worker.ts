@@ -9,6 +9,7 @@ import type { Sandbox } from '../../core/sandbox/index.js';
 import { decideReview } from './decide.js';
 import { ReviewerReply } from './output.js';
 import { renderReviewerInput } from './render-input.js';
+import { reviewSecurity } from './security-review.js';
 
 const PROMPT = loadPrompt(import.meta.url);
 const MAX_DIFF = 60_000;
@@ -47,7 +48,9 @@ export function createReviewerHandler(deps: ReviewerDeps): JobHandler<'reviewer'
       schema: ReviewerReply,
       schemaName: 'verdict',
     });
+    await ctx.progress('security review: checks on the change, then the model with the security brief');
+    const security = await reviewSecurity({ model: deps.model, ws, job, diff, changedFiles: change.changedFiles, spent: reply.usage });
     await ws.remove();
-    return decideReview(reply.value, { passed, command }, reply.usage, change);
+    return decideReview(reply.value, { passed, command }, security.usage, change, security.review);
   };
 }

@@ -2,9 +2,11 @@
  * What the scripted model answers in the demo, per agent role, in order: a plan; a coder that
  * works in turns with its tools (plans, reads the file, runs the failing test, patches, reruns,
  * finishes); a review asking for one more change; a second coder round that addresses it; and
- * an approving review. Each coder answer is one model turn; the tool outputs are real, produced
- * by the coder's tools on the sample repository.
+ * an approving review, each review followed by its security review, which finds nothing. Each
+ * coder answer is one model turn; the tool outputs are real, produced by the coder's tools on the
+ * sample repository.
  */
+import type { SecurityReply } from '../../agents/reviewer/output.js';
 import type { Plan, Verdict } from '../../core/bus/messages.js';
 import type { Answer, OutputItem, Script } from '../../core/scripted-model/index.js';
 
@@ -62,6 +64,11 @@ const approved: Verdict = {
   decision: 'approve',
   summary: 'slugify handles ASCII and accented titles, with tests for both; the suite passes.',
   comments: [],
+};
+
+const securityReview: SecurityReply = {
+  summary: 'slugify only transforms strings in memory: no input reaches a shell, a query or the file system.',
+  findings: [],
 };
 
 /** One model turn: optional reasoning (carried to the next request as encrypted content), a note, tool calls. */
@@ -132,6 +139,7 @@ export const DEMO_SCRIPT: Script = {
   answers: {
     planner: [{ json: plan }],
     coder: [...firstRound, ...secondRound],
-    reviewer: [{ json: changesRequested }, { json: approved }],
+    // Each review is two calls: the verdict, then the security review.
+    reviewer: [{ json: changesRequested }, { json: securityReview }, { json: approved }, { json: securityReview }],
   },
 };

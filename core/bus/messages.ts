@@ -168,6 +168,38 @@ export function backlogProblem(backlog: Backlog, done: ReadonlySet<string> = new
   return undefined;
 }
 
+export const SecuritySeverity = z.enum(['low', 'medium', 'high', 'critical']);
+export type SecuritySeverity = z.infer<typeof SecuritySeverity>;
+
+/** Severities that block the deploy gate: after one coder round, only the security group can override them. */
+export const BLOCKING_SEVERITIES: readonly SecuritySeverity[] = ['high', 'critical'];
+
+/**
+ * One finding of the security review. `model` findings are the reviewer model's (with the
+ * security brief); `check` findings come from the deterministic checks on the change.
+ */
+export const SecurityFinding = z.object({
+  severity: SecuritySeverity,
+  category: z.string().min(1),
+  file: z.string().min(1),
+  line: z.number().int().positive().nullable(),
+  description: z.string().min(1),
+  suggestedFix: z.string(),
+  source: z.enum(['model', 'check']),
+});
+export type SecurityFinding = z.infer<typeof SecurityFinding>;
+
+export const SecurityReview = z.object({
+  /** The model's summary of the security review. */
+  summary: z.string(),
+  findings: z.array(SecurityFinding),
+});
+export type SecurityReview = z.infer<typeof SecurityReview>;
+
+export function isBlockingFinding(finding: Pick<SecurityFinding, 'severity'>): boolean {
+  return BLOCKING_SEVERITIES.includes(finding.severity);
+}
+
 const envelope = {
   taskId: TaskId,
   msgId: z.string().min(1),
@@ -299,7 +331,14 @@ export const CodeCommitted = z.object({
 });
 export type CodeCommitted = z.infer<typeof CodeCommitted>;
 
-const reviewResult = { ...resultEnvelope, verdict: Verdict, testsPassed: z.boolean(), ...changeFacts };
+const reviewResult = {
+  ...resultEnvelope,
+  verdict: Verdict,
+  testsPassed: z.boolean(),
+  ...changeFacts,
+  /** Absent from a reviewer that does no security review: the task then has no findings. */
+  security: SecurityReview.optional(),
+};
 export const ReviewApproved = z.object({ type: z.literal('review.approved'), ...reviewResult });
 export type ReviewApproved = z.infer<typeof ReviewApproved>;
 export const ReviewChangesRequested = z.object({ type: z.literal('review.changes_requested'), ...reviewResult });
@@ -476,6 +515,10 @@ export const GateStatus = z.object({
   escalated: z.boolean(),
   /** What the gate still needs, in words. */
   missing: z.string().optional(),
+  /** Why the gate's auto-approval does not apply to this change (a protected path, security findings). */
+  autoApproveRefused: z.string().optional(),
+  /** High-severity security findings hold the gate: only the security group may pass it, with a reason. */
+  securityBlock: z.object({ findings: z.number().int().positive() }).optional(),
   timers: z.array(z.object({ kind: GateTimerKind, fireAt: z.string(), firedAt: z.string().nullable() })),
 });
 export type GateStatus = z.infer<typeof GateStatus>;
@@ -492,6 +535,10 @@ export const TaskEventRecorded = z.object({
   autoApproved: z.array(Gate).optional(),
   /** Where the gate the task waits at stands after this event: what channels re-post and mention. */
   gate: GateStatus.optional(),
+  /** This decision counted as an override of blocking security findings: who, why, and what. */
+  securityOverride: z
+    .object({ by: z.string(), reason: z.string(), findings: z.array(SecurityFinding) })
+    .optional(),
 });
 export type TaskEventRecorded = z.infer<typeof TaskEventRecorded>;
 

@@ -16,7 +16,7 @@ import type { Gate } from '../../core/bus/messages.js';
 import { StagegateError, isStagegateError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { parseAt } from '../../core/parse.js';
-import { policyFor, type Permission, type PrincipalFacts } from '../../core/policy.js';
+import { principalsNamedFor, type Permission, type PrincipalFacts } from '../../core/policy.js';
 import { GATE_STATES, gateAt, isFinished, type TaskRecord } from '../../core/task-record.js';
 import { GateAlreadyDecided, lastDecidedGate } from '../gate-outcome.js';
 import { gateStatusOf } from '../gate-policy.js';
@@ -166,8 +166,7 @@ function refuseIfWrittenBeforeGate(record: TaskRecord, writtenAt: string | undef
 async function principalFacts(deps: CommandDeps, octokit: GitHubOctokit, record: TaskRecord, login: string, permission: Permission): Promise<PrincipalFacts> {
   const gate = gateAt(record.state);
   if (gate === undefined) return { permission };
-  const policy = policyFor(record.context.policies, gate);
-  const named = [...policy.approvers, ...(policy.timeout?.escalateTo?.approvers ?? [])]
+  const named = principalsNamedFor(record.context.policies, gate)
     .filter((p) => p.startsWith('github-team:'))
     .map((p) => p.slice('github-team:'.length));
   if (named.length === 0) return { permission };

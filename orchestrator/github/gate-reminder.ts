@@ -4,7 +4,7 @@
  * while the gate visit it was for is still open.
  */
 import type { Gate, GateTimerFired } from '../../core/bus/messages.js';
-import { effectivePolicy } from '../../core/policy.js';
+import { policyInForce } from '../gate-policy.js';
 import { GATE_STATES, type TaskRecord } from '../../core/task-record.js';
 import type { StatusDeps } from './status-channel.js';
 
@@ -26,9 +26,7 @@ function isOpenVisit(record: TaskRecord, gate: Gate, visit: number): boolean {
 }
 
 export function reminderBody(record: TaskRecord, gate: Gate): string {
-  const open = record.context.gateVisit;
-  const escalated = open !== null && open.gate === gate && open.escalatedAt !== null;
-  const approvers = effectivePolicy(record.context.policies, gate, escalated).approvers.map(mention);
+  const approvers = policyInForce(record.context, gate).approvers.map(mention);
   return [
     `⏰ Reminder: Stagegate task \`${record.context.taskId}\` is still waiting at the **${gate}** gate.`,
     `Who may decide: ${approvers.join(', ')}.`,

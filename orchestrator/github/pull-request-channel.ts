@@ -155,7 +155,7 @@ export async function postReview(deps: PullRequestDeps, record: TaskRecord, even
   );
   // GitHub leaves out the patch of a large file: its lines are tried, and refused lines fall back below.
   const diffLines = new Map(files.map((f) => [f.filename, f.patch === undefined ? ('unknown' as const) : linesInPatch(f.patch)]));
-  const input = { jobId: event.jobId, verdict: event.verdict, testsPassed: event.testsPassed, diffLines };
+  const input = { jobId: event.jobId, verdict: event.verdict, testsPassed: event.testsPassed, security: event.security, diffLines };
   const text = reviewText(input);
   try {
     await octokit.rest.pulls.createReview({ owner, repo, pull_number: pr.number, event: 'COMMENT', body: text.body, comments: text.comments });

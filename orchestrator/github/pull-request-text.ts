@@ -5,7 +5,8 @@
  * Hidden markers name the task and the review job, so a process that restarts can find what it
  * already posted. Model and issue text never closes a marker or pings anyone.
  */
-import type { Plan, ReviewComment, Verdict } from '../../core/bus/messages.js';
+import type { Plan, ReviewComment, SecurityReview, Verdict } from '../../core/bus/messages.js';
+import { summarizeFindings, worstFirst } from '../../core/security/finding-summary.js';
 
 export function pullRequestMarker(taskId: string): string {
   return `<!-- stagegate:pr ${taskId} -->`;
@@ -48,6 +49,8 @@ export interface ReviewInput {
   jobId: string;
   verdict: Verdict;
   testsPassed: boolean;
+  /** Absent from a reviewer without a security review. */
+  security?: SecurityReview | undefined;
   /** Lines a review comment may be placed on, per changed file; a file absent here is not in the diff. */
   diffLines: ReadonlyMap<string, ReadonlySet<number> | 'unknown'>;
 }
@@ -77,8 +80,24 @@ export function reviewText(input: ReviewInput, placeOnLines = true): ReviewText 
     out.push('', onLines.length > 0 ? 'Comments on lines outside the diff:' : 'Comments:', '');
     for (const c of inBody) out.push(`- \`${c.file.replace(/`/g, "'")}${c.line === null ? '' : `:${c.line}`}\` — ${oneLine(c.body)}`);
   }
+  if (input.security !== undefined) out.push('', ...securitySection(input.security));
   out.push('', reviewMarker(input.jobId));
   return { body: out.join('\n'), comments: onLines };
+}
+
+const FINDINGS_SHOWN = 10;
+
+function securitySection(security: SecurityReview): string[] {
+  const summary = security.summary.trim() === '' ? '' : ` — ${oneLine(security.summary)}`;
+  const out = [`**Security review:** ${summarizeFindings(security.findings)}${summary}`];
+  if (security.findings.length > 0) out.push('');
+  for (const f of worstFirst(security.findings).slice(0, FINDINGS_SHOWN)) {
+    const where = `${f.file.replace(/`/g, "'")}${f.line === null ? '' : `:${f.line}`}`;
+    const fix = f.suggestedFix.trim() === '' ? '' : ` Fix: ${oneLine(f.suggestedFix)}`;
+    out.push(`- **${f.severity}** ${oneLine(f.category)} \`${where}\` — ${oneLine(f.description)}${fix}`);
+  }
+  if (security.findings.length > FINDINGS_SHOWN) out.push(`- … and ${security.findings.length - FINDINGS_SHOWN} more`);
+  return out;
 }
 
 /** New-side line numbers a unified diff's hunks cover (with context), as GitHub lets comments go on them. */

@@ -5,8 +5,9 @@
  * half-finished claim can look for a comment it may have posted before posting another.
  */
 import type { Gate } from '../../core/bus/messages.js';
-import type { Usage } from '../../core/bus/messages.js';
+import { isBlockingFinding, type Usage } from '../../core/bus/messages.js';
 import type { TaskRecord, TaskState } from '../../core/task-record.js';
+import { findingLabel, summarizeFindings, worstFirst } from '../../core/security/finding-summary.js';
 import { gateStatusOf } from '../gate-policy.js';
 
 export interface StatusInput {
@@ -107,6 +108,7 @@ export function renderStatusComment(input: StatusInput): string {
       const risk = c.verdict.risk === undefined ? '' : `, risk ${c.verdict.risk}`;
       out.push(`- Latest verdict: ${c.verdict.decision === 'approve' ? 'approved' : 'changes requested'}${risk} — ${oneLine(c.verdict.summary)}${comments === 0 ? '' : ` (${comments} comment${comments === 1 ? '' : 's'})`}`);
     }
+    out.push(...securityLines(record));
   }
 
   const decisions = c.decisions.filter((d) => d.counted);
@@ -138,9 +140,22 @@ function gateSection(input: StatusInput): string[] {
   if (gate === undefined) return [];
   const out = ['', `**Waiting at the ${gate.gate} gate**${gate.escalated ? ' (escalated)' : ''}: ${gate.approvals} of ${gate.required} approval${gate.required === 1 ? '' : 's'}; approvers ${gate.approvers.map((a) => `\`${a}\``).join(', ')}`];
   if (gate.missing !== undefined) out.push(`Still needed: ${oneLine(gate.missing)}`);
+  if (gate.securityBlock !== undefined) out.push('Held by high-severity security findings: `/approve <reason>` from the security group overrides them; the reason is recorded.');
+  if (gate.autoApproveRefused !== undefined) out.push(`Not auto-approved: ${oneLine(gate.autoApproveRefused)}`);
   const pending = record.context.pendingCommand;
   if (gate.gate === 'command' && pending !== null) out.push(`The coder wants to run \`${oneLine(pending.command)}\` (matches \`${oneLine(pending.pattern)}\`).`);
   out.push('', 'Comment on this issue:', `- \`/approve\` ${APPROVE_DOES[gate.gate]} (add a comment after it if you like)`, `- \`/reject <reason>\` ${REJECT_GOES_TO[gate.gate]}`);
+  return out;
+}
+
+/** The latest security review: its count, and the findings at high severity or above. */
+function securityLines(record: TaskRecord): string[] {
+  const { findings, summary } = record.context.security;
+  if (findings.length === 0 && summary === '') return [];
+  const out = [`- Security review: ${summarizeFindings(findings)}${summary === '' ? '' : ` — ${oneLine(summary)}`}`];
+  const serious = worstFirst(findings).filter(isBlockingFinding);
+  for (const f of serious.slice(0, 5)) out.push(`  - \`${oneLine(findingLabel(f)).replace(/`/g, "'")}\` ${oneLine(f.description)}`);
+  if (serious.length > 5) out.push(`  - … and ${serious.length - 5} more`);
   return out;
 }
 

@@ -11,7 +11,7 @@ import type { GatePolicies } from '../../core/policy.js';
 import { startScriptedModelServer, type ScriptedModelServer } from '../../core/scripted-model/index.js';
 import { createTaskClient, type TaskClient } from '../../orchestrator/task-client.js';
 import { startTestNatsServer, type TestNatsServer } from '../helpers/nats-server.js';
-import { createSmallRepo, smallRepoAnswers } from '../helpers/small-repo.js';
+import { createSmallRepo, smallRepoAnswers, smallRepoReviews } from '../helpers/small-repo.js';
 import { startStagegateProcesses, type StagegateProcesses } from '../helpers/stagegate-processes.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -57,7 +57,7 @@ describe('the command gate, across real worker processes', () => {
       { output: [touch('3')] },
       { output: [call('4', 'finish', { summary: 'notes and the marker' })] },
     );
-    model.enqueue('reviewer', smallRepoAnswers.reviewer);
+    model.enqueue('reviewer', ...smallRepoReviews());
     const repo = await createSmallRepo();
     const taskId = await client.submit({ spec: { repo, title: 'Add a note', body: '', base: 'main', submittedBy: 'tester' }, policies, maxReviewRounds: 1 });
 

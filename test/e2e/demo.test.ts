@@ -39,7 +39,8 @@ describe('stagegate demo', () => {
     expect(summary.state).toBe('done');
     expect(summary.stages.map((s) => s.stage)).toEqual(['plan', 'implement', 'review', 'implement', 'review', 'deploy']);
     expect(summary.reviewRounds).toBe(2);
-    expect(summary.usage.calls).toBe(3 + DEMO_CODER_TURNS.firstRound + DEMO_CODER_TURNS.secondRound);
+    // One plan, two reviews of two calls each (the verdict and the security review), the coder's turns.
+    expect(summary.usage.calls).toBe(5 + DEMO_CODER_TURNS.firstRound + DEMO_CODER_TURNS.secondRound);
     expect(summary.usage.cachedTokens).toBeGreaterThan(0);
     expect(summary.target).toEqual({ branch: 'main', head: expect.any(String), testsPass: true });
 

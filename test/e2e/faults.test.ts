@@ -27,6 +27,7 @@ import { startOrchestrator, type RunningOrchestrator } from '../../orchestrator/
 import { createTaskClient, type TaskClient } from '../../orchestrator/task-client.js';
 import { startTestNatsServer, type TestNatsServer } from '../helpers/nats-server.js';
 import { startStagegateProcesses, type StagegateProcesses } from '../helpers/stagegate-processes.js';
+import { noFindings } from '../helpers/small-repo.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const auto: GatePolicy = { approvers: ['tester'], required: 1, autoApprove: true };
@@ -248,7 +249,7 @@ describe('faults, with the orchestrator and the real agent handlers in this proc
 
     model.enqueue('planner', { json: plan });
     model.enqueue('coder', codeAnswer);
-    model.enqueue('reviewer', { json: approve });
+    model.enqueue('reviewer', { json: approve }, { json: noFindings });
     const taskId = await submitTask(await sampleRepo());
     const done = await settled(taskId, 'to be done', ['done', 'failed', 'cancelled']);
     expect(done.state).toBe('done');
@@ -258,7 +259,7 @@ describe('faults, with the orchestrator and the real agent handlers in this proc
   it('moves a task past its gate once when the same approval arrives twice, and refuses a second one', async () => {
     model.enqueue('planner', { json: plan });
     model.enqueue('coder', codeAnswer);
-    model.enqueue('reviewer', { json: approve });
+    model.enqueue('reviewer', { json: approve }, { json: noFindings });
     const taskId = await submitTask(await sampleRepo(), { plan: manual, review: auto, deploy: auto });
     await settled(taskId, 'to wait at the plan gate', ['awaitingPlanApproval', 'failed']);
 
@@ -353,11 +354,11 @@ describe('a NATS restart while a task runs, across the real processes', () => {
   });
 
   it('finishes the task without asking any agent twice', async () => {
-    const scripted = { planner: 1, coder: 1, reviewer: 1 };
+    const scripted = { planner: 1, coder: 1, reviewer: 2 };
     const already = model.requests.length;
     model.enqueue('planner', { json: plan });
     model.enqueue('coder', { ...codeAnswer, delayMs: 3_000 });
-    model.enqueue('reviewer', { json: approve });
+    model.enqueue('reviewer', { json: approve }, { json: noFindings });
     const taskId = await submitTask(await sampleRepo());
 
     const coderAsked = await waitFor('the coder to ask the model', async () => requestsOf('coder', taskId)[0]);

@@ -78,7 +78,7 @@ describe('the pipeline across real worker processes', () => {
       'deploy#1:deployed',
     ]);
     const coderTurns = DEMO_CODER_TURNS.firstRound + DEMO_CODER_TURNS.secondRound;
-    expect(done.context.usage.calls).toBe(3 + coderTurns);
+    expect(done.context.usage.calls).toBe(5 + coderTurns);
 
     // The change is on main, in the repository's own working tree, and its tests pass there.
     expect(await readFile(join(repo, 'src/textkit.js'), 'utf8')).toContain("normalize('NFKD')");
@@ -86,11 +86,14 @@ describe('the pipeline across real worker processes', () => {
 
     // Every model call was stateless and said who asked; the coder's were streamed turns.
     const coderRound = (n: number) => Array<string>(n).fill('coder');
+    // A review is two calls: the verdict, then the security review.
     expect(model.requests.map((r) => r.role)).toEqual([
       'planner',
       ...coderRound(DEMO_CODER_TURNS.firstRound),
       'reviewer',
+      'reviewer',
       ...coderRound(DEMO_CODER_TURNS.secondRound),
+      'reviewer',
       'reviewer',
     ]);
     for (const request of model.requests) {

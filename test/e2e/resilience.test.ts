@@ -14,7 +14,7 @@ import { startScriptedModelServer, type ScriptedModelServer } from '../../core/s
 import type { TaskRecord } from '../../core/task-record.js';
 import { createTaskClient, type TaskClient } from '../../orchestrator/task-client.js';
 import { startTestNatsServer, type TestNatsServer } from '../helpers/nats-server.js';
-import { createSmallRepo, smallRepoAnswers } from '../helpers/small-repo.js';
+import { createSmallRepo, smallRepoAnswers, smallRepoReviews } from '../helpers/small-repo.js';
 import { startStagegateProcesses, type StagegateProcesses } from '../helpers/stagegate-processes.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -68,6 +68,9 @@ const finished = (taskId: string) => async () => {
   return ['done', 'failed', 'cancelled'].includes(record.state) ? record : undefined;
 };
 
+/** Model calls of each role when every stage runs once: a review is a verdict and a security review. */
+const CALLS_PER_RUN = { planner: 1, coder: 1, reviewer: 2 } as const;
+
 function requestsFor(taskId: string, role: AgentRole): number {
   return model.requests.filter((r) => r.taskId === taskId && r.role === role).length;
 }
@@ -86,13 +89,13 @@ describe('crashes and concurrency', () => {
     const count = 8;
     model.enqueue('planner', ...Array(count).fill(smallRepoAnswers.planner));
     model.enqueue('coder', ...Array(count).fill(smallRepoAnswers.coder));
-    model.enqueue('reviewer', ...Array(count).fill(smallRepoAnswers.reviewer));
+    model.enqueue('reviewer', ...smallRepoReviews(count));
 
     const taskIds = await Promise.all(Array.from({ length: count }, submit));
     const records = await Promise.all(taskIds.map((id) => waitFor(`task ${id} to finish`, finished(id), 60_000)));
     for (const record of records) {
       expectRanOnce(record);
-      for (const role of ['planner', 'coder', 'reviewer'] as const) expect(requestsFor(record.context.taskId, role)).toBe(1);
+      for (const role of ['planner', 'coder', 'reviewer'] as const) expect(requestsFor(record.context.taskId, role)).toBe(CALLS_PER_RUN[role]);
     }
     // Both orchestrators did part of the work.
     const logs = await p.logs();
@@ -106,7 +109,7 @@ describe('crashes and concurrency', () => {
     await Promise.all((['planner', 'coder', 'reviewer', 'deployer'] as const).map((role) => p.worker(role)));
     model.enqueue('planner', smallRepoAnswers.planner);
     model.enqueue('coder', async (request) => ({ ...smallRepoAnswers.coder(request), delayMs: 1_500 }));
-    model.enqueue('reviewer', smallRepoAnswers.reviewer);
+    model.enqueue('reviewer', ...smallRepoReviews());
 
     const taskId = await submit();
     await waitFor('the coder to ask the model', async () => (requestsFor(taskId, 'coder') > 0 ? true : undefined));
@@ -122,7 +125,7 @@ describe('crashes and concurrency', () => {
 
     const record = await waitFor('the task to finish', finished(taskId), 60_000);
     expectRanOnce(record);
-    for (const role of ['planner', 'coder', 'reviewer'] as const) expect(requestsFor(taskId, role)).toBe(1);
+    for (const role of ['planner', 'coder', 'reviewer'] as const) expect(requestsFor(taskId, role)).toBe(CALLS_PER_RUN[role]);
   });
 
   it('hands the job of a SIGKILLed worker to another worker and finishes the task exactly once', async () => {
@@ -132,7 +135,7 @@ describe('crashes and concurrency', () => {
     model.enqueue('planner', smallRepoAnswers.planner);
     // The first coder never gets its answer: it is killed while waiting for it.
     model.enqueue('coder', async (request) => ({ ...smallRepoAnswers.coder(request), delayMs: 30_000 }), smallRepoAnswers.coder);
-    model.enqueue('reviewer', smallRepoAnswers.reviewer);
+    model.enqueue('reviewer', ...smallRepoReviews());
 
     const taskId = await submit();
     await waitFor('the first coder to ask the model', async () => (requestsFor(taskId, 'coder') === 1 ? true : undefined));

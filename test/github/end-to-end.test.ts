@@ -29,7 +29,7 @@ import { runGit } from '../fakes/github/bare-repo.js';
 import { startFakeGitHub, type FakeGitHub } from '../fakes/github/server.js';
 import { issueCommentCreated, issueLabeled, delivery, post } from '../helpers/github-webhooks.js';
 import { startTestNatsServer, type TestNatsServer } from '../helpers/nats-server.js';
-import { smallRepoAnswers } from '../helpers/small-repo.js';
+import { isSecurityReview, noFindings, smallRepoAnswers } from '../helpers/small-repo.js';
 import { startStagegateProcesses, type StagegateProcesses } from '../helpers/stagegate-processes.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -107,8 +107,9 @@ afterAll(async () => {
 const send = (event: string, payload: unknown) => post(`${serve.url}/webhooks/github`, delivery(event, payload, SECRET));
 const fakeRepo = () => fake.state.repo(OWNER, REPO)!;
 
-/** The reviewer approves, with one comment on the line the coder added (so it lands on the diff). */
+/** The reviewer approves, with one comment on the line the coder added (so it lands on the diff); its security review finds nothing. */
 const reviewer: AnswerFn = (request) => {
+  if (isSecurityReview(request)) return { json: noFindings };
   const verdict: Verdict = { decision: 'approve', summary: 'The note is there.', risk: 'low', comments: [{ file: `notes/${request.taskId}.md`, line: 1, body: 'Say what is done.' }] };
   return { json: verdict };
 };
@@ -147,7 +148,7 @@ describe('GitHub end to end', () => {
   it('takes an issue from the label to a merged pull request, with the status comment and labels following', async () => {
     model.enqueue('planner', smallRepoAnswers.planner);
     model.enqueue('coder', smallRepoAnswers.coder);
-    model.enqueue('reviewer', reviewer);
+    model.enqueue('reviewer', reviewer, reviewer);
     const issue = fake.addIssue(OWNER, REPO, { title: 'Add a note', body: 'A note saying it is done.', user: WRITER, labels: ['stagegate'] });
 
     // Label → plan → the plan gate, shown on the issue.
@@ -170,6 +171,7 @@ describe('GitHub end to end', () => {
     expect(pr.pull?.lastHeadSha).toBe(commit);
     const review = fakeRepo().reviews.find((r) => r.pullNumber === pr.number);
     expect(review).toMatchObject({ user: BOT, state: 'COMMENTED' });
+    expect(review?.body).toContain('**Security review:** no findings — nothing found');
     expect(fakeRepo().reviewComments.filter((c) => c.reviewId === review?.id)).toEqual([expect.objectContaining({ path: `notes/${taskId}.md`, line: 1, body: 'Say what is done.' })]);
 
     // Checks go green; /approve at the deploy gate → the deployer merges and deletes the branch.
@@ -219,7 +221,7 @@ describe('GitHub end to end', () => {
   it('survives the deployer and the orchestrator dying while it waits for the checks: one merge', async () => {
     model.enqueue('planner', smallRepoAnswers.planner);
     model.enqueue('coder', smallRepoAnswers.coder);
-    model.enqueue('reviewer', reviewer);
+    model.enqueue('reviewer', reviewer, reviewer);
     const issue = fake.addIssue(OWNER, REPO, { title: 'Add another note', user: WRITER, labels: ['stagegate'] });
     await send('issues', issueLabeled({ owner: OWNER, repo: REPO, number: issue.number, label: 'stagegate', sender: WRITER, title: 'Add another note' }));
     await taskOf(issue.number, (r) => r.state === 'awaitingPlanApproval', 'at the plan gate');

@@ -49,6 +49,26 @@ describe('pull request text', () => {
     expect(text.body).toContain('- `src/a.ts:3` — on the diff');
   });
 
+  it('adds the security review after the verdict: its count and each finding, worst first, with the fix', () => {
+    const finding = { category: 'injection', file: 'src/db.js', line: 2, description: 'SQL from input, cc @octocat', suggestedFix: 'Use a parameter.', source: 'model' as const };
+    const security = {
+      summary: 'One real issue, see @team.',
+      findings: [
+        { ...finding, severity: 'low' as const, line: null, description: 'Consider a limit.', suggestedFix: '' },
+        { ...finding, severity: 'high' as const },
+      ],
+    };
+    const text = reviewText({ jobId: 'j', verdict: { ...verdict, comments: [] }, testsPassed: true, security, diffLines: new Map() });
+    expect(text.body.split('\n').slice(4, -2)).toEqual([
+      '**Security review:** 2 findings (1 high, 1 low) — One real issue, see @\u200bteam.',
+      '',
+      '- **high** injection `src/db.js:2` — SQL from input, cc @\u200boctocat Fix: Use a parameter.',
+      '- **low** injection `src/db.js` — Consider a limit.',
+    ]);
+    expect(text.comments).toEqual([]);
+    expect(reviewText({ jobId: 'j', verdict, testsPassed: true, diffLines: new Map() }).body).not.toContain('Security review');
+  });
+
   it('says Closes #N and keeps issue and model text from closing the marker or pinging anyone', () => {
     const body = pullRequestBody({
       taskId: 't-9',

@@ -8,6 +8,7 @@ import type { InboxMessage, Plan, TaskSubmit, Usage } from '../../core/bus/messa
 import type { TaskRecord } from '../../core/task-record.js';
 import { applyMessage } from '../../orchestrator/apply-message.js';
 import { STATE_LABELS, renderStatusComment, renderStatusReply, statusMarker } from '../../orchestrator/github/status-comment.js';
+import { taskHeldBySecurityFindings } from '../helpers/held-task.js';
 
 const TASK = 't-status';
 const T0 = '2025-03-01T10:00:00.000Z';
@@ -113,5 +114,21 @@ describe('GitHub status comment', () => {
     expect(new Set(Object.values(STATE_LABELS))).toEqual(
       new Set(['stagegate:planning', 'stagegate:awaiting-approval', 'stagegate:implementing', 'stagegate:reviewing', 'stagegate:deploying', 'stagegate:done', 'stagegate:failed', 'stagegate:cancelled']),
     );
+  });
+});
+
+describe('status comment: the security review', () => {
+  it('shows the findings, and how the security group passes a deploy gate they hold', () => {
+    const body = render(taskHeldBySecurityFindings());
+    expect(body).toContain('- Security review: 2 findings (1 high, 1 medium) — SQL built from input');
+    expect(body).toContain('  - `high injection src/db.js:2` The name is concatenated into SQL <b>unescaped</b>.');
+    expect(body).not.toContain('`medium ci-workflow');
+    expect(body).toContain("**Waiting at the deploy gate**: 0 of 1 approval; approvers `slack-group:S0SEC`, `carol`");
+    expect(body).toContain('Held by high-severity security findings: `/approve <reason>` from the security group overrides them; the reason is recorded.');
+    expect(body).toContain('Not auto-approved: high-severity security findings: only slack-group:S0SEC, carol can pass this gate');
+  });
+
+  it('says nothing of a security review the reviewer did not make', () => {
+    expect(render(applyAll(submit, proposed, approved, committed, changes))).not.toContain('Security review');
   });
 });

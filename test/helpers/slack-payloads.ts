@@ -4,7 +4,7 @@
  */
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { GateButtonClick, RejectModalSubmission, type GateButtonValue } from '../../orchestrator/channels/slack/payloads.js';
+import { GateButtonClick, ReasonModalSubmission, type GateButtonValue } from '../../orchestrator/channels/slack/payloads.js';
 import type { SlackCall } from '../fakes/slack-api.js';
 
 const fixture = (name: string): Record<string, unknown> =>
@@ -22,18 +22,18 @@ export function buttonClick(action: 'approve' | 'reject', value: GateButtonValue
   return payload;
 }
 
-export function reasonSubmission(value: GateButtonValue, userId: string, reason: string): Record<string, unknown> {
+export function reasonSubmission(value: GateButtonValue, userId: string, reason: string, decision: 'approve' | 'reject' = 'reject'): Record<string, unknown> {
   const payload = fixture('view-submission.json');
   const view = payload.view as Record<string, unknown>;
   Object.assign(payload, {
     user: { ...(payload.user as object), id: userId },
     view: {
       ...view,
-      private_metadata: JSON.stringify({ ...value, channel: 'C0GATES' }),
+      private_metadata: JSON.stringify({ ...value, channel: 'C0GATES', decision }),
       state: { values: { reason: { reason_input: { type: 'plain_text_input', value: reason } } } },
     },
   });
-  RejectModalSubmission.parse(payload);
+  ReasonModalSubmission.parse(payload);
   return payload;
 }
 

@@ -3,8 +3,9 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { git } from '../../core/git/git.js';
+import { z } from 'zod';
 import type { Plan, Verdict } from '../../core/bus/messages.js';
-import type { AnswerFn } from '../../core/scripted-model/index.js';
+import type { AnswerFn, RecordedRequest } from '../../core/scripted-model/index.js';
 
 export async function createSmallRepo(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'sg-small-'));
@@ -18,6 +19,16 @@ export async function createSmallRepo(): Promise<string> {
 
 const plan: Plan = { summary: 'add a note', steps: [{ title: 'write the note', detail: '' }], filesToTouch: [], risks: [], acceptanceChecks: [] };
 const approve: Verdict = { decision: 'approve', summary: 'fine', comments: [] };
+/** The security review's reply when it found nothing. */
+export const noFindings = { summary: 'nothing found', findings: [] };
+
+const NamedFormat = z.object({ text: z.object({ format: z.object({ name: z.string() }) }) });
+
+/** The reviewer's second call of a review: the one with the security brief's schema. */
+export function isSecurityReview(request: RecordedRequest): boolean {
+  const parsed = NamedFormat.safeParse(request.body);
+  return parsed.success && parsed.data.text.format.name === 'security_review';
+}
 
 /**
  * Answers that fit any task on a small repo. The coder does its job in one turn: an apply_patch
@@ -32,8 +43,14 @@ export const smallRepoAnswers = {
       functionCall(`${request.index}_finish`, 'finish', { summary: 'note added' }),
     ],
   })) satisfies AnswerFn,
-  reviewer: (() => ({ json: approve })) satisfies AnswerFn,
+  /** Either call of a review, by what it asks for: reviews running at once may take them in any order. */
+  reviewer: ((request) => ({ json: isSecurityReview(request) ? noFindings : approve })) satisfies AnswerFn,
 };
+
+/** A review asks the model twice (the verdict, then the security review): the reviewer answers for `count` reviews. */
+export function smallRepoReviews(count = 1): AnswerFn[] {
+  return Array<AnswerFn>(count * 2).fill(smallRepoAnswers.reviewer);
+}
 
 function functionCall(id: string, name: string, args: Record<string, unknown>) {
   return { type: 'function_call', id: `fc_${id}`, call_id: `call_${id}`, name, arguments: JSON.stringify(args), status: 'completed' };

@@ -5,7 +5,9 @@
  * and the wrong one, through the CLI, the API, GitHub and Slack with the facts those channels
  * vouch for, results carrying facts about the change, gate timers that are due, early or stale,
  * cancels and retries), under several gate policies: quorum, separation of duties, mixed
- * principals, auto-approval rules and timeouts. Every path found is replayed with
+ * principals, auto-approval rules, timeouts, and the security review (findings that go back to
+ * the coder once and then hold the deploy gate for the security group's override with a reason;
+ * protected paths never auto-approved). Every path found is replayed with
  * `transition()`, then extended by every event, and each step is checked against the gate
  * invariants, judged by an oracle written from the policy's meaning rather than from the
  * chart's guards: the replay tracks the facts and the timers itself.
@@ -19,7 +21,7 @@
 import { getShortestPaths } from '@xstate/graph';
 import { describe, expect, it } from 'vitest';
 import { initialTransition, transition, type SnapshotFrom } from 'xstate';
-import type { Gate, Plan, TaskSubmit, Usage } from '../../core/bus/messages.js';
+import type { Gate, Plan, SecurityFinding, TaskSubmit, Usage } from '../../core/bus/messages.js';
 import type { AutoApproveRule, GatePolicies, GatePolicy, PrincipalFacts, RiskLevel } from '../../core/policy.js';
 import { GATE_STATES, type TaskContext } from '../../core/task-record.js';
 import { taskMachine, type TaskEvent } from '../../orchestrator/task-machine.js';
@@ -59,6 +61,8 @@ interface Scenario {
   facts?: true;
   /** Gate timers fire: due, early and for an earlier visit. */
   timers?: true;
+  /** Reviews carry security findings and touch protected paths; decisions come with and without a reason. */
+  security?: true;
   submittedBy?: string;
 }
 
@@ -117,6 +121,18 @@ const SCENARIOS: Scenario[] = [
     timers: true,
   },
   {
+    name: 'security review: findings hold the deploy gate for the security group, protected paths are never auto-approved',
+    policies: {
+      plan: manual(1),
+      review: { ...manual(1), autoApprove: true },
+      deploy: { ...manual(1), autoApprove: true },
+      security: { approvers: ['carol'], required: 1, protectedPaths: ['ops/**'] },
+    },
+    maxReviewRounds: 0,
+    noCommands: true,
+    security: true,
+  },
+  {
     name: 'timeouts at the command gate: rejected when nobody decides',
     policies: { plan: manual(1), review: manual(1), deploy: manual(1), command: { ...manual(1), timeout: timeout('reject') } },
     maxReviewRounds: 0,
@@ -169,7 +185,12 @@ function eventsFor(scenario: Scenario, s: Snapshot): TaskEvent[] {
     ...(['alice', 'mallory'] as const).map((by): TaskEvent => ({
       type: 'gate.decide', ...env(`reject:${gate}:${by}`), gate, decision: 'reject', by, via: 'cli', comment: `no from ${by}`,
     })),
-    ...(scenario.timers ? [{ type: 'gate.decide', ...env(`approve:${gate}:carol`), gate, decision: 'approve', by: 'carol', via: 'cli' } as const] : []),
+    ...(scenario.timers || scenario.security ? [{ type: 'gate.decide', ...env(`approve:${gate}:carol`), gate, decision: 'approve', by: 'carol', via: 'cli' } as const] : []),
+    ...(scenario.security
+      ? (['carol', 'alice'] as const).map((by): TaskEvent => ({
+          type: 'gate.decide', ...env(`approve:${gate}:${by}-reason`), gate, decision: 'approve', by, via: 'cli', comment: `accepted by ${by}`,
+        }))
+      : []),
     ...(scenario.channels
       ? CHANNEL_DECIDERS.map(
           ({ label, by, via, principal }): TaskEvent => ({
@@ -198,6 +219,34 @@ function eventsFor(scenario: Scenario, s: Snapshot): TaskEvent[] {
           verdict: { decision: 'request_changes', summary: 'no', comments, risk: 'low' }, testsPassed: false, ...CHANGES.docs,
         },
       ];
+  const finding = (severity: SecurityFinding['severity']): SecurityFinding => ({
+    severity, category: 'injection', file: 'src/app.ts', line: 1, description: 'd', suggestedFix: 'f', source: 'model',
+  });
+  // The facts of the plain results, so the findings alone make new groups; only the protected paths add their own.
+  const securityResults: TaskEvent[] = !scenario.security
+    ? []
+    : [
+        ...(['high', 'medium'] as const).map((severity): TaskEvent => ({
+          type: 'review.approved', ...env(`review.approved:${severity}-finding@current`), jobId: job, usage,
+          verdict: { decision: 'approve', summary: 'ok', comments: [] }, testsPassed: true,
+          security: { summary: 's', findings: [finding(severity), finding('low')] },
+        })),
+        {
+          type: 'review.changes_requested', ...env('review.changes_requested:high-finding@current'), jobId: job, usage,
+          verdict: { decision: 'request_changes', summary: 'no', comments }, testsPassed: false,
+          security: { summary: 's', findings: [finding('critical')] },
+        },
+        ...(['workflow', 'deployPath'] as const).map((name): TaskEvent => ({
+          type: 'review.approved', ...env(`review.approved:${name}@current`), jobId: job, usage,
+          verdict: { decision: 'approve', summary: 'ok', comments: [] }, testsPassed: true, ...PROTECTED_CHANGES[name],
+          security: { summary: 's', findings: [] },
+        })),
+        {
+          type: 'review.changes_requested', ...env('review.changes_requested:workflow@current'), jobId: job, usage,
+          verdict: { decision: 'request_changes', summary: 'no', comments }, testsPassed: false, ...PROTECTED_CHANGES.workflow,
+          security: { summary: 's', findings: [] },
+        },
+      ];
   const timers: TaskEvent[] = !scenario.timers
     ? []
     : GATES.flatMap((gate) => {
@@ -217,6 +266,7 @@ function eventsFor(scenario: Scenario, s: Snapshot): TaskEvent[] {
   return [
     ...results(job, 'current'),
     ...factResults,
+    ...securityResults,
     ...timers,
     // A failure that claims a later stage than the job it is for: it must not let a retry skip gates.
     { type: 'job.failed', ...env('job.failed@current-claiming-deploy'), jobId: job, usage, stage: 'deploy', reason: 'boom' },
@@ -246,6 +296,12 @@ const CHANGES = {
   unmeasured: {},
 } satisfies Record<string, { changedFiles?: string[]; linesChanged?: number }>;
 
+/** Changes to a CI workflow and to a path the security scenario names as its deploy configuration. */
+const PROTECTED_CHANGES = {
+  workflow: { changedFiles: ['src/app.ts', '.github/workflows/ci.yml'], linesChanged: 6 },
+  deployPath: { changedFiles: ['ops/deploy.sh'], linesChanged: 2 },
+};
+
 function countedApprovals(c: TaskContext, gate: Gate) {
   return c.decisions.filter(
     (d) => d.gate === gate && d.visit === c.gateVisits[gate] && d.decision === 'approve' && d.counted,
@@ -273,6 +329,7 @@ function groupOf(s: Snapshot): string {
     implemented: c.attempts.implement > 0,
     command: commandGroupOf(s),
     facts: { ...c.facts, commit: null },
+    security: { blocking: c.security.findings.some((f) => f.severity === 'high' || f.severity === 'critical'), fixRounds: Math.min(c.security.fixRounds, 1) },
     openGate: openGateGroupOf(s),
   });
 }
@@ -342,14 +399,28 @@ function knownGate(gate: string): Gate {
   return known;
 }
 
-/** The approvers and quorum in force: the escalation group's once the replay saw the gate escalate. */
+/** The deploy gate is held while the latest review has high or critical findings. */
+const isHeld = (gate: Gate, walk: Walk) => gate === 'deploy' && walk.facts.blocking === true;
+
+/**
+ * The approvers and quorum in force: the security group's at a held deploy gate, else the
+ * escalation group's once the replay saw the gate escalate.
+ */
 function inForce(c: TaskContext, gate: Gate, walk: Walk): { approvers: string[]; required: number } {
+  if (isHeld(gate, walk)) return c.policies.security ?? { approvers: [], required: 1 };
   const policy = policyIn(c.policies, gate);
   const to = policy.timeout?.escalateTo;
   return walk.escalated.has(`${gate}:${c.gateVisits[gate]}`) && to !== undefined ? to : policy;
 }
 
-const isAllowed = (c: TaskContext, gate: Gate, walk: Walk, d: Decided) => inForce(c, gate, walk).approvers.some((p) => matches(p, d));
+/** At a held deploy gate an approval counts only from the security group with a reason; a rejection from the gate's approvers too. */
+function isAllowed(c: TaskContext, gate: Gate, walk: Walk, d: Decided & { decision?: string; comment?: string }): boolean {
+  if (!isHeld(gate, walk) || d.decision === undefined || d.decision === 'approve') {
+    const reasoned = !isHeld(gate, walk) || (d.comment ?? '').trim() !== '';
+    return reasoned && inForce(c, gate, walk).approvers.some((p) => matches(p, d));
+  }
+  return [...policyIn(c.policies, gate).approvers, ...(c.policies.security?.approvers ?? [])].some((p) => matches(p, d));
+}
 
 const RISKS: RiskLevel[] = ['low', 'medium', 'high'];
 
@@ -360,6 +431,14 @@ interface Facts {
   checksGreen?: boolean;
   verdict?: string;
   risk?: RiskLevel;
+  /** The latest review had high or critical security findings. */
+  blocking?: boolean;
+}
+
+/** A CI workflow, or deploy configuration the policy names (`dir/**` globs here). */
+function isProtected(policies: GatePolicies, file: string): boolean {
+  const named = policies.security?.protectedPaths ?? [];
+  return file.startsWith('.github/workflows/') || named.some((glob) => glob.endsWith('/**') && file.startsWith(glob.slice(0, -2)));
 }
 
 function ruleHolds(rule: AutoApproveRule, f: Facts): boolean {
@@ -373,8 +452,14 @@ function ruleHolds(rule: AutoApproveRule, f: Facts): boolean {
   return true;
 }
 
-/** The auto-approval the policy gives on these facts: `true`'s, the first rule that holds, or none. */
-function autoApprover(policy: GatePolicy, f: Facts): string | undefined {
+/**
+ * The auto-approval the policy gives on these facts: `true`'s, the first rule that holds, or
+ * none; never at a held deploy gate, nor at the review or deploy gate for a protected path.
+ */
+function autoApprover(policies: GatePolicies, f: Facts, gate: Gate): string | undefined {
+  const policy = policyIn(policies, gate);
+  if (gate === 'deploy' && f.blocking === true) return undefined;
+  if ((gate === 'review' || gate === 'deploy') && (f.files ?? []).some((file) => isProtected(policies, file))) return undefined;
   if (policy.autoApprove === true) return AUTO;
   if (policy.autoApprove === false) return undefined;
   const rule = policy.autoApprove.find((r) => ruleHolds(r, f));
@@ -385,7 +470,7 @@ function autoApprover(policy: GatePolicy, f: Facts): string | undefined {
 function gateSatisfied(c: TaskContext, gate: (typeof GATES)[number], walk: Walk): boolean {
   if (c.gateVisits[gate] === 0) return false;
   const approvals = countedApprovals(c, gate);
-  const auto = autoApprover(policyIn(c.policies, gate), walk.facts);
+  const auto = autoApprover(c.policies, walk.facts, gate);
   if (approvals.some((d) => d.via === 'policy' && d.by === auto)) return true;
   const { required } = inForce(c, gate, walk);
   const people = new Set(approvals.filter((d) => isAllowed(c, gate, walk, d)).map(identityOf));
@@ -409,6 +494,10 @@ interface Tally {
   heldBySeparation: number;
   /** Channel deciders whose approval counted. */
   countedDeciders: Set<string>;
+  /** Coder rounds given to blocking security findings; counted overrides of them; approvals refused at a held gate. */
+  securityRounds: number;
+  overrides: number;
+  heldRefusals: number;
   reached: Set<string>;
   /** Every broken invariant, with the step that broke it; asserted empty at the end. */
   violations: string[];
@@ -426,6 +515,8 @@ interface Walk {
   fired: Set<string>;
   /** `<gate>:<visit>` of every escalated gate visit. */
   escalated: Set<string>;
+  /** The coder had its one round on blocking security findings. */
+  securityRoundUsed: boolean;
 }
 
 /** Where a timed-out gate goes: the same places a rejection or a cancel takes it. */
@@ -459,6 +550,7 @@ function factsAfter(prev: Snapshot, event: TaskEvent, facts: Facts): Facts {
       checksGreen: event.testsPassed,
       verdict: event.verdict.decision,
       ...(event.verdict.risk === undefined ? { risk: undefined } : { risk: event.verdict.risk }),
+      blocking: (event.security?.findings ?? []).some((f) => f.severity === 'high' || f.severity === 'critical'),
     };
   }
   return facts;
@@ -478,7 +570,23 @@ function checkStep(scenario: Scenario, walk: Walk, event: TaskEvent, tally: Tall
   const facts = factsAfter(prev, event, walk.facts);
   const fired = new Set(walk.fired);
   const escalated = new Set(walk.escalated);
-  const after: Walk = { snapshot: next, implementedSinceDeployGate, facts, fired, escalated };
+  // (f) Blocking security findings go back to the coder once, whatever the verdict; after that a
+  // review goes back only when it asks for changes with rounds left.
+  let securityRoundUsed = walk.securityRoundUsed;
+  const reviewResult = (event.type === 'review.approved' || event.type === 'review.changes_requested') && prev.value === 'reviewing' && event.jobId === prev.context.currentJobId;
+  if (reviewResult) {
+    const roundsLeft = prev.context.reviewRound <= prev.context.maxReviewRounds;
+    const securityRound = facts.blocking === true && !walk.securityRoundUsed;
+    const toCoder = securityRound || (event.type === 'review.changes_requested' && roundsLeft);
+    if ((next.value === 'implementing') !== toCoder) violated(`a review result went to ${String(next.value)}`);
+    if (securityRound) {
+      securityRoundUsed = true;
+      tally.securityRounds += 1;
+      const told = next.context.reviewComments.some((c) => c.body.startsWith('Security (high') || c.body.startsWith('Security (critical'));
+      if (!told) violated('the coder was sent back without the findings');
+    }
+  }
+  const after: Walk = { snapshot: next, implementedSinceDeployGate, facts, fired, escalated, securityRoundUsed };
   tally.reached.add(String(next.value));
 
   if (prev.status === 'done' && next !== prev) violated('a final state changed');
@@ -520,11 +628,16 @@ function checkStep(scenario: Scenario, walk: Walk, event: TaskEvent, tally: Tall
     const gate = knownGate(d.gate);
     if (!d.counted) {
       tally.refusedDecisions += 1;
+      if (isHeld(gate, after) && d.decision === 'approve') tally.heldRefusals += 1;
       continue;
+    }
+    if (d.securityOverride === true) tally.overrides += 1;
+    if ((d.securityOverride === true) !== (isHeld(gate, after) && d.decision === 'approve' && d.via !== 'policy')) {
+      violated(`${d.by}'s ${d.decision} at the ${gate} gate ${d.securityOverride === true ? 'marked' : 'not marked'} as a security override`);
     }
     const policy = policyIn(next.context.policies, gate);
     if (d.via === 'policy' && d.decision === 'approve') {
-      if (d.by !== autoApprover(policy, facts)) violated(`counted ${d.by} at the ${gate} gate on facts ${JSON.stringify(facts)}`);
+      if (d.by !== autoApprover(next.context.policies, facts, gate)) violated(`counted ${d.by} at the ${gate} gate on facts ${JSON.stringify(facts)}`);
       if (d.by !== AUTO) tally.rules.add(d.by);
     } else if (d.via === 'policy') {
       const timedOut = event.type === 'gate.timer_fired' && event.kind === 'expire' && policy.timeout?.onExpire === 'reject';
@@ -545,7 +658,7 @@ function checkStep(scenario: Scenario, walk: Walk, event: TaskEvent, tally: Tall
   // A gate whose auto-approval holds on arrival never makes people wait.
   for (const gate of GATES) {
     const opened = next.context.gateVisits[gate] > prev.context.gateVisits[gate];
-    if (opened && autoApprover(policyIn(next.context.policies, gate), facts) !== undefined && next.value === GATE_STATES[gate]) {
+    if (opened && autoApprover(next.context.policies, facts, gate) !== undefined && next.value === GATE_STATES[gate]) {
       violated(`the ${gate} gate held the task although its policy auto-approves on ${JSON.stringify(facts)}`);
     }
   }
@@ -630,6 +743,9 @@ function explore(scenario: Scenario) {
     timers: new Set(),
     heldBySeparation: 0,
     countedDeciders: new Set(),
+    securityRounds: 0,
+    overrides: 0,
+    heldRefusals: 0,
     reached: new Set(),
     violations: [],
   };
@@ -642,6 +758,7 @@ function explore(scenario: Scenario) {
     facts: {},
     fired: new Set(),
     escalated: new Set(),
+    securityRoundUsed: false,
   };
   const replays = new Map<string, Walk>([['', first]]);
   const replay = (labels: string[]): Walk => {
@@ -712,7 +829,14 @@ describe('task machine paths', () => {
       if (features?.timers) expect([...tally.timers].sort()).toEqual(features.timers);
       if (features?.heldBySeparation) expect(tally.heldBySeparation).toBeGreaterThan(0);
       if (features?.deciders) expect([...tally.countedDeciders].sort()).toEqual(features.deciders);
+      if (scenario.security) {
+        expect(tally.securityRounds).toBeGreaterThan(0);
+        expect(tally.overrides).toBeGreaterThan(0);
+        expect(tally.heldRefusals).toBeGreaterThan(0);
+      }
     },
+    // Each scenario explores and replays a thousand groups or more: slow on a busy machine, not stuck.
+    180_000,
   );
 });
 
@@ -736,10 +860,13 @@ const SCENARIO_FEATURES: Record<string, { rules?: string[]; timers?: string[]; h
 };
 
 /**
- * A gate state that auto-approves is passed through within one step, so no snapshot rests in it;
- * the command gate is not reached at all where the coder never asks.
+ * A gate state that auto-approves is passed through within one step, so no snapshot rests in it
+ * (unless the security review holds it); the command gate is not reached at all where the coder
+ * never asks.
  */
 function isSkipped(scenario: Scenario, state: string): boolean {
   if (scenario.noCommands && state === GATE_STATES.command) return true;
+  // Findings and protected paths keep the review and deploy gates from passing on their own.
+  if (scenario.security && (state === GATE_STATES.review || state === GATE_STATES.deploy)) return false;
   return GATES.some((g) => policyIn(scenario.policies, g).autoApprove === true && GATE_STATES[g] === state);
 }

@@ -7,6 +7,8 @@ import type { InboxMessage, Plan, TaskSubmit, Usage } from '../../core/bus/messa
 import type { TaskRecord } from '../../core/task-record.js';
 import { applyMessage } from '../../orchestrator/apply-message.js';
 import { closedGateMessage, gateContent, openGateMessage, outcomeLine, renderPrincipal } from '../../orchestrator/channels/slack/gate-message.js';
+import { decidersAt } from '../../orchestrator/channels/slack/reconcile.js';
+import { HELD_TASK, taskHeldBySecurityFindings } from '../helpers/held-task.js';
 
 const TASK = 't-slack';
 const T0 = '2025-03-01T10:00:00.000Z';
@@ -126,5 +128,32 @@ describe('Slack gate messages', () => {
 
   it('mentions Slack users and user groups, and writes other principals as text', () => {
     expect(['slack:U1', 'slack-group:S2', 'api:deploy-bot', 'a<b'].map(renderPrincipal)).toEqual(['<@U1>', '<!subteam^S2>', 'api:deploy-bot', 'a&lt;b']);
+  });
+});
+
+describe('Slack gate message: the security review', () => {
+  it('shows the findings, the hold and the security group at a deploy gate held by them', () => {
+    const record = taskHeldBySecurityFindings();
+    const visit = record.context.gateVisits.deploy;
+    const message = openGateMessage(record, 'deploy', visit, decidersAt(record, 'deploy', visit));
+    const content = gateContent(record, 'deploy');
+    expect(content).toContain('*Security review:* 2 findings (1 high, 1 medium) — SQL built from input');
+    expect(content).toContain('• `high injection src/db.js:2` The name is concatenated into SQL &lt;b&gt;unescaped&lt;/b&gt;.');
+    // Only the serious ones are listed; the rest are counted.
+    expect(content).not.toContain('ci-workflow');
+    expect(content).toContain(':lock: *Held by high-severity security findings:* only the security group can approve, with a reason');
+    expect(content).toContain('_Not auto-approved: high-severity security findings: only slack-group:S0SEC, carol can pass this gate_');
+    expect(JSON.stringify(message.blocks)).toContain('Approvers: <!subteam^S0SEC>, carol');
+  });
+
+  it('no longer says the gate is held once it was passed', () => {
+    const held = taskHeldBySecurityFindings();
+    const outcome = applyMessage(held, {
+      type: 'gate.decide', taskId: HELD_TASK, msgId: 'm-override', sentAt: at(9), gate: 'deploy', decision: 'approve', by: 'carol', via: 'cli', comment: 'accepted risk',
+    });
+    if (outcome.kind !== 'commit') throw new Error('the override did not commit');
+    const closed = closedGateMessage(outcome.record, 'deploy', 1);
+    expect(JSON.stringify(closed.blocks)).toContain('Approved by carol via cli: accepted risk');
+    expect(JSON.stringify(closed.blocks)).not.toContain('Held by');
   });
 });

@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connectBus, type NatsConnection } from '../../core/bus/connect.js';
-import type { RunningWorker } from '../../core/bus/job-worker.js';
+import type { JobHandler, RunningWorker } from '../../core/bus/job-worker.js';
 import type { TaskSpec } from '../../core/bus/messages.js';
 import { SLACK_CHANNEL_CONSUMER, STREAMS } from '../../core/bus/subjects.js';
 import { ensureTopology } from '../../core/bus/topology.js';
@@ -13,7 +13,8 @@ import { startOrchestrator, type RunningOrchestrator } from '../../orchestrator/
 import { startServe, type RunningServe } from '../../orchestrator/serve/serve.js';
 import { createTaskClient, type TaskClient } from '../../orchestrator/task-client.js';
 import { startFakeSlackApi, type FakeSlackApi } from '../fakes/slack-api.js';
-import { startCannedAgents } from '../helpers/canned-agents.js';
+import { cannedHandlers, oneCall, startCannedAgents } from '../helpers/canned-agents.js';
+import { sqlInjection } from '../helpers/held-task.js';
 import { startTestNatsServer, type TestNatsServer } from '../helpers/nats-server.js';
 import {
   actionsOf,
@@ -32,6 +33,12 @@ const BOT_TOKEN = 'xoxb-test-bot-token';
 const SIGNING_SECRET = 'test-signing-secret-8f2a';
 const silent = pino({ level: 'silent' });
 const spec: TaskSpec = { repo: '/tmp/repo', title: 'Add a greeting', body: '', base: 'main', submittedBy: 'alice' };
+/** Tasks with this title get a review whose high-severity finding survives the coder's round. */
+const INSECURE = 'Search users by name';
+const reviewer: JobHandler<'reviewer'> = async (job, ctx) =>
+  job.task.title === INSECURE
+    ? { type: 'review.approved', testsPassed: true, verdict: { decision: 'approve', summary: 'fine', comments: [] }, usage: oneCall, security: { summary: 'SQL injection', findings: [sqlInjection] } }
+    : cannedHandlers.reviewer(job, ctx);
 const slackGates: GatePolicies = {
   plan: { approvers: ['slack:U0ALICE', 'slack-group:S0LEADS'], required: 1, autoApprove: false },
   review: { approvers: ['slack:U0ALICE'], required: 1, autoApprove: false },
@@ -52,12 +59,12 @@ beforeAll(async () => {
   nc = await connectBus(server.url, 'test');
   await ensureTopology(nc, { jobAckWaitMs: 30_000, jobMaxDeliveries: 3, updateExisting: true });
   orchestrator = await startOrchestrator({ nc, log: silent });
-  agents = await startCannedAgents(nc);
+  agents = await startCannedAgents(nc, { reviewer });
   client = await createTaskClient(nc);
   slack = await startFakeSlackApi({
     botToken: BOT_TOKEN,
     expect: ['chat.postMessage', 'chat.update', 'chat.postEphemeral', 'views.open', 'usergroups.list'],
-    usergroups: { S0LEADS: ['U0BOB'] },
+    usergroups: { S0LEADS: ['U0BOB'], S0SEC: ['U0CAROL'] },
   });
   config = loadConfig({
     env: { NATS_URL: server.url, SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_API_URL: slack.url, SLACK_CHANNEL: 'gates' },
@@ -192,6 +199,35 @@ describe('Slack channel (HTTP mode)', () => {
     expect(record.context.decisions[0]).toMatchObject({ decision: 'reject', by: 'slack:U0ALICE', via: 'slack', comment: 'Split the change in two' });
     // The planner planned again: the second visit gets a message of its own.
     await slack.waitForCall('chat.postMessage', gateMessageFor(taskId, 2));
+  });
+
+  it('asks the security group for a reason on Approve at a deploy gate held by security findings, and records the override', async () => {
+    const policies: GatePolicies = { ...slackGates, security: { approvers: ['slack-group:S0SEC'], required: 1, protectedPaths: [] } };
+    const taskId = await client.submit({ spec: { ...spec, title: INSECURE }, policies, maxReviewRounds: 2 });
+    const plan = await slack.waitForCall('chat.postMessage', gateMessageFor(taskId));
+    await sendToSlackEndpoint(buttonClick('approve', buttonValueOf(plan) as GateButtonValue, 'U0ALICE', String(plan.reply.ts)));
+    const held = await slack.waitForCall('chat.postMessage', (c) => buttonValueOf(c)?.taskId === taskId && buttonValueOf(c)?.gate === 'deploy');
+    const value = buttonValueOf(held) as GateButtonValue;
+    expect(textOf(held)).toContain(':lock: *Held by high-severity security findings:*');
+    expect(blocksOf(held).find((b) => b.type === 'context')?.elements?.[0]?.text).toContain('Approvers: <!subteam^S0SEC>');
+
+    // The click asks for the reason instead of deciding.
+    await sendToSlackEndpoint(buttonClick('approve', value, 'U0CAROL', String(held.reply.ts)));
+    const opened = await slack.waitForCall('views.open', (c) => String((c.args.view as { private_metadata?: string }).private_metadata).includes(`"gate":"deploy"`) && String((c.args.view as { private_metadata?: string }).private_metadata).includes(taskId));
+    expect(opened.args).toMatchObject({ view: { callback_id: 'stagegate_reject_reason', title: { text: 'Override' } } });
+    expect((await client.get(taskId)).context.decisions.filter((d) => d.gate === 'deploy')).toEqual([]);
+
+    // Someone outside the group is refused, even with a reason; the group's member passes the gate.
+    await sendToSlackEndpoint(reasonSubmission(value, 'U0ALICE', 'looks fine to me', 'approve'));
+    const refused = await slack.waitForCall('chat.postEphemeral', (c) => c.args.user === 'U0ALICE' && String(c.args.text).includes('high-severity'));
+    expect(refused.args.text).toBe('high-severity security findings: only slack-group:S0SEC can override, with a reason; nothing changed.');
+    await sendToSlackEndpoint(reasonSubmission(value, 'U0CAROL', 'the name is an enum checked upstream', 'approve'));
+    const update = await slack.waitForCall('chat.update', closedUpdate(String(held.reply.ts)));
+    expect(textOf(update)).toContain(':white_check_mark: Approved by <@U0CAROL> via slack: the name is an enum checked upstream');
+    const record = await client.get(taskId);
+    expect(record.context.decisions.filter((d) => d.gate === 'deploy' && d.counted)).toEqual([
+      expect.objectContaining({ by: 'slack:U0CAROL', comment: 'the name is an enum checked upstream', securityOverride: true, principal: { groups: ['S0SEC'] } }),
+    ]);
   });
 
   it('keeps the modal open, saying why, when the reason is empty', async () => {

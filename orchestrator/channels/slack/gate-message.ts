@@ -5,15 +5,18 @@
  * task, gate and visit; a decided gate shows who passed it and where, without buttons.
  */
 import type { types } from '@slack/bolt';
-import type { Gate } from '../../../core/bus/messages.js';
+import { isBlockingFinding, type Gate } from '../../../core/bus/messages.js';
+import { findingLabel, summarizeFindings, worstFirst } from '../../../core/security/finding-summary.js';
 import type { GatePolicy } from '../../../core/policy.js';
 import type { TaskRecord } from '../../../core/task-record.js';
 import { decidingDecision } from '../../gate-outcome.js';
-import type { GateButtonValue } from './payloads.js';
+import { gateStatusOf } from '../../gate-policy.js';
+import type { GateButtonValue, ReasonModalMetadata } from './payloads.js';
 
 export const APPROVE_ACTION = 'stagegate_approve';
 export const REJECT_ACTION = 'stagegate_reject';
-export const REJECT_MODAL = 'stagegate_reject_reason';
+/** Named when it was for rejections only; kept, so a modal open across an upgrade still submits. */
+export const REASON_MODAL = 'stagegate_reject_reason';
 export const REASON_BLOCK = 'reason';
 export const REASON_INPUT = 'reason_input';
 
@@ -68,6 +71,17 @@ export function gateContent(record: TaskRecord, gate: Gate): string {
     }
     if (c.verdict.comments.length > 5) lines.push(`• … and ${c.verdict.comments.length - 5} more`);
   };
+  const security = () => {
+    const { findings, summary } = c.security;
+    if (findings.length === 0 && summary === '') return;
+    lines.push(`*Security review:* ${summarizeFindings(findings)}${summary === '' ? '' : ` — ${escapeText(summary)}`}`);
+    for (const f of worstFirst(findings).filter(isBlockingFinding).slice(0, 3)) lines.push(`• \`${escapeText(findingLabel(f))}\` ${escapeText(f.description)}`);
+    const status = gateStatusOf(record.state, c);
+    if (status?.gate === gate && status.securityBlock !== undefined) {
+      lines.push(':lock: *Held by high-severity security findings:* only the security group can approve, with a reason (Approve asks for it).');
+    }
+    if (status?.gate === gate && status.autoApproveRefused !== undefined) lines.push(`_Not auto-approved: ${escapeText(status.autoApproveRefused)}_`);
+  };
   const change = () => {
     if (c.implementation === null) return;
     const size = c.facts.linesChanged === undefined ? '' : `, ${c.facts.linesChanged} lines in ${c.facts.changedFiles?.length ?? '?'} files`;
@@ -86,10 +100,12 @@ export function gateContent(record: TaskRecord, gate: Gate): string {
       lines.push(`The reviewer still asks for changes after ${c.reviewRound} review rounds; approve to go on to the deploy gate, or reject to send it back with your reason.`);
       change();
       verdict();
+      security();
       break;
     case 'deploy':
       change();
       verdict();
+      security();
       break;
     case 'command':
       if (c.pendingCommand === null) break;
@@ -157,16 +173,23 @@ export function reminderText(record: TaskRecord, gate: Gate, approvers: readonly
   return `:alarm_clock: Reminder: task \`${record.context.taskId}\` (${escapeText(record.context.spec.title)}) still waits at the ${GATE_TITLE[gate]}.${who ? ` ${who}` : ''}`;
 }
 
-export function rejectModal(value: GateButtonValue, channel: string): types.View {
+/** Asks for the reason of a rejection, or of an override of the security findings holding a deploy gate. */
+export function reasonModal(value: GateButtonValue, channel: string, decision: 'approve' | 'reject'): types.View {
+  const metadata: ReasonModalMetadata = { ...value, channel, decision };
+  const verb = decision === 'approve' ? 'Override' : 'Reject';
+  const intro =
+    decision === 'approve'
+      ? `High-severity security findings hold the ${GATE_TITLE[value.gate]} of task \`${value.taskId}\`. Approving overrides them: say why; your reason is recorded on the task and in its audit log.`
+      : `Reject the ${GATE_TITLE[value.gate]} of task \`${value.taskId}\`. Your reason goes back to the agent.`;
   return {
     type: 'modal',
-    callback_id: REJECT_MODAL,
-    private_metadata: JSON.stringify({ ...value, channel }),
-    title: { type: 'plain_text', text: 'Reject' },
-    submit: { type: 'plain_text', text: 'Reject' },
+    callback_id: REASON_MODAL,
+    private_metadata: JSON.stringify(metadata),
+    title: { type: 'plain_text', text: verb },
+    submit: { type: 'plain_text', text: verb },
     close: { type: 'plain_text', text: 'Cancel' },
     blocks: [
-      section(`Reject the ${GATE_TITLE[value.gate]} of task \`${value.taskId}\`. Your reason goes back to the agent.`),
+      section(intro),
       {
         type: 'input',
         block_id: REASON_BLOCK,

@@ -10,12 +10,13 @@ import type { Gate } from '../../../core/bus/messages.js';
 import { errorMessage, isStagegateError } from '../../../core/errors.js';
 import type { Logger } from '../../../core/log.js';
 import { parseAt, parseJsonAt } from '../../../core/parse.js';
-import { effectivePolicy, type PrincipalFacts } from '../../../core/policy.js';
+import { principalsNamedFor, type PrincipalFacts } from '../../../core/policy.js';
 import { GATE_STATES, type TaskRecord } from '../../../core/task-record.js';
 import { GateAlreadyDecided, decidingDecision, isWaitingAtVisit } from '../../gate-outcome.js';
+import { gateStatusOf, policyInForce } from '../../gate-policy.js';
 import type { TaskClient } from '../../task-client.js';
-import { APPROVE_ACTION, REASON_BLOCK, REASON_INPUT, REJECT_ACTION, REJECT_MODAL, rejectModal } from './gate-message.js';
-import { GateButtonClick, GateButtonValue, RejectModalMetadata, RejectModalSubmission } from './payloads.js';
+import { APPROVE_ACTION, REASON_BLOCK, REASON_INPUT, REASON_MODAL, REJECT_ACTION, reasonModal } from './gate-message.js';
+import { GateButtonClick, GateButtonValue, ReasonModalMetadata, ReasonModalSubmission } from './payloads.js';
 
 const UsergroupsReply = z.object({
   usergroups: z.array(z.object({ id: z.string().min(1), users: z.array(z.string()).default([]) })),
@@ -43,7 +44,16 @@ export function registerGateInteractions(deps: InteractionDeps): void {
     await ack();
     const click = parseClick(body, log);
     if (click === undefined) return;
-    await decide(deps, { value: click.value, userId: click.userId, channel: click.channel, decision: 'approve' });
+    const { value, userId, channel } = click;
+    try {
+      // An override of security findings needs a reason: the click asks for it first.
+      const record = await deps.tasks.get(value.taskId);
+      const held = isWaitingAtVisit(record, value.gate, value.visit) && gateStatusOf(record.state, record.context)?.securityBlock !== undefined;
+      if (held) return await deps.web.views.open({ trigger_id: click.triggerId, view: reasonModal(value, channel, 'approve') }).then(() => {});
+    } catch (err) {
+      return await answerFailure(deps, channel, userId, value, err);
+    }
+    await decide(deps, { value, userId, channel, decision: 'approve' });
   });
 
   app.action(REJECT_ACTION, async ({ ack, body }) => {
@@ -55,32 +65,34 @@ export function registerGateInteractions(deps: InteractionDeps): void {
       // Look first: the Reject button of an old message must not ask for a reason nobody can use.
       const record = await deps.tasks.get(value.taskId);
       if (!isWaitingAtVisit(record, value.gate, value.visit)) return await tell(deps, channel, userId, visitOverText(record, value));
-      await deps.web.views.open({ trigger_id: click.triggerId, view: rejectModal(value, channel) });
+      await deps.web.views.open({ trigger_id: click.triggerId, view: reasonModal(value, channel, 'reject') });
     } catch (err) {
       await answerFailure(deps, channel, userId, value, err);
     }
   });
 
-  app.view(REJECT_MODAL, async ({ ack, body }) => {
-    const parsed = RejectModalSubmission.safeParse(body);
+  app.view(REASON_MODAL, async ({ ack, body }) => {
+    const parsed = ReasonModalSubmission.safeParse(body);
     if (!parsed.success) {
       await ack();
       return log.warn({ reason: parsed.error.message }, 'unexpected Slack view_submission payload ignored');
     }
     const submission = parsed.data;
+    let meta: ReasonModalMetadata;
+    try {
+      meta = parseJsonAt(ReasonModalMetadata, submission.view.private_metadata, 'Slack reason modal metadata');
+    } catch (err) {
+      await ack();
+      return log.warn({ reason: errorMessage(err) }, 'Slack reason modal with unreadable metadata ignored');
+    }
     const reason = submission.view.state.values[REASON_BLOCK]?.[REASON_INPUT]?.value?.trim() ?? '';
     if (reason === '') {
-      return ack({ response_action: 'errors', errors: { [REASON_BLOCK]: 'Say why: the reason goes back to the agent.' } });
+      const why = meta.decision === 'approve' ? 'Say why: the reason is recorded with the override.' : 'Say why: the reason goes back to the agent.';
+      return ack({ response_action: 'errors', errors: { [REASON_BLOCK]: why } });
     }
     await ack();
-    let meta: RejectModalMetadata;
-    try {
-      meta = parseJsonAt(RejectModalMetadata, submission.view.private_metadata, 'Slack reject modal metadata');
-    } catch (err) {
-      return log.warn({ reason: errorMessage(err) }, 'Slack reject modal with unreadable metadata ignored');
-    }
-    const { channel, ...value } = meta;
-    await decide(deps, { value, userId: submission.user.id, channel, decision: 'reject', comment: reason });
+    const { channel, decision, ...value } = meta;
+    await decide(deps, { value, userId: submission.user.id, channel, decision, comment: reason });
   });
 }
 
@@ -144,19 +156,18 @@ function visitOverText(record: TaskRecord, value: GateButtonValue): string {
 }
 
 function stillMissing(record: TaskRecord, gate: Gate, visit: number): string {
-  const { required } = effectivePolicy(record.context.policies, gate, record.context.gateVisit?.escalatedAt != null);
+  const { required } = policyInForce(record.context, gate);
   const given = new Set(record.context.decisions.filter((d) => d.gate === gate && d.visit === visit && d.counted && d.decision === 'approve').map((d) => d.by));
   return `The ${gate} gate has ${given.size} of ${required} approvals it needs.`;
 }
 
 /**
- * Slack user groups the person is in, when the gate's policy names any (`slack-group:S…`):
+ * Slack user groups the person is in, when the gate's policies name any (`slack-group:S…`):
  * the orchestrator never looks anyone up, so the channel says what it verified.
  */
 async function principalFacts(deps: InteractionDeps, value: GateButtonValue, userId: string): Promise<PrincipalFacts | undefined> {
   const record = await deps.tasks.get(value.taskId);
-  const policy = effectivePolicy(record.context.policies, value.gate, false);
-  const named = [...policy.approvers, ...(policy.timeout?.escalateTo?.approvers ?? [])].filter((p) => p.startsWith('slack-group:'));
+  const named = principalsNamedFor(record.context.policies, value.gate).filter((p) => p.startsWith('slack-group:'));
   if (named.length === 0) return undefined;
   const reply = parseAt(UsergroupsReply, await deps.web.usergroups.list({ include_users: true }), 'Slack usergroups.list reply');
   return { groups: reply.usergroups.filter((g) => g.users.includes(userId)).map((g) => g.id) };

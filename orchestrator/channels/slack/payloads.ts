@@ -9,9 +9,15 @@ import { Gate, TaskId } from '../../../core/bus/messages.js';
 export const GateButtonValue = z.object({ taskId: TaskId, gate: Gate, visit: z.number().int().positive() });
 export type GateButtonValue = z.infer<typeof GateButtonValue>;
 
-/** The reject modal's private metadata: the button's value and where to answer. */
-export const RejectModalMetadata = GateButtonValue.extend({ channel: z.string().min(1) });
-export type RejectModalMetadata = z.infer<typeof RejectModalMetadata>;
+/**
+ * The reason modal's private metadata: the button's value, where to answer, and the decision
+ * the reason goes with (a rejection; or an override of security findings, which needs one).
+ */
+export const ReasonModalMetadata = GateButtonValue.extend({
+  channel: z.string().min(1),
+  decision: z.enum(['approve', 'reject']).default('reject'),
+});
+export type ReasonModalMetadata = z.infer<typeof ReasonModalMetadata>;
 
 export const GateButtonClick = z.object({
   type: z.literal('block_actions'),
@@ -22,7 +28,7 @@ export const GateButtonClick = z.object({
 });
 export type GateButtonClick = z.infer<typeof GateButtonClick>;
 
-export const RejectModalSubmission = z.object({
+export const ReasonModalSubmission = z.object({
   type: z.literal('view_submission'),
   user: z.object({ id: z.string().min(1) }),
   view: z.object({
@@ -32,4 +38,4 @@ export const RejectModalSubmission = z.object({
     }),
   }),
 });
-export type RejectModalSubmission = z.infer<typeof RejectModalSubmission>;
+export type ReasonModalSubmission = z.infer<typeof ReasonModalSubmission>;

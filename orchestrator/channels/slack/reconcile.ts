@@ -11,6 +11,7 @@ import type { Gate, GateTimerFired } from '../../../core/bus/messages.js';
 import type { Logger } from '../../../core/log.js';
 import { parseAt } from '../../../core/parse.js';
 import { effectivePolicy } from '../../../core/policy.js';
+import { policyInForce } from '../../gate-policy.js';
 import { gateAt, type TaskRecord } from '../../../core/task-record.js';
 import { isWaitingAtVisit } from '../../gate-outcome.js';
 import type { TaskClient } from '../../task-client.js';
@@ -44,11 +45,11 @@ export async function reconcileGateMessages(deps: ReconcileDeps, taskId: string)
   }
 }
 
-/** Who may decide the gate now: its policy's approvers, or its escalation group's once escalated. */
+/** Who may decide the gate now: its policy's approvers, the escalation group's once escalated, the security group's while findings hold it. */
 export function decidersAt(record: TaskRecord, gate: Gate, visit: number): Deciders {
   const open = record.context.gateVisit;
-  const escalated = open !== null && open.gate === gate && open.visit === visit && open.escalatedAt !== null;
-  return effectivePolicy(record.context.policies, gate, escalated);
+  const current = open !== null && open.gate === gate && open.visit === visit;
+  return current ? policyInForce(record.context, gate) : effectivePolicy(record.context.policies, gate, false);
 }
 
 async function reconcileOnce(deps: ReconcileDeps, record: TaskRecord): Promise<void> {

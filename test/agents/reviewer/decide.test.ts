@@ -52,6 +52,20 @@ describe('decideReview', () => {
   });
 });
 
+describe('decideReview with a security review', () => {
+  const security = {
+    summary: 'one issue',
+    findings: [{ severity: 'critical' as const, category: 'secrets', file: 'a.ts', line: 1, description: 'a key', suggestedFix: 'remove it', source: 'model' as const }],
+  };
+
+  it('carries the findings on the result and leaves the verdict to the model and the tests', () => {
+    const approve: Verdict = { decision: 'approve', summary: 'fine', comments: [], risk: 'low' };
+    const outcome = decideReview(approve, { passed: true, command: undefined }, usage, undefined, security);
+    expect(outcome).toEqual({ type: 'review.approved', verdict: approve, testsPassed: true, usage, security });
+    expect(ReviewApproved.safeParse({ ...outcome, ...envelope }).success).toBe(true);
+  });
+});
+
 describe('parseNumstat', () => {
   it.each([
     ['an empty diff', '', { changedFiles: [], linesChanged: 0 }],
