@@ -22,8 +22,9 @@ import { gateStatusOf } from '../gate-policy.js';
 import type { DecisionAnswer, TaskClient } from '../task-client.js';
 import type { IssueCommand } from './command-parse.js';
 import type { IssueIndex } from './issue-index.js';
-import { repositoryRefOf, type IssueCommentCreated, type RepositoryClients } from './payloads.js';
+import { repositoryRefOf, type IssueCommentCreated, type RepositoryClients, type RepositoryRef } from './payloads.js';
 import { hasAtLeast, type PermissionChecker } from './permissions.js';
+import type { SettingsLoader } from './repo-settings.js';
 import { renderStatusReply } from './status-comment.js';
 
 const FINISHED: ReadonlySet<TaskState> = new Set(['done', 'failed', 'cancelled']);
@@ -36,8 +37,8 @@ export interface CommandDeps {
   permissions: PermissionChecker;
   /** The least repository permission that makes a command count. */
   commandPermission: Permission;
-  /** The label that starts a task, for the "no task here" answer. */
-  label: string;
+  /** The repository's settings, for the label that starts a task in the "no task here" answer. */
+  settings: SettingsLoader;
   log: Logger;
 }
 
@@ -69,7 +70,7 @@ export async function onIssueComment(deps: CommandDeps, event: IssueCommentCreat
     return reply(
       isPullRequest
         ? 'this pull request belongs to no Stagegate task, so there is nothing to do. Nothing changed.'
-        : `there is no Stagegate task for this issue. Add the \`${deps.label}\` label to start one. Nothing changed.`,
+        : `there is no Stagegate task for this issue. Add the \`${await triggerLabel(deps, ref, event.repository.default_branch)}\` label to start one. Nothing changed.`,
     );
   }
 
@@ -176,4 +177,9 @@ async function answerText(tasks: TaskClient, taskId: string, decision: 'approve'
 function stillNeeded(gate: Gate, status: ReturnType<typeof gateStatusOf>): string {
   if (status === undefined || status.gate !== gate) return `the ${gate} gate has moved on.`;
   return `the ${gate} gate has ${status.approvals} of ${status.required} approvals${status.missing === undefined ? '' : ` (${status.missing})`}.`;
+}
+
+async function triggerLabel(deps: CommandDeps, ref: RepositoryRef, defaultBranch: string): Promise<string> {
+  const loaded = await deps.settings(ref, defaultBranch);
+  return loaded.ok ? loaded.settings.label : loaded.label;
 }

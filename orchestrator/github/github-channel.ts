@@ -1,7 +1,7 @@
 /**
  * The GitHub channel, run inside `stagegate serve` (it holds the GitHub credentials and the
  * webhook secret; agents never do): the webhook route (when a secret is configured), what each
- * delivery means (a label starts a task, a comment is a command, a pull request on a Stagegate
+ * delivery means (the repository's trigger label starts a task, a comment is a command, a pull request on a Stagegate
  * branch is linked to its task, a review requesting changes goes back to the coder:
  * `human-review.ts`), and a durable follower of the task log that keeps each task's
  * status comment and label in line with the task.
@@ -24,6 +24,7 @@ import { openIssueIndex, type IssueIndex } from './issue-index.js';
 import { IssueCommentCreated, IssuesLabeled, PullRequestOpened, repositoryRefOf, type RepositoryClients } from './payloads.js';
 import { createPermissionChecker } from './permissions.js';
 import { postGateReminder } from './gate-reminder.js';
+import { createSettingsLoader } from './repo-settings.js';
 import { reconcileStatus, type StatusDeps } from './status-channel.js';
 import { openStatusStore } from './status-store.js';
 import { onIssueLabeled, type TriggerDeps } from './triggers.js';
@@ -69,14 +70,15 @@ export async function createGitHubChannel(options: GitHubChannelOptions): Promis
     log,
     now,
   };
-  const triggerDeps: TriggerDeps = { tasks, index, gitGatewayUrl: options.gitGatewayUrl, policies: config.gates, maxReviewRounds: config.maxReviewRounds, log, now };
+  const settingsOf = createSettingsLoader(github, { label: settings.label, gates: config.gates, maxReviewRounds: config.maxReviewRounds }, log);
+  const triggerDeps: TriggerDeps = { tasks, index, gitGatewayUrl: options.gitGatewayUrl, settings: settingsOf, github, log, now };
   const commandDeps: CommandDeps = {
     tasks,
     index,
     github,
     permissions: createPermissionChecker({ cacheMs: settings.permissionCacheMs }),
     commandPermission: settings.commandPermission,
-    label: settings.label,
+    settings: settingsOf,
     log,
   };
   const reviewDeps: HumanReviewDeps = { ...commandDeps, botLogin: settings.botLogin, publish: inboxPublisher(nc), now };
@@ -86,9 +88,9 @@ export async function createGitHubChannel(options: GitHubChannelOptions): Promis
     const action = Action.safeParse(payload).data?.action;
     if (event === 'issues' && action === 'labeled') {
       const labeled = parseAt(IssuesLabeled, payload, 'GitHub issues.labeled delivery');
-      if (labeled.label?.name !== settings.label) return { ignored: `label ${labeled.label?.name ?? '(none)'} is not ${settings.label}` };
       if (labeled.issue.pull_request != null) return { ignored: 'a label on a pull request starts nothing' };
-      return { work: 'submit a task for the issue', run: async () => void (await onIssueLabeled(triggerDeps, labeled)) };
+      // Which label starts a task is the repository's setting: any label may be it, so each is read.
+      return { work: 'submit a task for the issue if the label is the repository\'s trigger label', run: async () => void (await onIssueLabeled(triggerDeps, labeled)) };
     }
     if (event === 'issue_comment' && action === 'created') {
       const created = parseAt(IssueCommentCreated, payload, 'GitHub issue_comment.created delivery');
