@@ -3,7 +3,7 @@
  * webhook secret; agents never do): the webhook route (when a secret is configured), what each
  * delivery means (the repository's trigger label starts a task, a comment is a command, a pull request on a Stagegate
  * branch is linked to its task, a review requesting changes goes back to the coder:
- * `human-review.ts`), and a durable follower of the task log that keeps each task's
+ * `human-review.ts`; anything about a pull request from a fork is ignored), and a durable follower of the task log that keeps each task's
  * status comment and label in line with the task.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -19,9 +19,9 @@ import type { TaskClient } from '../task-client.js';
 import { isBot, parseCommand } from './command-parse.js';
 import { onIssueComment, type CommandDeps } from './commands.js';
 import { openDeliveryStore } from './deliveries.js';
-import { inboxPublisher, routePullRequestReview, type HumanReviewDeps } from './human-review.js';
+import { PullRequestReviewSubmitted, inboxPublisher, routePullRequestReview, type HumanReviewDeps } from './human-review.js';
 import { openIssueIndex, type IssueIndex } from './issue-index.js';
-import { IssueCommentCreated, IssuesLabeled, PullRequestOpened, repositoryRefOf, type RepositoryClients } from './payloads.js';
+import { IssueCommentCreated, IssuesLabeled, PullRequestOpened, isFromFork, repositoryRefOf, type RepositoryClients } from './payloads.js';
 import { createPermissionChecker } from './permissions.js';
 import { postGateReminder } from './gate-reminder.js';
 import { createSettingsLoader } from './repo-settings.js';
@@ -83,6 +83,11 @@ export async function createGitHubChannel(options: GitHubChannelOptions): Promis
   };
   const reviewDeps: HumanReviewDeps = { ...commandDeps, botLogin: settings.botLogin, publish: inboxPublisher(nc), now };
 
+  function ignoreFork(pull: { number: number; head: { repo: { full_name: string } | null } }, event: string): RoutedDelivery {
+    log.info({ event, pullRequest: pull.number, headRepository: pull.head.repo?.full_name ?? null }, 'event about a pull request from a fork ignored');
+    return { ignored: 'a pull request from a fork starts, steers and approves nothing' };
+  }
+
   /** Pure routing: which deliveries mean work. Everything else is acknowledged and ignored. */
   function route(event: string, payload: unknown): RoutedDelivery {
     const action = Action.safeParse(payload).data?.action;
@@ -101,10 +106,15 @@ export async function createGitHubChannel(options: GitHubChannelOptions): Promis
     }
     if (event === 'pull_request' && (action === 'opened' || action === 'reopened')) {
       const opened = parseAt(PullRequestOpened, payload, `GitHub pull_request.${action} delivery`);
+      if (isFromFork(opened.pull_request)) return ignoreFork(opened.pull_request, `pull_request.${action}`);
       if (!opened.pull_request.head.ref.startsWith('stagegate/')) return { ignored: 'not a Stagegate branch' };
       return { work: 'link the pull request to its task', run: () => linkOpenedPullRequest(opened) };
     }
-    if (event === 'pull_request_review' && action === 'submitted') return routePullRequestReview(reviewDeps, payload);
+    if (event === 'pull_request_review' && action === 'submitted') {
+      const review = parseAt(PullRequestReviewSubmitted, payload, 'GitHub pull_request_review.submitted delivery');
+      if (isFromFork(review.pull_request)) return ignoreFork(review.pull_request, 'pull_request_review.submitted');
+      return routePullRequestReview(reviewDeps, review);
+    }
     return { ignored: action === undefined ? `no handler for ${event}` : `no handler for ${event}.${action}` };
   }
 
