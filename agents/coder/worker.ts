@@ -67,7 +67,9 @@ export function createCoderHandler(deps: CoderDeps): JobHandler<'coder'> {
     const ws = await cloneForJob({ repo: job.task.repo, workDir: deps.workDir, taskId: job.taskId, name: `implement-${job.attempt}` });
     const resumes = await remoteBranchExists(ws, job.branch);
     await ws.git(['checkout', '--quiet', '-B', job.branch, `origin/${resumes ? job.branch : job.task.base}`]);
-    const commands = commandsFor(job.task, (await detectCommands(ws.dir, job.task.base)).commands);
+    const detected = await detectCommands(ws.dir, job.task.base);
+    const commands = commandsFor(job.task, detected.commands);
+    ctx.log.info({ commands, detected: detected.commands, detectedFrom: detected.sources }, 'repository commands');
     const instructions = renderRepoInstructions(await readRepoInstructions(ws.dir, job.task.base));
     const repoView = await renderRepoView({ dir: ws.dir, focus: job.plan.filesToTouch, keywords: keywordsOf(job.task.title, ...job.plan.filesToTouch) });
     const branchLog = resumes ? await ws.git(['log', '--oneline', '--no-decorate', `origin/${job.task.base}..HEAD`]) : '';

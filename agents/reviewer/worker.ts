@@ -32,7 +32,9 @@ export function createReviewerHandler(deps: ReviewerDeps): JobHandler<'reviewer'
 
     // Read from the default branch: the commit under review cannot change what judges it.
     const instructions = renderRepoInstructions(await readRepoInstructions(ws.dir, job.task.base));
-    const command = commandsFor(job.task, (await detectCommands(ws.dir, job.task.base)).commands).test;
+    const detected = await detectCommands(ws.dir, job.task.base);
+    const command = commandsFor(job.task, detected.commands).test;
+    ctx.log.info({ command, ownCommand: job.task.testCommand !== undefined, detectedFrom: detected.sources.test }, 'repository test command');
     await ctx.progress(command === undefined ? 'no test command found' : `running ${command}`);
     const result =
       command === undefined
