@@ -13,7 +13,7 @@ import { createCoderHandler } from '../../agents/coder/worker.js';
 import { createPlannerHandler } from '../../agents/planner/worker.js';
 import { createReviewerHandler } from '../../agents/reviewer/worker.js';
 import type { JobContext } from '../../core/bus/job-worker.js';
-import type { ImplementRequest, Plan, PlanRequest, ReviewRequest, TaskSpec } from '../../core/bus/messages.js';
+import type { BacklogRequest, ImplementRequest, Plan, PlanRequest, ReviewRequest, TaskSpec } from '../../core/bus/messages.js';
 import { CoderConfig, ModelConfig } from '../../core/config.js';
 import { git } from '../../core/git/git.js';
 import { createLogger } from '../../core/log.js';
@@ -114,6 +114,21 @@ describe('the repository conventions the agents are told', () => {
     expect(prefix.length).toBeGreaterThan(section.length);
     expect(two?.startsWith(prefix)).toBe(true);
     expect(requestsOf('planner', 't-plan-one')[0]?.body.instructions).toContain("the repository's instruction files");
+  });
+
+  it("opens a session's backlog job with the same instruction files", async () => {
+    const origin = await createFilesRepo(MAIN, { [BRANCH]: ON_BRANCH });
+    const backlog = { summary: 'one step', items: [{ id: 'farewell', title: 'Add farewell', body: 'add it', dependsOn: [] }] };
+    model.enqueue('planner', { json: backlog });
+    const handle = createPlannerHandler({ model: createModelClient(modelConfig(), log), workDir });
+    const job: BacklogRequest = { type: 'backlog.request', ...envelope('s-conv', 'backlog'), repo: origin, base: 'main', goal: 'Say goodbye', revision: 1, current: [] };
+
+    expect(await handle(job, progressInto([]))).toMatchObject({ type: 'backlog.proposed', backlog });
+
+    const input = firstInput(requestsOf('planner', 's-conv')[0]);
+    expect(instructionsSection(input)).toContain(BASE_RULE);
+    expect(input).not.toContain(BRANCH_RULE);
+    expect(input.indexOf('# Repository instructions')).toBeLessThan(input.indexOf('# Goal'));
   });
 
   it('tells the coder the default branch instructions on a branch that rewrites them, and sends a failing lint back before anything is pushed', async () => {
