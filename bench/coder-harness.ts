@@ -172,7 +172,8 @@ const TASK_MESSAGE = renderTaskMessage({
     approvedCommands: [],
   },
   repoView: `## Files (87)\n${Array.from({ length: 87 }, (_, i) => `src/module-${i}/index.ts`).join('\n')}\n\n## src/orchestrator/step.ts\n\`\`\`\n${'export function step() {\n  return attempts;\n}\n'.repeat(120)}\`\`\``,
-  testCommand: 'npm test',
+  instructions: '',
+  commands: { test: 'npm test' },
   branchLog: '',
 });
 

@@ -1,7 +1,9 @@
 /**
  * The coder: in a fresh clone on the task's branch, run the agent loop (harness/loop.ts) with
- * the coder's tools in the sandbox. When the model calls `finish`, the repository's tests run in
- * the sandbox; a failure goes back to the model, which goes on within its limits. Then:
+ * the coder's tools in the sandbox. When the model calls `finish`, the repository's lint and
+ * test commands run in the sandbox, so nothing is pushed as finished without them; a failure goes
+ * back to the model, which goes on within its limits. The commands and the repository's
+ * instruction files come from the default branch, never from the branch being worked on. Then:
  *
  * - finished: commit, push, `code.committed`;
  * - a limit reached: commit and push what was done, `job.failed` saying which limit and where
@@ -23,11 +25,14 @@ import { NUMSTAT_ARGS, parseNumstat } from '../../core/git/numstat.js';
 import { cloneForJob, remoteBranchExists, type Workspace } from '../../core/git/workspace.js';
 import { loadPrompt } from '../../core/model/load-prompt.js';
 import type { TurnClient } from '../../core/model/turn.js';
-import { detectTestCommand } from '../../core/repo/detect-commands.js';
+import { commandsFor, detectCommands } from '../../core/repo/commands.js';
+import { readRepoInstructions, renderRepoInstructions } from '../../core/repo/instructions.js';
 import { keywordsOf, renderRepoView } from '../../core/repo/repo-view.js';
 import type { Sandbox } from '../../core/sandbox/index.js';
 import { describeFindings } from '../../core/security/secret-scan.js';
 import {
+  capLimits,
+  finishChecks,
   renderTaskMessage,
   runCoderLoop,
   type CoderLoopResult,
@@ -69,7 +74,10 @@ export function createCoderHandler(deps: CoderDeps): JobHandler<'coder'> {
     const resumes = await remoteBranchExists(ws, job.branch);
     const start = `origin/${resumes ? job.branch : job.task.base}`;
     await ws.git(['checkout', '--quiet', '-B', job.branch, start]);
-    const testCommand = job.task.testCommand ?? (await detectTestCommand(ws.dir));
+    const detected = await detectCommands(ws.dir, job.task.base);
+    const commands = commandsFor(job.task, detected.commands);
+    ctx.log.info({ commands, detected: detected.commands, detectedFrom: detected.sources }, 'repository commands');
+    const instructions = renderRepoInstructions(await readRepoInstructions(ws.dir, job.task.base));
     const repoView = await renderRepoView({ dir: ws.dir, focus: job.plan.filesToTouch, keywords: keywordsOf(job.task.title, ...job.plan.filesToTouch) });
     const branchLog = resumes ? await ws.git(['log', '--oneline', '--no-decorate', `origin/${job.task.base}..HEAD`]) : '';
 
@@ -96,12 +104,14 @@ export function createCoderHandler(deps: CoderDeps): JobHandler<'coder'> {
         await ctx.progress(`finish refused: the change adds a secret at ${describeFindings(secrets)}`);
         return { accepted: false, output: secretFeedback(secrets) };
       }
-      if (testCommand === undefined) return { accepted: true };
-      const result = await sandbox.run(testCommand, { writableDir: ws.dir, cwd: ws.dir, timeoutMs: deps.commandTimeoutMs, outputLimit: deps.coder.outputLimit });
-      const passed = result.exitCode === 0 && !result.timedOut;
-      await ctx.progress(`tests: ${testCommand} → ${result.timedOut ? 'timed out' : `exit ${result.exitCode}`}`);
-      if (passed) return { accepted: true };
-      return { accepted: false, output: `The tests failed, so the task is not finished:\n${describeResult(result)}\n\nFind the cause, fix it, and call finish again.` };
+      for (const check of finishChecks(commands)) {
+        const result = await sandbox.run(check.command, { writableDir: ws.dir, cwd: ws.dir, timeoutMs: deps.commandTimeoutMs, outputLimit: deps.coder.outputLimit });
+        await ctx.progress(`${check.kind === 'test' ? 'tests' : 'lint'}: ${check.command} → ${result.timedOut ? 'timed out' : `exit ${result.exitCode}`}`);
+        if (result.exitCode === 0 && !result.timedOut) continue;
+        const what = check.kind === 'test' ? 'The tests failed' : 'The lint check failed';
+        return { accepted: false, output: `${what}, so the task is not finished:\n${describeResult(result)}\n\nFind the cause, fix it, and call finish again.` };
+      }
+      return { accepted: true };
     };
 
     const result = await runCoderLoop({
@@ -109,10 +119,10 @@ export function createCoderHandler(deps: CoderDeps): JobHandler<'coder'> {
       turnClient: deps.turnClient,
       instructions: PROMPT,
       tools: tools.definitions(),
-      taskMessage: renderTaskMessage({ job, repoView, testCommand, branchLog }),
+      taskMessage: renderTaskMessage({ job, instructions, repoView, commands, branchLog }),
       executeTool: (call) => tools.execute(call.name, call.arguments, toolCtx),
       verifyFinish,
-      limits: deps.coder,
+      limits: capLimits(deps.coder, job.task.coderCaps),
       price: deps.price,
       compaction: deps.coder,
       progress: ctx.progress,

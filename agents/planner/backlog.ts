@@ -8,6 +8,7 @@ import { Backlog, backlogProblem, type BacklogRequest } from '../../core/bus/mes
 import { cloneForJob } from '../../core/git/workspace.js';
 import type { ModelClient } from '../../core/model/client.js';
 import { loadPrompt } from '../../core/model/load-prompt.js';
+import { readRepoInstructions, renderRepoInstructions } from '../../core/repo/instructions.js';
 import { keywordsOf, renderRepoView } from '../../core/repo/repo-view.js';
 import { renderBacklogInput } from './render-backlog-input.js';
 
@@ -16,6 +17,7 @@ const PROMPT = loadPrompt(import.meta.url, 'backlog-prompt.md');
 export async function proposeBacklog(deps: { model: ModelClient; workDir: string }, job: BacklogRequest, ctx: JobContext): Promise<JobOutcome> {
   const ws = await cloneForJob({ repo: job.repo, workDir: deps.workDir, taskId: job.taskId, name: `backlog-${job.revision}-${job.attempt}` });
   await ws.git(['checkout', '--quiet', job.base]);
+  const instructions = renderRepoInstructions(await readRepoInstructions(ws.dir, job.base));
   const view = await renderRepoView({ dir: ws.dir, focus: [], keywords: keywordsOf(job.goal) });
   await ctx.progress(job.revision === 1 ? 'asking the model for a backlog' : `asking the model for backlog revision ${job.revision}`);
   const settled = new Set(job.current.filter((i) => i.status === 'done' || i.status === 'running').map((i) => i.id));
@@ -27,7 +29,7 @@ export async function proposeBacklog(deps: { model: ModelClient; workDir: string
     taskId: job.taskId,
     role: 'planner',
     instructions: PROMPT,
-    input: renderBacklogInput(job, view),
+    input: renderBacklogInput(job, { instructions, view }),
     schema,
     schemaName: 'backlog',
   });

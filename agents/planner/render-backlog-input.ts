@@ -1,9 +1,16 @@
 import type { BacklogRequest } from '../../core/bus/messages.js';
 import { untrustedBlock } from '../../core/model/untrusted.js';
 
-/** Repository and goal first (stable for a session), the backlog and what happened last: revisions change only the end. */
-export function renderBacklogInput(job: BacklogRequest, repoView: string): string {
-  const parts = [`# Repository (base branch ${job.base})\n\n${repoView}`, `# Goal\n\n${untrustedBlock('SESSION GOAL', job.goal)}`];
+/**
+ * The repository's instructions, its view and the goal first (stable for a session), the backlog
+ * and what happened last: revisions change only the end.
+ */
+export function renderBacklogInput(job: BacklogRequest, repo: { instructions: string; view: string }): string {
+  const parts = [
+    ...(repo.instructions === '' ? [] : [repo.instructions]),
+    `# Repository (base branch ${job.base})\n\n${repo.view}`,
+    `# Goal\n\n${untrustedBlock('SESSION GOAL', job.goal)}`,
+  ];
   if (job.current.length > 0) {
     const items = job.current.map((item) => {
       const deps = item.dependsOn.length === 0 ? 'none' : item.dependsOn.join(', ');

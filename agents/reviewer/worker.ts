@@ -4,7 +4,8 @@ import { NUMSTAT_ARGS, parseNumstat } from '../../core/git/numstat.js';
 import { cloneForJob } from '../../core/git/workspace.js';
 import type { ModelClient } from '../../core/model/client.js';
 import { loadPrompt } from '../../core/model/load-prompt.js';
-import { detectTestCommand } from '../../core/repo/detect-commands.js';
+import { commandsFor, detectCommands } from '../../core/repo/commands.js';
+import { readRepoInstructions, renderRepoInstructions } from '../../core/repo/instructions.js';
 import type { Sandbox } from '../../core/sandbox/index.js';
 import { decideReview } from './decide.js';
 import { ReviewerReply } from './output.js';
@@ -30,7 +31,11 @@ export function createReviewerHandler(deps: ReviewerDeps): JobHandler<'reviewer'
     const diff = fullDiff.length > MAX_DIFF ? `${fullDiff.slice(0, MAX_DIFF)}\n… [diff cut at ${MAX_DIFF} characters]` : fullDiff;
     const change = parseNumstat(await ws.git([...NUMSTAT_ARGS, `origin/${job.task.base}...${job.commit}`]));
 
-    const command = job.task.testCommand ?? (await detectTestCommand(ws.dir));
+    // Read from the default branch: the commit under review cannot change what judges it.
+    const instructions = renderRepoInstructions(await readRepoInstructions(ws.dir, job.task.base));
+    const detected = await detectCommands(ws.dir, job.task.base);
+    const command = commandsFor(job.task, detected.commands).test;
+    ctx.log.info({ command, ownCommand: job.task.testCommand !== undefined, detectedFrom: detected.sources.test }, 'repository test command');
     await ctx.progress(command === undefined ? 'no test command found' : `running ${command}`);
     const result =
       command === undefined
@@ -44,7 +49,7 @@ export function createReviewerHandler(deps: ReviewerDeps): JobHandler<'reviewer'
       taskId: job.taskId,
       role: 'reviewer',
       instructions: PROMPT,
-      input: renderReviewerInput(job, diff, tests),
+      input: renderReviewerInput(job, { instructions, diff, tests }),
       schema: ReviewerReply,
       schemaName: 'verdict',
     });

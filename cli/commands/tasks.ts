@@ -31,9 +31,11 @@ export function registerTaskCommands(program: Command): void {
     .option('--body <text>', 'details', '')
     .option('--base <branch>', 'the target branch', 'main')
     .option('--test-command <cmd>', 'the repository\'s test command (default: detected)')
+    .option('--lint-command <cmd>', 'the repository\'s lint command, run with the tests before the coder finishes (default: detected)')
+    .option('--build-command <cmd>', 'the repository\'s build command, named to the coder (default: detected)')
     .option('--deploy-command <cmd>', 'a command the deployer runs after merging')
     .option('--json', 'print JSON')
-    .action(async (o: { repo: string; title: string; body: string; base: string; testCommand?: string; deployCommand?: string; json?: boolean }, command: Command) => {
+    .action(async (o: { repo: string; title: string; body: string; base: string; testCommand?: string; lintCommand?: string; buildCommand?: string; deployCommand?: string; json?: boolean }, command: Command) => {
       await withClient(command, async (client, config) => {
         const spec = parseAt(
           TaskSpec,
@@ -43,6 +45,8 @@ export function registerTaskCommands(program: Command): void {
             body: o.body,
             base: o.base,
             ...(o.testCommand === undefined ? {} : { testCommand: o.testCommand }),
+            ...(o.lintCommand === undefined ? {} : { lintCommand: o.lintCommand }),
+            ...(o.buildCommand === undefined ? {} : { buildCommand: o.buildCommand }),
             ...(o.deployCommand === undefined ? {} : { deployCommand: o.deployCommand }),
             ...(Object.keys(config.stageTimeoutsMs).length === 0 ? {} : { stageTimeoutsMs: config.stageTimeoutsMs }),
             submittedBy: config.user,

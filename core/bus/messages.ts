@@ -65,12 +65,26 @@ export type RemovedContent = z.infer<typeof RemovedContent>;
 /** A backlog item's id: short, lower-case, stable across revisions (task ids are built from it). */
 export const BacklogItemId = z.string().regex(/^[a-z0-9][a-z0-9-]{0,39}$/, 'expected an item id: up to 40 lower-case letters, digits and dashes');
 
+/** Caps on one coder job set for the task (by the repository's settings); a worker's own limits still hold, the lower one wins. */
+export const CoderCaps = z.object({
+  maxTurns: z.number().int().positive().optional(),
+  /** Input plus output tokens over the job's model calls. */
+  maxTokens: z.number().int().positive().optional(),
+  maxCostUsd: z.number().positive().optional(),
+  wallClockMs: z.number().int().positive().optional(),
+});
+export type CoderCaps = z.infer<typeof CoderCaps>;
+
 export const TaskSpec = z.object({
   repo: z.string().min(1, 'expected a repository path or git URL'),
   title: z.string().min(1, 'expected a title'),
   body: z.string().default(''),
   base: z.string().min(1).default('main'),
+  /** The repository's checks; each absent one is detected from the default branch (core/repo/commands.ts). */
   testCommand: z.string().min(1).optional(),
+  lintCommand: z.string().min(1).optional(),
+  buildCommand: z.string().min(1).optional(),
+  coderCaps: CoderCaps.optional(),
   deployCommand: z.string().min(1).optional(),
   submittedBy: z.string().min(1),
   /** The working branch; `stagegate/<task id>` when not given. */

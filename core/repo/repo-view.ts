@@ -1,11 +1,13 @@
 /**
  * What a model is shown of a repository: the file list, the README, and the contents of the
  * files that matter for the task, within a size budget. Rendered in a fixed order so the same
- * repository gives the same text (a stable prompt prefix).
+ * repository gives the same text (a stable prompt prefix). The instruction files are listed but
+ * not shown here: they are shown from the default branch on their own (instructions.ts).
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { git } from '../git/git.js';
+import { INSTRUCTION_FILES } from './instructions.js';
 
 export interface RepoViewOptions {
   dir: string;
@@ -30,7 +32,7 @@ export async function renderRepoView(options: RepoViewOptions): Promise<string> 
   ];
   const parts = [`## Files (${files.length})\n${files.slice(0, maxFiles).join('\n')}${files.length > maxFiles ? '\n…' : ''}`];
   let budget = maxBytes;
-  for (const file of [...new Set(wanted)]) {
+  for (const file of [...new Set(wanted)].filter((f) => !INSTRUCTION_FILES.includes(f))) {
     const text = await readFile(join(options.dir, file), 'utf8').catch(() => undefined);
     if (text === undefined || text.includes('\u0000') || text.length > budget) continue;
     budget -= text.length;

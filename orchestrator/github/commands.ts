@@ -1,5 +1,6 @@
 /**
- * Comment commands on an issue or its pull request. A command counts only from someone whose
+ * Comment commands on an issue or its pull request (never one from a fork: ignored, unanswered).
+ * A command counts only from someone whose
  * permission on the repository is at least `commandPermission` (the collaborator permission
  * API, cached); anyone else is told so politely and nothing changes. Decisions go through the
  * task client's `decide()` as `github:<login>` via `github`, with the permission (and the
@@ -25,11 +26,12 @@ import type { DecisionAnswer, TaskClient } from '../task-client.js';
 import type { IssueCommand } from './command-parse.js';
 import type { IssueIndex } from './issue-index.js';
 import { limitCommentText, type LimitComments } from './limit-comment.js';
-import { repositoryRefOf, type IssueCommentCreated, type RepositoryClients } from './payloads.js';
+import { PullRequestEnds, isFromFork, repositoryRefOf, type IssueCommentCreated, type RepositoryClients, type RepositoryRef } from './payloads.js';
 import { hasAtLeast, type PermissionChecker } from './permissions.js';
+import type { SettingsLoader } from './repo-settings.js';
 import { renderStatusReply } from './status-comment.js';
 
-const PullRequestReply = z.object({ html_url: z.string(), head: z.object({ ref: z.string() }) });
+const PullRequestReply = z.object({ html_url: z.string(), ...PullRequestEnds });
 
 export interface CommandDeps {
   tasks: TaskClient;
@@ -40,8 +42,8 @@ export interface CommandDeps {
   permissions: PermissionChecker;
   /** The least repository permission that makes a command count. */
   commandPermission: Permission;
-  /** The label that starts a task, for the "no task here" answer. */
-  label: string;
+  /** The repository's settings, for the label that starts a task in the "no task here" answer. */
+  settings: SettingsLoader;
   log: Logger;
 }
 
@@ -57,6 +59,12 @@ export async function onIssueComment(deps: CommandDeps, event: IssueCommentCreat
     await octokit.rest.issues.createComment({ owner, repo, issue_number: number, body: `@${login} ${text}` });
   };
 
+  const isPullRequest = event.issue.pull_request != null;
+  const onPull = isPullRequest ? await taskForPullRequest(deps.index, octokit, { owner, repo, number }) : undefined;
+  if (onPull?.kind === 'fork') {
+    log.info({ headRepository: onPull.headRepository }, 'command on a pull request from a fork ignored');
+    return;
+  }
   const permission = await deps.permissions.permissionOf(octokit, { owner, repo }, login);
   if (permission === 'none' || !hasAtLeast(permission, deps.commandPermission)) {
     log.info({ permission }, 'github command refused: permission below the configured level');
@@ -64,16 +72,13 @@ export async function onIssueComment(deps: CommandDeps, event: IssueCommentCreat
       `thanks — Stagegate takes commands only from people with ${deps.commandPermission} permission or more on ${owner}/${repo}, and yours is ${permission}. Nothing changed.`,
     );
   }
-  const isPullRequest = event.issue.pull_request != null;
-  const taskId = isPullRequest
-    ? await taskForPullRequest(deps.index, octokit, { owner, repo, number })
-    : (await deps.index.taskForIssue({ owner, repo, number }))?.value.taskId;
+  const taskId = onPull === undefined ? (await deps.index.taskForIssue({ owner, repo, number }))?.value.taskId : onPull.kind === 'task' ? onPull.taskId : undefined;
   if (taskId === undefined) {
     log.info('github command on an issue with no task');
     return reply(
       isPullRequest
         ? 'this pull request belongs to no Stagegate task, so there is nothing to do. Nothing changed.'
-        : `there is no Stagegate task for this issue. Add the \`${deps.label}\` label to start one. Nothing changed.`,
+        : `there is no Stagegate task for this issue. Add the \`${await triggerLabel(deps, ref, event.repository.default_branch)}\` label to start one. Nothing changed.`,
     );
   }
 
@@ -131,18 +136,23 @@ export async function onIssueComment(deps: CommandDeps, event: IssueCommentCreat
   }
 }
 
+export type PullRequestTask = { kind: 'task'; taskId: string } | { kind: 'none' } | { kind: 'fork'; headRepository: string | null };
+
 /**
  * The task a pull request belongs to: the link recorded when it was opened, or else its head
- * branch, when that is a Stagegate branch (asked of GitHub, then linked for next time).
+ * branch, when that is a Stagegate branch of this repository (asked of GitHub, then linked for
+ * next time). A fork's branch may carry any name, so a fork's pull request belongs to no task.
  */
-export async function taskForPullRequest(index: IssueIndex, octokit: GitHubOctokit, pr: { owner: string; repo: string; number: number }): Promise<string | undefined> {
+export async function taskForPullRequest(index: IssueIndex, octokit: GitHubOctokit, pr: { owner: string; repo: string; number: number }): Promise<PullRequestTask> {
   const linked = await index.taskForPullRequest(pr);
-  if (linked !== undefined) return linked;
+  if (linked !== undefined) return { kind: 'task', taskId: linked };
   const reply = await octokit.rest.pulls.get({ owner: pr.owner, repo: pr.repo, pull_number: pr.number });
   const pull = parseAt(PullRequestReply, reply.data, `GitHub pull request ${pr.owner}/${pr.repo}#${pr.number}`);
+  if (isFromFork(pull)) return { kind: 'fork', headRepository: pull.head.repo?.full_name ?? null };
   const taskId = await index.taskForBranch(pr, pull.head.ref);
-  if (taskId !== undefined) await index.linkPullRequest({ ...pr, url: pull.html_url }, taskId);
-  return taskId;
+  if (taskId === undefined) return { kind: 'none' };
+  await index.linkPullRequest({ ...pr, url: pull.html_url }, taskId);
+  return { kind: 'task', taskId };
 }
 
 /**
@@ -186,4 +196,9 @@ async function answerText(tasks: TaskClient, taskId: string, decision: 'approve'
 function stillNeeded(gate: Gate, status: ReturnType<typeof gateStatusOf>): string {
   if (status === undefined || status.gate !== gate) return `the ${gate} gate has moved on.`;
   return `the ${gate} gate has ${status.approvals} of ${status.required} approvals${status.missing === undefined ? '' : ` (${status.missing})`}.`;
+}
+
+async function triggerLabel(deps: CommandDeps, ref: RepositoryRef, defaultBranch: string): Promise<string> {
+  const loaded = await deps.settings(ref, defaultBranch);
+  return loaded.ok ? loaded.settings.label : loaded.label;
 }

@@ -1,9 +1,9 @@
 /**
  * The GitHub channel, run inside `stagegate serve` (it holds the GitHub credentials and the
  * webhook secret; agents never do): the webhook route (when a secret is configured), what each
- * delivery means (a label starts a task, a comment is a command, a pull request on a Stagegate
+ * delivery means (the repository's trigger label starts a task, a comment is a command, a pull request on a Stagegate
  * branch is linked to its task, a review requesting changes goes back to the coder:
- * `human-review.ts`), and a durable follower of the task log that keeps each task's
+ * `human-review.ts`; anything about a pull request from a fork is ignored), and a durable follower of the task log that keeps each task's
  * status comment and label in line with the task.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -20,12 +20,13 @@ import type { TaskClient } from '../task-client.js';
 import { isBot, parseCommand } from './command-parse.js';
 import { onIssueComment, type CommandDeps } from './commands.js';
 import { openDeliveryStore } from './deliveries.js';
-import { inboxPublisher, routePullRequestReview, type HumanReviewDeps } from './human-review.js';
+import { PullRequestReviewSubmitted, inboxPublisher, routePullRequestReview, type HumanReviewDeps } from './human-review.js';
 import { openIssueIndex, type IssueIndex } from './issue-index.js';
 import { limitComments } from './limit-comment.js';
-import { IssueCommentCreated, IssuesLabeled, PullRequestOpened, repositoryRefOf, type RepositoryClients } from './payloads.js';
+import { IssueCommentCreated, IssuesLabeled, PullRequestOpened, isFromFork, repositoryRefOf, type RepositoryClients } from './payloads.js';
 import { createPermissionChecker } from './permissions.js';
 import { postGateReminder } from './gate-reminder.js';
+import { createSettingsLoader } from './repo-settings.js';
 import { reconcileStatus, type StatusDeps } from './status-channel.js';
 import { openStatusStore } from './status-store.js';
 import { onIssueLabeled, type TriggerDeps } from './triggers.js';
@@ -72,17 +73,8 @@ export async function createGitHubChannel(options: GitHubChannelOptions): Promis
     now,
   };
   const refusals = limitComments(await openUsageBucket(nc));
-  const triggerDeps: TriggerDeps = {
-    tasks,
-    index,
-    github,
-    limitComments: refusals,
-    gitGatewayUrl: options.gitGatewayUrl,
-    policies: config.gates,
-    maxReviewRounds: config.maxReviewRounds,
-    log,
-    now,
-  };
+  const settingsOf = createSettingsLoader(github, { label: settings.label, gates: config.gates, maxReviewRounds: config.maxReviewRounds }, log);
+  const triggerDeps: TriggerDeps = { tasks, index, gitGatewayUrl: options.gitGatewayUrl, settings: settingsOf, github, limitComments: refusals, log, now };
   const commandDeps: CommandDeps = {
     tasks,
     index,
@@ -90,19 +82,24 @@ export async function createGitHubChannel(options: GitHubChannelOptions): Promis
     limitComments: refusals,
     permissions: createPermissionChecker({ cacheMs: settings.permissionCacheMs }),
     commandPermission: settings.commandPermission,
-    label: settings.label,
+    settings: settingsOf,
     log,
   };
   const reviewDeps: HumanReviewDeps = { ...commandDeps, botLogin: settings.botLogin, publish: inboxPublisher(nc), now };
+
+  function ignoreFork(pull: { number: number; head: { repo: { full_name: string } | null } }, event: string): RoutedDelivery {
+    log.info({ event, pullRequest: pull.number, headRepository: pull.head.repo?.full_name ?? null }, 'event about a pull request from a fork ignored');
+    return { ignored: 'a pull request from a fork starts, steers and approves nothing' };
+  }
 
   /** Pure routing: which deliveries mean work. Everything else is acknowledged and ignored. */
   function route(event: string, payload: unknown): RoutedDelivery {
     const action = Action.safeParse(payload).data?.action;
     if (event === 'issues' && action === 'labeled') {
       const labeled = parseAt(IssuesLabeled, payload, 'GitHub issues.labeled delivery');
-      if (labeled.label?.name !== settings.label) return { ignored: `label ${labeled.label?.name ?? '(none)'} is not ${settings.label}` };
       if (labeled.issue.pull_request != null) return { ignored: 'a label on a pull request starts nothing' };
-      return { work: 'submit a task for the issue', run: async () => void (await onIssueLabeled(triggerDeps, labeled)) };
+      // Which label starts a task is the repository's setting: any label may be it, so each is read.
+      return { work: 'submit a task for the issue if the label is the repository\'s trigger label', run: async () => void (await onIssueLabeled(triggerDeps, labeled)) };
     }
     if (event === 'issue_comment' && action === 'created') {
       const created = parseAt(IssueCommentCreated, payload, 'GitHub issue_comment.created delivery');
@@ -113,10 +110,15 @@ export async function createGitHubChannel(options: GitHubChannelOptions): Promis
     }
     if (event === 'pull_request' && (action === 'opened' || action === 'reopened')) {
       const opened = parseAt(PullRequestOpened, payload, `GitHub pull_request.${action} delivery`);
+      if (isFromFork(opened.pull_request)) return ignoreFork(opened.pull_request, `pull_request.${action}`);
       if (!opened.pull_request.head.ref.startsWith('stagegate/')) return { ignored: 'not a Stagegate branch' };
       return { work: 'link the pull request to its task', run: () => linkOpenedPullRequest(opened) };
     }
-    if (event === 'pull_request_review' && action === 'submitted') return routePullRequestReview(reviewDeps, payload);
+    if (event === 'pull_request_review' && action === 'submitted') {
+      const review = parseAt(PullRequestReviewSubmitted, payload, 'GitHub pull_request_review.submitted delivery');
+      if (isFromFork(review.pull_request)) return ignoreFork(review.pull_request, 'pull_request_review.submitted');
+      return routePullRequestReview(reviewDeps, review);
+    }
     return { ignored: action === undefined ? `no handler for ${event}` : `no handler for ${event}.${action}` };
   }
 

@@ -21,7 +21,7 @@ import type { TaskClient } from '../task-client.js';
 import { isBot } from './command-parse.js';
 import { taskForPullRequest } from './commands.js';
 import type { IssueIndex } from './issue-index.js';
-import { GitHubUser, Repository, repositoryRefOf, type RepositoryClients } from './payloads.js';
+import { GitHubUser, PullRequestEnds, Repository, repositoryRefOf, type RepositoryClients } from './payloads.js';
 import { hasAtLeast, type PermissionChecker } from './permissions.js';
 import type { RoutedDelivery } from './webhook-route.js';
 
@@ -38,7 +38,7 @@ export const PullRequestReviewSubmitted = z.object({
   pull_request: z.object({
     number: z.number().int().positive(),
     html_url: z.string(),
-    head: z.object({ ref: z.string() }),
+    ...PullRequestEnds,
   }),
   repository: Repository,
   sender: GitHubUser,
@@ -79,9 +79,8 @@ export function inboxPublisher(nc: NatsConnection): (event: HumanChangesRequeste
   };
 }
 
-/** Pure routing of a `pull_request_review` delivery: the work it means, or why it is ignored. */
-export function routePullRequestReview(deps: HumanReviewDeps, payload: unknown): RoutedDelivery {
-  const review = parseAt(PullRequestReviewSubmitted, payload, 'GitHub pull_request_review.submitted delivery');
+/** Pure routing of a `pull_request_review` delivery (not from a fork: the channel checked): the work it means, or why it is ignored. */
+export function routePullRequestReview(deps: HumanReviewDeps, review: PullRequestReviewSubmitted): RoutedDelivery {
   if (review.review.state.toLowerCase() !== 'changes_requested') return { ignored: `a review that is ${review.review.state}, not changes_requested` };
   if (isBot(review.review.user, deps.botLogin)) return { ignored: 'a review by a bot' };
   if (!review.pull_request.head.ref.startsWith('stagegate/')) return { ignored: 'not a Stagegate branch' };
@@ -99,11 +98,12 @@ export async function onChangesRequested(deps: HumanReviewDeps, event: PullReque
     await octokit.rest.issues.createComment({ owner, repo, issue_number: number, body: `@${login} ${text}` });
   };
 
-  const taskId = await taskForPullRequest(deps.index, octokit, { owner, repo, number });
-  if (taskId === undefined) {
-    log.info('changes requested on a pull request with no task; ignored');
+  const found = await taskForPullRequest(deps.index, octokit, { owner, repo, number });
+  if (found.kind !== 'task') {
+    log.info({ found: found.kind }, 'changes requested on a pull request with no task; ignored');
     return;
   }
+  const { taskId } = found;
   const permission = await deps.permissions.permissionOf(octokit, { owner, repo }, login);
   if (permission === 'none' || !hasAtLeast(permission, deps.commandPermission)) {
     log.info({ permission }, 'changes requested by someone below the command permission; not sent to the coder');

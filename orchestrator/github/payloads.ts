@@ -63,6 +63,23 @@ export const IssueCommentCreated = z.object({
 });
 export type IssueCommentCreated = z.infer<typeof IssueCommentCreated>;
 
+/** The repository a pull request's branch is in; null for the head of a fork that was deleted. */
+const PullRepository = z.object({ id: z.number().int().positive(), full_name: z.string() }).nullable();
+
+/** A pull request's two ends, as GitHub sends them in payloads and replies. */
+export const PullRequestEnds = {
+  head: z.object({ ref: z.string(), repo: PullRepository }),
+  base: z.object({ repo: PullRepository }),
+};
+
+/**
+ * A pull request whose branch is in another repository (a fork, or a deleted one): anyone can
+ * open one, with any branch name, so it never starts, steers or approves a task.
+ */
+export function isFromFork(pull: { head: { repo: { id: number } | null }; base: { repo: { id: number } | null } }): boolean {
+  return pull.head.repo === null || pull.base.repo === null || pull.head.repo.id !== pull.base.repo.id;
+}
+
 /** `pull_request` opened or reopened: a Stagegate branch's pull request is linked to its task. */
 export const PullRequestOpened = z.object({
   action: z.enum(['opened', 'reopened']),
@@ -70,7 +87,7 @@ export const PullRequestOpened = z.object({
   pull_request: z.object({
     number: z.number().int().positive(),
     html_url: z.string(),
-    head: z.object({ ref: z.string() }),
+    ...PullRequestEnds,
   }),
   repository: Repository,
   installation: Installation,

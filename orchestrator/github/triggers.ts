@@ -1,18 +1,22 @@
 /**
- * `issues.labeled` with the configured label submits a task for the issue: its title and body,
- * the repository at its default branch, a branch `stagegate/<number>-<slug>`, and the issue as
- * the task's source. The issue index says whether the issue already has a task: one still
- * running keeps it (re-labelling starts nothing); a finished, failed or cancelled one may be
- * followed by a new task; one the index names but no orchestrator has recorded (a submission
- * cut short, or still on its way) is submitted again under the same id, which the inbox's
- * message-id dedupe makes harmless. The policies are the ones the CLI submits with.
+ * `issues.labeled` with the repository's trigger label submits a task for the issue: its title
+ * and body, the repository at its default branch, a branch `stagegate/<number>-<slug>`, and the
+ * issue as the task's source. The repository's settings (`.github/stagegate.yml` on the default
+ * branch over the organisation's, over serve's configuration: repo-settings.ts) name the label
+ * and give the task its gate policies, commands and limits; invalid settings get one comment on
+ * the issue naming the file, the field and what was expected, and no task starts.
+ *
+ * The issue index says whether the issue already has a task: one still running keeps it
+ * (re-labelling starts nothing); a finished, failed or cancelled one may be followed by a new
+ * task; one the index names but no orchestrator has recorded (a submission cut short, or still
+ * on its way) is submitted again under the same id, which the inbox's message-id dedupe makes
+ * harmless.
  * A start the limits refuse (`limits/limit-gate.ts`) submits nothing: the issue is pointed back
  * at its earlier task, if any, and the refusal is told in one comment (`limit-comment.ts`).
  */
 import { BranchName, type TaskSpec } from '../../core/bus/messages.js';
 import { isStagegateError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
-import type { GatePolicies } from '../../core/policy.js';
 import { isFinished } from '../../core/task-record.js';
 import { LimitReached, type LimitName } from '../limits/limit-reached.js';
 import { newTaskId, type TaskClient } from '../task-client.js';
@@ -20,6 +24,7 @@ import type { IssueIndex, StoredIssueTask } from './issue-index.js';
 import { gatewayCloneUrl } from './git-gateway.js';
 import { limitCommentText, type LimitComments } from './limit-comment.js';
 import { repositoryRefOf, type IssuesLabeled, type RepositoryClients } from './payloads.js';
+import { renderSettingsProblems, type SettingsLoader } from './repo-settings.js';
 
 const SLUG_MAX = 40;
 
@@ -30,8 +35,8 @@ export interface TriggerDeps {
   limitComments: LimitComments;
   /** serve's git gateway (`<serve URL>/git`): where agents clone and push, holding no token. */
   gitGatewayUrl(): string;
-  policies: GatePolicies;
-  maxReviewRounds: number;
+  /** The repository's settings over serve's own (label, policies, commands, limits). */
+  settings: SettingsLoader;
   log: Logger;
   now: () => Date;
 }
@@ -50,6 +55,19 @@ export async function onIssueLabeled(deps: TriggerDeps, event: IssuesLabeled): P
     log.info('label on a pull request ignored');
     return { status: 'ignored', reason: 'a pull request, not an issue' };
   }
+  const loaded = await deps.settings(ref, event.repository.default_branch);
+  const label = loaded.ok ? loaded.settings.label : loaded.label;
+  if (event.label?.name !== label) {
+    log.debug({ label: event.label?.name, triggerLabel: label }, 'not the repository\'s trigger label; ignored');
+    return { status: 'ignored', reason: `label ${event.label?.name ?? '(none)'} is not ${label}` };
+  }
+  if (!loaded.ok) {
+    log.warn({ problems: loaded.problems }, 'repository settings invalid; no task started');
+    const octokit = await deps.github.forRepository(ref);
+    await octokit.rest.issues.createComment({ owner, repo, issue_number: issue.number, body: renderSettingsProblems(event.sender.login, { owner, repo }, label, loaded.problems) });
+    return { status: 'ignored', reason: 'the repository settings are not valid' };
+  }
+  const { settings } = loaded;
   const existing = await deps.index.taskForIssue(issue);
   const standing = existing === undefined ? 'none' : await standingOf(deps, existing);
   if (standing === 'running') {
@@ -69,10 +87,10 @@ export async function onIssueLabeled(deps: TriggerDeps, event: IssuesLabeled): P
       return { status: 'ignored', reason: 'another delivery started a task for this issue first' };
     }
   }
-  const spec = specForIssue(event, cloneUrlOf(deps.gitGatewayUrl(), taskId, { owner, repo }), installationId);
+  const spec: TaskSpec = { ...specForIssue(event, cloneUrlOf(deps.gitGatewayUrl(), taskId, { owner, repo }), installationId), ...settings.spec };
   if (spec.branch !== undefined) await deps.index.linkBranch({ owner, repo }, spec.branch, taskId);
   try {
-    await deps.tasks.submit({ spec, policies: deps.policies, maxReviewRounds: deps.maxReviewRounds, taskId });
+    await deps.tasks.submit({ spec, policies: settings.policies, maxReviewRounds: settings.maxReviewRounds, taskId });
   } catch (err) {
     if (!(err instanceof LimitReached)) throw err;
     if (claimed !== undefined) await deps.index.unclaimIssue(issue, existing?.value, claimed);
@@ -85,7 +103,7 @@ export async function onIssueLabeled(deps: TriggerDeps, event: IssuesLabeled): P
     log.info({ taskId, by: spec.submittedBy, limit: err.refusal.limit, subject: err.refusal.subject, current: err.refusal.current, told }, 'label refused: a limit is reached');
     return { status: 'refused', limit: err.refusal.limit };
   }
-  log.info({ taskId, branch: spec.branch, by: spec.submittedBy }, 'task submitted for a labelled issue');
+  log.info({ taskId, branch: spec.branch, by: spec.submittedBy, settings: loaded.files }, 'task submitted for a labelled issue');
   return { status: 'submitted', taskId };
 }
 

@@ -13,6 +13,7 @@ import { GitHubConfig } from '../../core/config.js';
 import { isStagegateError } from '../../core/errors.js';
 import { INSTALLATION_PERMISSIONS, readPrivateKey } from '../../core/github/auth.js';
 import { createGitHubClient, gitHubStatusOf, listAll, type GitHubClient } from '../../core/github/client.js';
+import { readRepoFile } from '../../core/github/read-file.js';
 import { createLogger } from '../../core/log.js';
 import { startFakeGitHub, type FakeGitHub } from './github/server.js';
 
@@ -216,6 +217,21 @@ describe('GitHub client with a token', () => {
 
     expect(comments.map((c) => c.body)).toEqual(Array.from({ length: 130 }, (_, i) => `comment ${i + 1}`));
     expect(fake.requestsTo('GET /repos/{owner}/{repo}/issues/{issue_number}/comments', (r) => r.params.repo === repo)).toHaveLength(2);
+  });
+
+  it('reads a file from the default branch or a named branch through the contents API', async () => {
+    const repo = await newRepo({ 'README.md': '# app\n', '.github/stagegate.yml': 'label: go\n' });
+    await fake.commitFiles(OWNER, repo, { '.github/stagegate.yml': 'label: other\n', 'README.md': null }, { branch: 'feature' });
+    const octokit = await tokenClient().forRepository({ owner: OWNER, repo });
+    const at = (path: string, ref?: string) => readRepoFile(octokit, { owner: OWNER, repo, path, ...(ref === undefined ? {} : { ref }) }, 1_000);
+
+    expect(await at('.github/stagegate.yml')).toEqual({ kind: 'file', text: 'label: go\n' });
+    expect(await at('.github/stagegate.yml', 'main')).toEqual({ kind: 'file', text: 'label: go\n' });
+    expect(await at('.github/stagegate.yml', 'feature')).toEqual({ kind: 'file', text: 'label: other\n' });
+    expect(await at('README.md', 'feature')).toEqual({ kind: 'missing' });
+    expect(await at('.github')).toEqual({ kind: 'unreadable', reason: 'expected a file, found a directory' });
+    expect(await readRepoFile(octokit, { owner: OWNER, repo, path: 'README.md' }, 3)).toEqual({ kind: 'unreadable', reason: 'expected a file of at most 3 bytes, found 6' });
+    expect(fake.requestsTo('GET /repos/{owner}/{repo}/contents/{path}', (r) => r.params.path === '.github/stagegate.yml').map((r) => r.query.ref)).toEqual([undefined, 'main', 'feature']);
   });
 
   it('reads a collaborator permission as GitHub reports it, and users with their type', async () => {

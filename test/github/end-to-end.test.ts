@@ -40,6 +40,8 @@ const WRITER = 'wendy-writer';
 const TOKEN = 'ghp_e2e_stagegate_bot_token_01';
 const SECRET = 'e2e-webhook-secret-9f3a';
 const silent = pino({ level: 'silent' });
+const CONVENTION = 'Notes go under notes/, one file per task.';
+const LINT = 'test -f README.md';
 /** Short, so a job whose worker was killed comes back to another within seconds. */
 const ACK_WAIT_MS = 3_000;
 
@@ -60,7 +62,7 @@ beforeAll(async () => {
   tasks = await createTaskClient(nc);
   model = await startScriptedModelServer({ script: { answers: {} } });
   fake = await startFakeGitHub({ userTokens: { [TOKEN]: BOT } });
-  await fake.addRepo({ owner: OWNER, repo: REPO, files: { 'README.md': '# site\n' } });
+  await fake.addRepo({ owner: OWNER, repo: REPO, files: { 'README.md': '# site\n', 'AGENTS.md': `${CONVENTION}\n`, '.github/stagegate.yml': `commands:\n  lint: ${LINT}\n` } });
   fake.setPermission(OWNER, REPO, WRITER, 'write');
   fake.setPermission(OWNER, REPO, BOT, 'write');
 
@@ -209,6 +211,16 @@ describe('GitHub end to end', () => {
     expect(added).toEqual(expect.arrayContaining(['stagegate:awaiting-approval', 'stagegate:deploying', 'stagegate:done']));
     expect(fakeRepo().issues.get(issue.number)?.labels).toContain('stagegate');
 
+    // Each agent was told the repository's instructions, cloned through the gateway; the coder ran the settings' lint command.
+    for (const role of ['planner', 'coder', 'reviewer']) {
+      const input = model.requests.find((r) => r.role === role && r.taskId === taskId)?.body.input;
+      const first: unknown = Array.isArray(input) ? input[0] : undefined;
+      const text = typeof first === 'object' && first !== null && 'content' in first ? String(first.content) : '';
+      expect(text.startsWith('# Repository instructions\n'), role).toBe(true);
+      expect(text, role).toContain(CONVENTION);
+    }
+    expect(await progressOf(taskId, 'coder')).toContain(`lint: ${LINT} → exit 0`);
+
     // No process that runs model-written commands was handed a GitHub token.
     for (const child of agents.group.children) {
       const environ = await readFile(`/proc/${child.process.pid}/environ`, 'utf8');
@@ -231,7 +243,7 @@ describe('GitHub end to end', () => {
     const commit = reviewed.context.implementation?.commit ?? '';
     await fake.setCheck(OWNER, REPO, commit, 'ci', { status: 'in_progress' });
     await send('issue_comment', issueCommentCreated({ owner: OWNER, repo: REPO, number: issue.number, body: '/approve', user: WRITER }));
-    await waitFor('the deployer waiting for the checks', async () => ((await deployerProgress(taskId)).some((m) => m.startsWith('waiting for checks: ci (in_progress)')) ? true : undefined), 60_000);
+    await waitFor('the deployer waiting for the checks', async () => ((await progressOf(taskId, 'deployer')).some((m) => m.startsWith('waiting for checks: ci (in_progress)')) ? true : undefined), 60_000);
 
     await deployer.kill(deployer.group.children.find((c) => c.name === 'deployer')!);
     await agents.kill(agents.group.children.find((c) => c.name === 'orchestrator')!);
@@ -244,14 +256,14 @@ describe('GitHub end to end', () => {
     expect(pr?.pull?.merged).toBe(true);
     expect(fake.requestsTo('PUT /repos/{owner}/{repo}/pulls/{pull_number}/merge', (r) => r.params.pull_number === String(pr?.number))).toHaveLength(1);
     expect(done.context.stages.filter((s) => s.stage === 'deploy')).toHaveLength(1);
-    expect((await deployerProgress(taskId)).filter((m) => m === 'deploying with the merge strategy')).toHaveLength(2);
+    expect((await progressOf(taskId, 'deployer')).filter((m) => m === 'deploying with the merge strategy')).toHaveLength(2);
     expect(fake.pushes.flatMap((p) => p.updates).some((u) => u.forced)).toBe(false);
   }, 180_000);
 });
 
-async function deployerProgress(taskId: string): Promise<string[]> {
+async function progressOf(taskId: string, role: string): Promise<string[]> {
   const lines: string[] = [];
-  for await (const entry of tasks.logs(taskId)) if (entry.type === 'agent.progress' && entry.role === 'deployer') lines.push(entry.message);
+  for await (const entry of tasks.logs(taskId)) if (entry.type === 'agent.progress' && entry.role === role) lines.push(entry.message);
   return lines;
 }
 

@@ -15,7 +15,6 @@ import type { ImplementRequest, TaskEventRecorded, Verdict } from '../../core/bu
 import { loadConfig } from '../../core/config.js';
 import { createGitHubClient } from '../../core/github/client.js';
 import { cloneForJob, remoteBranchExists } from '../../core/git/workspace.js';
-import { PullRequestReviewSubmitted } from '../../orchestrator/github/human-review.js';
 import { openIssueIndex } from '../../orchestrator/github/issue-index.js';
 import { onAppliedEvent } from '../../orchestrator/github/pull-request-channel.js';
 import { reviewMarker } from '../../orchestrator/github/pull-request-text.js';
@@ -24,7 +23,7 @@ import type { FakeIssue } from '../fakes/github/state.js';
 import { oneCall } from '../helpers/canned-agents.js';
 import { cloneFromFake } from '../helpers/github-git.js';
 import { BOT, OWNER, READER, REPO, WRITER, startGitHubServe, type GitHubServeHarness } from '../helpers/github-serve.js';
-import { exampleOf, issueCommentCreated, issueLabeled } from '../helpers/github-webhooks.js';
+import { issueCommentCreated, issueLabeled, pullRequestReviewSubmitted } from '../helpers/github-webhooks.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const silent = pino({ level: 'silent' });
@@ -101,18 +100,9 @@ async function taskAtDeployGate(title: string) {
   return { issue, record, pr };
 }
 
-/** A `pull_request_review.submitted` delivery, from GitHub's own example. */
+/** A `pull_request_review.submitted` delivery on the pull request. */
 function reviewSubmitted(pr: FakeIssue, review: { id: number; state: string; user: string; body?: string }) {
-  const payload = exampleOf('pull_request_review', 'submitted');
-  const example = payload.pull_request as Record<string, unknown>;
-  Object.assign(payload, {
-    review: { ...(payload.review as Record<string, unknown>), id: review.id, state: review.state, body: review.body ?? null, user: { login: review.user, id: 4243, type: 'User' } },
-    pull_request: { ...example, number: pr.number, html_url: `https://github.com/${OWNER}/${REPO}/pull/${pr.number}`, head: { ...(example.head as Record<string, unknown>), ref: pr.pull?.head } },
-    repository: { ...(payload.repository as Record<string, unknown>), name: REPO, full_name: `${OWNER}/${REPO}`, owner: { login: OWNER, type: 'Organization' }, default_branch: 'main' },
-    sender: { login: review.user, id: 4243, type: 'User' },
-  });
-  PullRequestReviewSubmitted.parse(payload);
-  return payload;
+  return pullRequestReviewSubmitted({ owner: OWNER, repo: REPO, number: pr.number, head: pr.pull?.head ?? '', review });
 }
 
 async function appliedEvent(taskId: string, type: string): Promise<TaskEventRecorded> {

@@ -42,7 +42,7 @@ describe('GitHub webhooks', () => {
     const issue = newIssue();
     const res = await h.send('issues', labeled(issue.number, { installationId: 321 }));
     expect(res.status).toBe(200);
-    expect(res.json).toMatchObject({ status: 'handled', work: 'submit a task for the issue' });
+    expect(res.json).toMatchObject({ status: 'handled', work: "submit a task for the issue if the label is the repository's trigger label" });
     const record = await h.taskAt(issue.number, () => true, 'to exist');
     expect(record.context.spec).toEqual({
       repo: `${h.serve.url}/git/${record.context.taskId}/${OWNER}/${REPO}.git`,
@@ -81,12 +81,15 @@ describe('GitHub webhooks', () => {
     expect(tasks.map((t) => t.state)).toEqual(['cancelled', 'awaitingPlanApproval']);
   });
 
-  it('ignores other labels', async () => {
+  it('ignores other labels once it has read which label the repository starts tasks with', async () => {
     const issue = newIssue();
+    const from = h.github.requests.length;
     const res = await h.send('issues', labeled(issue.number, { label: 'bug' }));
-    expect(res.status).toBe(202);
-    expect(res.json).toMatchObject({ status: 'ignored', reason: 'label bug is not stagegate' });
+    expect(res.status).toBe(200);
     expect(await h.tasksFor(issue.number)).toEqual([]);
+    const reads = h.github.requests.slice(from).filter((r) => r.route === 'GET /repos/{owner}/{repo}/contents/{path}');
+    expect(reads.map((r) => `${r.params.owner}/${r.params.repo}:${r.params.path} ${r.status}`)).toEqual([`${OWNER}/.github:.github/stagegate.yml 404`, `${OWNER}/${REPO}:.github/stagegate.yml 404`]);
+    expect(h.github.requestsTo('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', (r) => r.params.issue_number === String(issue.number))).toEqual([]);
   });
 
   it('ignores the label on a pull request, whether it comes as issues.labeled or pull_request.labeled', async () => {

@@ -7,6 +7,7 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { z } from 'zod';
+import { PullRequestReviewSubmitted } from '../../orchestrator/github/human-review.js';
 import { IssueCommentCreated, IssuesLabeled, PullRequestOpened } from '../../orchestrator/github/payloads.js';
 
 type Json = Record<string, unknown>;
@@ -82,7 +83,16 @@ export function issueCommentCreated(options: RepoOf & { number: number; body: st
   return payload;
 }
 
-export function pullRequestOpened(options: RepoOf & { number: number; head: string }): Json {
+/** A pull request's `head` with branch `ref`, in a fork (`owner/repo`, another repository id) when one is named. */
+function headOf(pr: Json, ref: string, fork: string | undefined): Json {
+  const head = pr.head as Json;
+  if (fork === undefined) return { ...head, ref };
+  const [owner = '', name = ''] = fork.split('/');
+  const repo = head.repo as Json;
+  return { ...head, ref, label: `${owner}:${ref}`, repo: { ...repo, id: 990_000_001, name, full_name: fork, owner: { ...(repo.owner as Json), login: owner } } };
+}
+
+export function pullRequestOpened(options: RepoOf & { number: number; head: string; fork?: string }): Json {
   const payload = withRepository(exampleOf('pull_request', 'opened'), options);
   const pr = payload.pull_request as Json;
   payload.number = options.number;
@@ -90,9 +100,22 @@ export function pullRequestOpened(options: RepoOf & { number: number; head: stri
     ...pr,
     number: options.number,
     html_url: `https://github.com/${options.owner}/${options.repo}/pull/${options.number}`,
-    head: { ...(pr.head as Json), ref: options.head },
+    head: headOf(pr, options.head, options.fork),
   };
   PullRequestOpened.parse(payload);
+  return payload;
+}
+
+export function pullRequestReviewSubmitted(options: RepoOf & { number: number; head: string; fork?: string; review: { id: number; state: string; user: string; body?: string } }): Json {
+  const payload = withRepository(exampleOf('pull_request_review', 'submitted'), options);
+  const pr = payload.pull_request as Json;
+  const { review } = options;
+  Object.assign(payload, {
+    review: { ...(payload.review as Json), id: review.id, state: review.state, body: review.body ?? null, user: person(review.user) },
+    pull_request: { ...pr, number: options.number, html_url: `https://github.com/${options.owner}/${options.repo}/pull/${options.number}`, head: headOf(pr, options.head, options.fork) },
+    sender: person(review.user),
+  });
+  PullRequestReviewSubmitted.parse(payload);
   return payload;
 }
 

@@ -3,7 +3,7 @@
  * model call; the first one reached ends the loop with its reason, worded for the task's log.
  * Pure apart from the injected clock, so tests drive time by hand.
  */
-import type { Usage } from '../../../core/bus/messages.js';
+import type { CoderCaps, Usage } from '../../../core/bus/messages.js';
 import type { ModelPrice } from '../../../core/config.js';
 import { costUsd } from '../../../core/model/cost.js';
 
@@ -21,6 +21,17 @@ export interface LimitCheck {
   reached(state: { turns: number; usage: Usage }): string | undefined;
   /** Milliseconds since the job's loop started, by the injected clock. */
   elapsedMs(): number;
+}
+
+/** The worker's limits, lowered where the task caps them: a task's cap never raises one. */
+export function capLimits(limits: Limits, caps: CoderCaps | undefined): Limits {
+  const lower = (mine: number | undefined, cap: number | undefined) => (cap === undefined ? mine : mine === undefined ? cap : Math.min(mine, cap));
+  return {
+    maxTurns: Math.min(limits.maxTurns, caps?.maxTurns ?? limits.maxTurns),
+    maxTokens: lower(limits.maxTokens, caps?.maxTokens),
+    maxCostUsd: lower(limits.maxCostUsd, caps?.maxCostUsd),
+    wallClockMs: Math.min(limits.wallClockMs, caps?.wallClockMs ?? limits.wallClockMs),
+  };
 }
 
 export function createLimitCheck(limits: Limits, price: ModelPrice | undefined, clock: () => number): LimitCheck {

@@ -6,7 +6,7 @@ import { emptyUsage } from '../../../core/task-record.js';
 import { TokenEstimator, compactTranscript, mechanicalSummary } from '../../../agents/coder/harness/compaction.js';
 import { renderTaskMessage } from '../../../agents/coder/harness/context.js';
 import { describeToolCall } from '../../../agents/coder/harness/describe-call.js';
-import { createLimitCheck } from '../../../agents/coder/harness/limits.js';
+import { capLimits, createLimitCheck } from '../../../agents/coder/harness/limits.js';
 import { costUsd } from '../../../core/model/cost.js';
 import { appendToTurn, appendTurn, startTranscript } from '../../../agents/coder/harness/transcript.js';
 
@@ -26,6 +26,12 @@ describe('coder limits', () => {
     expect(check.reached({ turns: 1, usage: usage(900, 0, 100) })).toBe('the token limit (1000 tokens; 1000 used)');
     now = 10_000;
     expect(check.reached({ turns: 1, usage: usage(10, 0, 10) })).toBe('the wall-clock limit (10 s; 10 s elapsed)');
+  });
+
+  it("lowers the worker's limits to a task's caps, and never raises one", () => {
+    const worker = { maxTurns: 60, maxTokens: 500_000, wallClockMs: 1_800_000 };
+    expect(capLimits(worker, { maxTurns: 20, maxTokens: 900_000, maxCostUsd: 2, wallClockMs: 3_600_000 })).toEqual({ maxTurns: 20, maxTokens: 500_000, maxCostUsd: 2, wallClockMs: 1_800_000 });
+    expect(capLimits(worker, undefined)).toEqual({ ...worker, maxCostUsd: undefined });
   });
 
   it('cannot check a cost limit without a price', () => {
@@ -112,7 +118,7 @@ describe('coder task message', () => {
   };
 
   it('renders the same text for the same job and nothing volatile from the message envelope', () => {
-    const input = { job, repoView: '## Files (1)\nsrc/a.js', testCommand: 'npm test', branchLog: 'abc123 Add slugify\n' };
+    const input = { job, instructions: '', repoView: '## Files (1)\nsrc/a.js', commands: { test: 'npm test' }, branchLog: 'abc123 Add slugify\n' };
     const text = renderTaskMessage(input);
 
     expect(renderTaskMessage({ ...input, job: { ...job, msgId: 'other', sentAt: '2027-01-01T00:00:00.000Z' } })).toBe(text);

@@ -95,6 +95,7 @@ function withRepoLock<T>(repo: FakeRepo, fn: () => Promise<T>): Promise<T> {
 
 /** The head's sha now (or the last one seen, once the branch is gone). */
 async function headShaOf(repo: FakeRepo, pr: OpenPull): Promise<string> {
+  if (pr.pull.headRepo !== undefined) return pr.pull.lastHeadSha;
   const sha = await branchSha(repo.dir, pr.pull.head);
   if (sha !== undefined) pr.pull.lastHeadSha = sha;
   return pr.pull.lastHeadSha;
@@ -112,13 +113,15 @@ export async function pullShape(ctx: RouteContext, pr: OpenPull): Promise<PullSh
     mergeableState = !mergeable ? 'dirty' : pr.pull.draft ? 'draft' : hasFailingChecks(repo, headSha) ? 'unstable' : 'clean';
   }
   const base = issueShape(state, urls, repo, pr);
-  const branch = (ref: string, sha: string): PullBranch => ({
-    label: `${repo.owner}:${ref}`,
+  const branch = (ref: string, sha: string, where: FakeRepo = repo): PullBranch => ({
+    label: `${where.owner}:${ref}`,
     ref,
     sha,
-    user: userOf(state, urls, repo.owner),
-    repo: repository(state, urls, repo),
+    user: userOf(state, urls, where.owner),
+    repo: repository(state, urls, where),
   });
+  const headRepo = pr.pull.headRepo === undefined ? repo : state.repo(pr.pull.headRepo.owner, pr.pull.headRepo.name);
+  if (headRepo === undefined) throw new Error(`fake GitHub: the head repository of #${pr.number} is gone`);
   return {
     url: `${repoUrl(urls, repo)}/pulls/${pr.number}`,
     id: pr.id,
@@ -139,7 +142,7 @@ export async function pullShape(ctx: RouteContext, pr: OpenPull): Promise<PullSh
     closed_at: pr.closedAt,
     merged_at: pr.pull.mergedAt,
     merge_commit_sha: pr.pull.mergeCommitSha,
-    head: branch(pr.pull.head, headSha),
+    head: branch(pr.pull.head, headSha, headRepo),
     base: branch(pr.pull.base, baseSha),
     draft: pr.pull.draft,
     merged: pr.pull.merged,
@@ -282,7 +285,7 @@ export const pullRoutes: Route[] = [
     const pulls = [...ctx.repo.issues.values()]
       .filter((i): i is OpenPull => i.pull !== undefined)
       .filter((i) => wanted === 'all' || i.state === wanted)
-      .filter((i) => head === null || `${ctx.repo.owner}:${i.pull.head}`.toLowerCase() === head.toLowerCase() || (!head.includes(':') && i.pull.head === head))
+      .filter((i) => head === null || `${i.pull.headRepo?.owner ?? ctx.repo.owner}:${i.pull.head}`.toLowerCase() === head.toLowerCase() || (!head.includes(':') && i.pull.head === head))
       .filter((i) => base === null || i.pull.base === base)
       .sort((a, b) => b.number - a.number);
     const shapes = [];

@@ -24,6 +24,7 @@ import { appRoutes, checkAppJwt, grants } from './app.js';
 import { createBareRepo, resolveCommit } from './bare-repo.js';
 import { addStatus, applyCheckRun, checkRoutes } from './checks.js';
 import { collaboratorRoutes } from './collaborators.js';
+import { commitFiles, contentRoutes } from './contents.js';
 import { addDeploymentStatus, deploymentRoutes, type DeploymentStatusFields } from './deployments.js';
 import { describePush, serveGitHttp } from './git-http.js';
 import { addComment, addIssue, issueRoutes } from './issues.js';
@@ -45,7 +46,7 @@ import {
   type TokenPermissions,
 } from './state.js';
 
-export const ROUTES: readonly Route[] = [...issueRoutes, ...collaboratorRoutes, ...pullRoutes, ...checkRoutes, ...actionRoutes, ...deploymentRoutes, ...refRoutes, ...appRoutes];
+export const ROUTES: readonly Route[] = [...issueRoutes, ...collaboratorRoutes, ...pullRoutes, ...checkRoutes, ...actionRoutes, ...deploymentRoutes, ...refRoutes, ...contentRoutes, ...appRoutes];
 
 /** What an installation is granted when a test does not say: everything Stagegate could ask for. */
 export const DEFAULT_INSTALLATION_PERMISSIONS: TokenPermissions = {
@@ -127,6 +128,8 @@ export interface FakeGitHub {
   setPermission(owner: string, repo: string, login: string, permission: RepoPermission): void;
   addIssue(owner: string, repo: string, fields: { title: string; body?: string; user: string; labels?: string[] }): FakeIssue;
   addComment(owner: string, repo: string, issueNumber: number, user: string, body: string): FakeComment;
+  /** Commits files (path → content, null deletes) on a branch (default: the default branch; a new one starts there); returns the commit. */
+  commitFiles(owner: string, repo: string, files: Record<string, string | null>, options?: { branch?: string; message?: string }): Promise<string>;
   addWorkflow(owner: string, repo: string, workflow: { path: string; name?: string }): FakeWorkflow;
   completeRun(owner: string, repo: string, runId: number, conclusion?: string): FakeRun;
   /** Creates or updates the check run `name` on the commit `ref` names, as the `ci` App. */
@@ -150,7 +153,7 @@ export interface FakeGitHub {
   close(): Promise<void>;
 }
 
-const GREEDY = new Set(['ref', 'branch']);
+const GREEDY = new Set(['ref', 'branch', 'path']);
 
 interface CompiledRoute {
   route: Route;
@@ -423,6 +426,10 @@ export async function startFakeGitHub(options: FakeGitHubOptions = {}): Promise<
     },
     addIssue: (owner, name, fields) => addIssue({ state }, repoOrThrow(owner, name), { ...fields, body: fields.body ?? null }),
     addComment: (owner, name, issueNumber, user, body) => addComment({ state }, repoOrThrow(owner, name), issueNumber, user, body),
+    commitFiles(owner, name, files, { branch, message = 'Change files' } = {}) {
+      const repo = repoOrThrow(owner, name);
+      return commitFiles(repo.dir, branch ?? repo.defaultBranch, repo.defaultBranch, files, message);
+    },
     addWorkflow(owner, name, { path, name: title }) {
       const workflow = { id: state.nextId(), path: path.includes('/') ? path : `.github/workflows/${path}`, name: title ?? path };
       repoOrThrow(owner, name).workflows.push(workflow);

@@ -31,6 +31,11 @@ export interface FakePull {
   mergeCommitSha: string | null;
   /** The head's last commit while the branch existed (kept after the branch is deleted). */
   lastHeadSha: string;
+  /**
+   * A fork's pull request: the repository (another fake repository) its head branch is in. The
+   * head commit is then `lastHeadSha`, kept in this repository as GitHub keeps `refs/pull/N/head`.
+   */
+  headRepo?: { owner: string; name: string };
 }
 
 export interface FakeIssue {
