@@ -49,6 +49,15 @@ describe('loadConfig', () => {
     }
   });
 
+  it('makes the user the security group by default, and takes the group and protected paths from the environment', () => {
+    expect(loadConfig({ env: { STAGEGATE_USER: 'alice' } }).gates.security).toEqual({ approvers: ['alice'], required: 1, protectedPaths: [] });
+    const config = loadConfig({
+      env: { STAGEGATE_USER: 'alice', STAGEGATE_SECURITY_APPROVERS: 'github-team:acme/security, carol', STAGEGATE_SECURITY_REQUIRED: '2', STAGEGATE_SECURITY_PROTECTED_PATHS: 'ops/**,deploy.sh' },
+    });
+    expect(config.gates.security).toEqual({ approvers: ['github-team:acme/security', 'carol'], required: 2, protectedPaths: ['ops/**', 'deploy.sh'] });
+    expect(configError({ env: { STAGEGATE_SECURITY_APPROVERS: 'team:x' } }).message).toContain("STAGEGATE_SECURITY_APPROVERS expected a principal such as");
+  });
+
   it('takes the NATS URL, log level and review rounds from the environment', () => {
     const config = loadConfig({
       env: { NATS_URL: 'nats://bus.internal:4333', STAGEGATE_LOG_LEVEL: 'debug', STAGEGATE_MAX_REVIEW_ROUNDS: '0' },
