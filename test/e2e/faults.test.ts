@@ -96,7 +96,7 @@ async function submitTask(repo: string, policies: GatePolicies = autoGates): Pro
 }
 
 /** Waits until the task is in one of `states` (list the terminal ones too, to fail fast). */
-function settled(taskId: string, what: string, states: TaskState[], timeoutMs = 20_000): Promise<TaskRecord> {
+function settled(taskId: string, what: string, states: TaskState[], timeoutMs = 60_000): Promise<TaskRecord> {
   return waitFor(
     `task ${taskId} ${what}`,
     async () => {
