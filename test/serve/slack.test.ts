@@ -11,6 +11,7 @@ import type { GatePolicies } from '../../core/policy.js';
 import type { GateButtonValue } from '../../orchestrator/channels/slack/payloads.js';
 import { startOrchestrator, type RunningOrchestrator } from '../../orchestrator/orchestrator.js';
 import { startServe, type RunningServe } from '../../orchestrator/serve/serve.js';
+import { createSessionClient } from '../../orchestrator/sessions/session-client.js';
 import { createTaskClient, type TaskClient } from '../../orchestrator/task-client.js';
 import { startFakeSlackApi, type FakeSlackApi } from '../fakes/slack-api.js';
 import { cannedHandlers, oneCall, startCannedAgents } from '../helpers/canned-agents.js';
@@ -257,5 +258,36 @@ describe('Slack channel (HTTP mode)', () => {
       return info.num_pending === 0 && info.num_ack_pending === 0 && info.delivered.stream_seq > 0 ? info : undefined;
     });
     expect(slack.callsOf('chat.postMessage', gateMessageFor(taskId))).toHaveLength(1);
+  });
+});
+
+describe('session digests in Slack', () => {
+  it('posts the report of a paused session to the channel the session names, once', async () => {
+    const sessions = await createSessionClient(nc);
+    const sessionId = await sessions.start({
+      spec: {
+        repo: '/tmp/repo',
+        goal: 'migrate to v2',
+        base: 'main',
+        submittedBy: 'alice',
+        parallel: 1,
+        budget: {},
+        onBudget: 'finish',
+        maxItemAttempts: 2,
+        maxRevisions: 3,
+        digestTo: { slackChannel: 'digests' },
+        pricing: {},
+        models: { planner: 'm', coder: 'm', reviewer: 'm', deployer: 'm' },
+      },
+      policies: slackGates,
+      maxReviewRounds: 1,
+    });
+    await waitFor('the session to be recorded', () => sessions.get(sessionId).catch(() => undefined));
+    await sessions.pause(sessionId, 'alice', 'for the test');
+    const posted = await slack.waitForCall('chat.postMessage', (c) => c.args.channel === 'digests');
+    expect(String(posted.args.text)).toContain(`Stagegate session ${sessionId}: paused (paused)`);
+    expect(String(posted.args.text)).toContain('Paused: paused by alice: for the test');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(slack.callsOf('chat.postMessage', (c) => c.args.channel === 'digests')).toHaveLength(1);
   });
 });
