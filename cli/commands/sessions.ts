@@ -12,6 +12,7 @@ import { createSessionClient, type SessionClient } from '../../orchestrator/sess
 import { formatSession, formatSessionLine } from '../format-session.js';
 import { parseDuration, parseUntil } from '../durations.js';
 import { normaliseRepo } from '../repo-path.js';
+import { withStageTimeouts } from '../../orchestrator/timers/stage-timeouts.js';
 import { openRuntime } from '../runtime.js';
 
 async function withSessions<T>(command: Command, run: (client: SessionClient, config: Readonly<Config>) => Promise<T>): Promise<T> {
@@ -112,7 +113,7 @@ export function registerSessionCommands(program: Command): void {
           },
           ...(o.testCommand === undefined ? {} : { testCommand: o.testCommand }),
           ...(o.deployCommand === undefined ? {} : { deployCommand: o.deployCommand }),
-          ...(Object.keys(config.stageTimeoutsMs).length === 0 ? {} : { stageTimeoutsMs: config.stageTimeoutsMs }),
+          ...withStageTimeouts(config.stageTimeoutsMs),
           pricing: config.model.pricing,
           models: Object.fromEntries(AgentRole.options.map((role) => [role, modelFor(config.model, role)])),
         },

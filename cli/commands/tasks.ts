@@ -7,6 +7,7 @@ import { createTaskClient, type TaskClient } from '../../orchestrator/task-clien
 import type { Config } from '../../core/config.js';
 import { formatLogEntry, formatTask, formatTaskLine } from '../format.js';
 import { normaliseRepo } from '../repo-path.js';
+import { withStageTimeouts } from '../../orchestrator/timers/stage-timeouts.js';
 import { openRuntime, untilSignal } from '../runtime.js';
 
 async function withClient<T>(command: Command, run: (client: TaskClient, config: Readonly<Config>) => Promise<T>): Promise<T> {
@@ -48,7 +49,7 @@ export function registerTaskCommands(program: Command): void {
             ...(o.lintCommand === undefined ? {} : { lintCommand: o.lintCommand }),
             ...(o.buildCommand === undefined ? {} : { buildCommand: o.buildCommand }),
             ...(o.deployCommand === undefined ? {} : { deployCommand: o.deployCommand }),
-            ...(Object.keys(config.stageTimeoutsMs).length === 0 ? {} : { stageTimeoutsMs: config.stageTimeoutsMs }),
+            ...withStageTimeouts(config.stageTimeoutsMs),
             submittedBy: config.user,
           },
           'task',

@@ -35,7 +35,7 @@ import { githubWebhookRoutes, type RoutedDelivery } from './webhook-route.js';
 const Action = z.object({ action: z.string().optional() });
 
 export interface GitHubChannelOptions {
-  config: Readonly<Pick<Config, 'github' | 'gates' | 'maxReviewRounds' | 'serve'>>;
+  config: Readonly<Pick<Config, 'github' | 'gates' | 'maxReviewRounds' | 'serve'> & Partial<Pick<Config, 'stageTimeoutsMs'>>>;
   nc: NatsConnection;
   tasks: TaskClient;
   github: RepositoryClients;
@@ -74,7 +74,17 @@ export async function createGitHubChannel(options: GitHubChannelOptions): Promis
   };
   const refusals = limitComments(await openUsageBucket(nc));
   const settingsOf = createSettingsLoader(github, { label: settings.label, gates: config.gates, maxReviewRounds: config.maxReviewRounds }, log);
-  const triggerDeps: TriggerDeps = { tasks, index, gitGatewayUrl: options.gitGatewayUrl, settings: settingsOf, github, limitComments: refusals, log, now };
+  const triggerDeps: TriggerDeps = {
+    tasks,
+    index,
+    gitGatewayUrl: options.gitGatewayUrl,
+    settings: settingsOf,
+    github,
+    limitComments: refusals,
+    ...(config.stageTimeoutsMs === undefined ? {} : { stageTimeoutsMs: config.stageTimeoutsMs }),
+    log,
+    now,
+  };
   const commandDeps: CommandDeps = {
     tasks,
     index,

@@ -20,6 +20,7 @@ import type { Logger } from '../../core/log.js';
 import { isFinished } from '../../core/task-record.js';
 import { LimitReached, type LimitName } from '../limits/limit-reached.js';
 import { newTaskId, type TaskClient } from '../task-client.js';
+import { withStageTimeouts } from '../timers/stage-timeouts.js';
 import type { IssueIndex, StoredIssueTask } from './issue-index.js';
 import { gatewayCloneUrl } from './git-gateway.js';
 import { limitCommentText, type LimitComments } from './limit-comment.js';
@@ -37,6 +38,8 @@ export interface TriggerDeps {
   gitGatewayUrl(): string;
   /** The repository's settings over serve's own (label, policies, commands, limits). */
   settings: SettingsLoader;
+  /** How long each stage may run (config `stageTimeoutsMs`); absent: no limit. */
+  stageTimeoutsMs?: TaskSpec['stageTimeoutsMs'];
   log: Logger;
   now: () => Date;
 }
@@ -87,7 +90,11 @@ export async function onIssueLabeled(deps: TriggerDeps, event: IssuesLabeled): P
       return { status: 'ignored', reason: 'another delivery started a task for this issue first' };
     }
   }
-  const spec: TaskSpec = { ...specForIssue(event, cloneUrlOf(deps.gitGatewayUrl(), taskId, { owner, repo }), installationId), ...settings.spec };
+  const spec: TaskSpec = {
+    ...specForIssue(event, cloneUrlOf(deps.gitGatewayUrl(), taskId, { owner, repo }), installationId),
+    ...withStageTimeouts(deps.stageTimeoutsMs),
+    ...settings.spec,
+  };
   if (spec.branch !== undefined) await deps.index.linkBranch({ owner, repo }, spec.branch, taskId);
   try {
     await deps.tasks.submit({ spec, policies: settings.policies, maxReviewRounds: settings.maxReviewRounds, taskId });

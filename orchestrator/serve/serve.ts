@@ -95,6 +95,7 @@ export async function startServe(options: ServeOptions): Promise<RunningServe> {
       bodyLimitBytes: config.serve.bodyLimitBytes,
       policies: config.gates,
       maxReviewRounds: config.maxReviewRounds,
+      stageTimeoutsMs: config.stageTimeoutsMs,
       log: log.child({ channel: 'api' }),
       now,
       redact,

@@ -5,7 +5,7 @@
  * dispatch until the job ends; if it fires first, the chart fails the stage like any failure.
  * A result that arrives later is stale and ignored.
  */
-import type { JobFailed, ScheduledMessage } from '../../core/bus/messages.js';
+import type { JobFailed, ScheduledMessage, TaskSpec } from '../../core/bus/messages.js';
 import { subjects } from '../../core/bus/subjects.js';
 import { emptyUsage, type Effect, type StageRecord, type TaskContext } from '../../core/task-record.js';
 
@@ -41,4 +41,9 @@ function formatMs(ms: number): string {
   if (ms % 3_600_000 === 0) return `${ms / 3_600_000} h`;
   if (ms % 60_000 === 0) return `${ms / 60_000} min`;
   return `${Math.round(ms / 1000)} s`;
+}
+
+/** The spec field a submitted task carries its configured stage timeouts in (none when none are set). */
+export function withStageTimeouts(stageTimeoutsMs: TaskSpec['stageTimeoutsMs']): Pick<TaskSpec, 'stageTimeoutsMs'> {
+  return stageTimeoutsMs === undefined || Object.keys(stageTimeoutsMs).length === 0 ? {} : { stageTimeoutsMs };
 }

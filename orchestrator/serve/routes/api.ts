@@ -10,12 +10,13 @@
  */
 import express from 'express';
 import { z } from 'zod';
-import { Gate, TaskId } from '../../../core/bus/messages.js';
+import { Gate, TaskId, type TaskSpec } from '../../../core/bus/messages.js';
 import type { ApiToken } from '../../../core/config.js';
 import type { Logger } from '../../../core/log.js';
 import type { RedactSecrets } from '../../../core/security/redact-secrets.js';
 import type { GatePolicies } from '../../../core/policy.js';
 import { parseAt } from '../../../core/parse.js';
+import { withStageTimeouts } from '../../timers/stage-timeouts.js';
 import { LimitReached, retryAfterSeconds } from '../../limits/limit-reached.js';
 import type { TaskClient } from '../../task-client.js';
 import { requireBearer } from '../bearer-auth.js';
@@ -56,6 +57,8 @@ export interface ApiRoutesDeps {
   /** What a task submitted over the API is started with: the gate policies and review rounds in config. */
   policies: GatePolicies;
   maxReviewRounds: number;
+  /** How long each stage may run (config `stageTimeoutsMs`); absent: no limit. */
+  stageTimeoutsMs?: TaskSpec['stageTimeoutsMs'];
   log: Logger;
   /** serve's configured secrets, kept out of the task views it answers with. */
   redact: RedactSecrets;
@@ -79,7 +82,7 @@ export function apiRoutes(deps: ApiRoutesDeps): RouteModule {
     const by = String(res.locals.principal);
     let taskId: string;
     try {
-      taskId = await client.submit({ spec: { ...body, submittedBy: by }, policies: deps.policies, maxReviewRounds: deps.maxReviewRounds });
+      taskId = await client.submit({ spec: { ...body, ...withStageTimeouts(deps.stageTimeoutsMs), submittedBy: by }, policies: deps.policies, maxReviewRounds: deps.maxReviewRounds });
     } catch (err) {
       if (!(err instanceof LimitReached)) throw err;
       log.info({ by, limit: err.refusal.limit, subject: err.refusal.subject, current: err.refusal.current }, 'api submission refused: a limit is reached');
