@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCoderHandler } from '../../agents/coder/worker.js';
 import { createPlannerHandler } from '../../agents/planner/worker.js';
 import { createReviewerHandler } from '../../agents/reviewer/worker.js';
+import { noFindings } from '../helpers/small-repo.js';
 import type { JobContext } from '../../core/bus/job-worker.js';
 import type { BacklogRequest, ImplementRequest, Plan, PlanRequest, ReviewRequest, TaskSpec } from '../../core/bus/messages.js';
 import { CoderConfig, ModelConfig } from '../../core/config.js';
@@ -183,7 +184,7 @@ describe('the repository conventions the agents are told', () => {
   it('shows the reviewer the default branch instructions, the rewritten AGENTS.md only as part of the diff', async () => {
     const origin = await createFilesRepo(MAIN, { [BRANCH]: ON_BRANCH });
     const commit = (await git(['rev-parse', BRANCH], { cwd: origin })).trim();
-    model.enqueue('reviewer', { json: { decision: 'approve', summary: 'Fine.', comments: [], risk: 'low' } });
+    model.enqueue('reviewer', { json: { decision: 'approve', summary: 'Fine.', comments: [], risk: 'low' } }, { json: noFindings });
     const handle = createReviewerHandler({ model: createModelClient(modelConfig(), log), workDir, commandTimeoutMs: 60_000, sandbox: async () => sandbox });
     const job: ReviewRequest = { type: 'review.request', ...envelope('t-review', 'review'), task: task(origin, 'Add a wave'), plan, branch: BRANCH, commit, round: 1, summary: 'wave added' };
 
