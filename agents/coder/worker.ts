@@ -28,7 +28,7 @@ import type { TurnClient } from '../../core/model/turn.js';
 import { commandsFor, detectCommands } from '../../core/repo/commands.js';
 import { readRepoInstructions, renderRepoInstructions } from '../../core/repo/instructions.js';
 import { keywordsOf, renderRepoView } from '../../core/repo/repo-view.js';
-import type { Sandbox } from '../../core/sandbox/index.js';
+import { withEgress, type Sandbox } from '../../core/sandbox/index.js';
 import { describeFindings } from '../../core/security/secret-scan.js';
 import {
   capLimits,
@@ -69,7 +69,7 @@ export interface CoderDeps {
 export function createCoderHandler(deps: CoderDeps): JobHandler<'coder'> {
   const tools = deps.tools ?? { definitions: toolDefinitions, execute: executeToolCall };
   return async (job, ctx) => {
-    const sandbox = await deps.sandbox();
+    const sandbox = withEgress(await deps.sandbox(), job.task.egress, ctx.log);
     const ws = await cloneForJob({ repo: job.task.repo, workDir: deps.workDir, taskId: job.taskId, name: `implement-${job.attempt}` });
     const resumes = await remoteBranchExists(ws, job.branch);
     const start = `origin/${resumes ? job.branch : job.task.base}`;

@@ -6,7 +6,7 @@ import type { ModelClient } from '../../core/model/client.js';
 import { loadPrompt } from '../../core/model/load-prompt.js';
 import { commandsFor, detectCommands } from '../../core/repo/commands.js';
 import { readRepoInstructions, renderRepoInstructions } from '../../core/repo/instructions.js';
-import type { Sandbox } from '../../core/sandbox/index.js';
+import { withEgress, type Sandbox } from '../../core/sandbox/index.js';
 import { decideReview } from './decide.js';
 import { ReviewerReply } from './output.js';
 import { renderReviewerInput } from './render-input.js';
@@ -40,7 +40,11 @@ export function createReviewerHandler(deps: ReviewerDeps): JobHandler<'reviewer'
     const result =
       command === undefined
         ? undefined
-        : await (await deps.sandbox()).run(command, { writableDir: ws.dir, cwd: ws.dir, timeoutMs: deps.commandTimeoutMs });
+        : await withEgress(await deps.sandbox(), job.task.egress, ctx.log).run(command, {
+            writableDir: ws.dir,
+            cwd: ws.dir,
+            timeoutMs: deps.commandTimeoutMs,
+          });
     const passed = result === undefined || (result.exitCode === 0 && !result.timedOut);
     const tests = result === undefined ? 'No test command was found.' : `${passed ? 'PASSED' : 'FAILED'}: ${describeResult(result)}`;
 

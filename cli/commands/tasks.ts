@@ -35,8 +35,9 @@ export function registerTaskCommands(program: Command): void {
     .option('--lint-command <cmd>', 'the repository\'s lint command, run with the tests before the coder finishes (default: detected)')
     .option('--build-command <cmd>', 'the repository\'s build command, named to the coder (default: detected)')
     .option('--deploy-command <cmd>', 'a command the deployer runs after merging')
+    .option('--egress <host...>', "hosts the sandboxed commands may reach through the egress proxy, such as 'registry.npmjs.org' (default: no network)")
     .option('--json', 'print JSON')
-    .action(async (o: { repo: string; title: string; body: string; base: string; testCommand?: string; lintCommand?: string; buildCommand?: string; deployCommand?: string; json?: boolean }, command: Command) => {
+    .action(async (o: { repo: string; title: string; body: string; base: string; testCommand?: string; lintCommand?: string; buildCommand?: string; deployCommand?: string; egress?: string[]; json?: boolean }, command: Command) => {
       await withClient(command, async (client, config) => {
         const spec = parseAt(
           TaskSpec,
@@ -49,6 +50,7 @@ export function registerTaskCommands(program: Command): void {
             ...(o.lintCommand === undefined ? {} : { lintCommand: o.lintCommand }),
             ...(o.buildCommand === undefined ? {} : { buildCommand: o.buildCommand }),
             ...(o.deployCommand === undefined ? {} : { deployCommand: o.deployCommand }),
+            ...(o.egress === undefined ? {} : { egress: o.egress }),
             ...withStageTimeouts(config.stageTimeoutsMs),
             submittedBy: config.user,
           },

@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { GatePolicies, PrincipalFacts, RiskLevel } from '../policy.js';
+import { EgressRules } from '../sandbox/egress-rules.js';
 
 export const TaskId = z
   .string()
@@ -85,6 +86,8 @@ export const TaskSpec = z.object({
   lintCommand: z.string().min(1).optional(),
   buildCommand: z.string().min(1).optional(),
   coderCaps: CoderCaps.optional(),
+  /** Hosts the task's sandboxed commands may reach through the egress proxy (absent: no network). */
+  egress: EgressRules.optional(),
   deployCommand: z.string().min(1).optional(),
   submittedBy: z.string().min(1),
   /** The working branch; `stagegate/<task id>` when not given. */

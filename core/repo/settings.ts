@@ -7,12 +7,13 @@
  * from the layer below rather than from a schema default.
  *
  * What a repository can change: the trigger label, the gate policies, its commands (test, lint,
- * build) and its limits. Limits only ever lower the configured ones: a repository file, written
+ * build), the hosts its sandboxed commands may reach (`sandbox.egress`) and its limits. Limits only ever lower the configured ones: a repository file, written
  * by anyone who can push to the default branch, cannot buy a task more turns or money.
  */
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { CoderCaps, type TaskSpec } from '../bus/messages.js';
+import { EgressRules } from '../sandbox/egress-rules.js';
 import { GatePolicies, GatePolicy } from '../policy.js';
 import { zodIssueLines } from '../zod-issues.js';
 
@@ -39,6 +40,7 @@ export const RepoSettingsFile = z
     label: TriggerLabel,
     gates: z.strictObject({ plan: GatePolicyPart, review: GatePolicyPart, deploy: GatePolicyPart, command: GatePolicyPart }).partial(),
     commands: z.strictObject({ test: Command, lint: Command, build: Command }).partial(),
+    sandbox: z.strictObject({ egress: EgressRules }).partial(),
     limits: z
       .strictObject({
         maxReviewRounds: z.number().int('expected a whole number').nonnegative('expected 0 or more'),
@@ -61,7 +63,7 @@ export interface TaskSettings {
   label: string;
   policies: GatePolicies;
   maxReviewRounds: number;
-  spec: Pick<TaskSpec, 'testCommand' | 'lintCommand' | 'buildCommand' | 'coderCaps'>;
+  spec: Pick<TaskSpec, 'testCommand' | 'lintCommand' | 'buildCommand' | 'coderCaps' | 'egress'>;
 }
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; problems: string[] };
@@ -92,7 +94,7 @@ export function resolveTaskSettings(defaults: SettingsDefaults, layers: readonly
   const gates = isRecord(merged) ? merged.gates : undefined;
   const policies = GatePolicies.safeParse(deepMerge(defaults.gates, gates));
   if (!policies.success) return { ok: false, problems: zodIssueLines(policies.error, ['gates']) };
-  const { label, commands = {}, limits = {} } = file.data;
+  const { label, commands = {}, limits = {}, sandbox = {} } = file.data;
   return {
     ok: true,
     value: {
@@ -104,6 +106,7 @@ export function resolveTaskSettings(defaults: SettingsDefaults, layers: readonly
         ...(commands.lint === undefined ? {} : { lintCommand: commands.lint }),
         ...(commands.build === undefined ? {} : { buildCommand: commands.build }),
         ...(limits.coder === undefined || Object.keys(limits.coder).length === 0 ? {} : { coderCaps: limits.coder }),
+        ...(sandbox.egress === undefined || sandbox.egress.length === 0 ? {} : { egress: sandbox.egress }),
       },
     },
   };

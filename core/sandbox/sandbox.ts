@@ -1,8 +1,8 @@
 /**
  * Where model-written commands run. With bubblewrap: the whole file system read-only, only the
  * task's worktree and a private /tmp writable, the worktree's `.git` read-only (so nothing the
- * model writes there — hooks, config — runs later in the worker's own git commands), no network,
- * its own PID namespace (every process the command started dies with it), the worker's home
+ * model writes there — hooks, config — runs later in the worker's own git commands), no network
+ * (or, when the task names hosts, only those, through the egress proxy: egress-proxy.ts), its own PID namespace (every process the command started dies with it), the worker's home
  * directory, /run (local daemons' sockets) and any configured paths hidden, and an environment
  * built from an allow-list, so no API key or token the worker holds can reach the command.
  *
@@ -11,13 +11,16 @@
  * that it isolates nothing else.
  */
 import { isInside } from '../fs/is-inside.js';
-import { realpath, stat } from 'node:fs/promises';
+import { copyFile, mkdtemp, realpath, rm, stat } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { StagegateError, errorMessage } from '../errors.js';
 import { formatArgv, runCommand, type CommandResult } from '../exec/run-command.js';
 import type { Logger } from '../log.js';
 import { ISOLATION_FLAGS, detectBwrap } from './detect-bwrap.js';
+import { startEgressProxy } from './egress-proxy.js';
+import type { EgressRule } from './egress-rules.js';
 
 export interface SandboxRunOptions {
   /** The one directory the command may write: the task's worktree. */
@@ -27,6 +30,14 @@ export interface SandboxRunOptions {
   timeoutMs: number;
   /** Characters of output returned: a third from the head, the rest from the tail, the middle elided. */
   outputLimit?: number;
+  /** Hosts the command may reach through the egress proxy (absent or empty: no network at all). */
+  egress?: SandboxEgress;
+}
+
+export interface SandboxEgress {
+  rules: readonly EgressRule[];
+  /** Where each allowed and refused connection is logged: the task's logger. */
+  log: Logger;
 }
 
 export interface Sandbox {
@@ -104,19 +115,71 @@ function bwrapSandbox(bwrap: string, env: Record<string, string>, hiddenArgs: re
       const { writableDir, cwd } = await confine(options);
       const gitDir = path.join(writableDir, '.git');
       const protectGit = await isDirectory(gitDir);
-      const argv = [
-        bwrap,
-        ['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp'],
-        hiddenArgs,
-        ['--bind', writableDir, writableDir],
-        protectGit ? ['--ro-bind', gitDir, gitDir] : [],
-        ISOLATION_FLAGS,
-        ['--clearenv', ...setenv, '--chdir', cwd, '--'],
-        typeof command === 'string' ? ['sh', '-c', command] : command,
-      ].flat();
-      return finish(log, command, await runCommand(argv, { cwd, timeoutMs: options.timeoutMs, env, ...keep(options.outputLimit) }));
+      const argv = typeof command === 'string' ? ['sh', '-c', command] : [...command];
+      const egress = options.egress !== undefined && options.egress.rules.length > 0 ? await openEgress(options.egress) : undefined;
+      try {
+        const bwrapArgv = [
+          bwrap,
+          ['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp'],
+          hiddenArgs,
+          ['--bind', writableDir, writableDir],
+          protectGit ? ['--ro-bind', gitDir, gitDir] : [],
+          egress?.bindArgs ?? [],
+          ISOLATION_FLAGS,
+          ['--clearenv', ...setenv, ...(egress?.setenvArgs ?? []), '--chdir', cwd, '--'],
+          egress === undefined ? argv : egress.wrap(argv),
+        ].flat();
+        return finish(log, command, await runCommand(bwrapArgv, { cwd, timeoutMs: options.timeoutMs, env, ...keep(options.outputLimit) }));
+      } finally {
+        await egress?.close();
+      }
     },
   };
+}
+
+/** Where the egress proxy's socket and the bridge appear inside the sandbox, and the bridge's port there. */
+const EGRESS_DIR_INSIDE = '/tmp/.stagegate-egress';
+const EGRESS_PORT_INSIDE = 3128;
+const BRIDGE_SOURCE = fileURLToPath(new URL('./egress-bridge.mjs', import.meta.url));
+
+/**
+ * The egress proxy for one command: its socket and the bridge in a fresh directory bound
+ * read-only into the sandbox, the proxy variables every common tool reads, and the command
+ * started behind the bridge.
+ */
+async function openEgress(egress: SandboxEgress): Promise<{
+  bindArgs: string[];
+  setenvArgs: string[];
+  wrap(argv: readonly string[]): string[];
+  close(): Promise<void>;
+}> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'sg-egress-'));
+  await copyFile(BRIDGE_SOURCE, path.join(dir, 'bridge.mjs'));
+  const proxy = await startEgressProxy({ socketPath: path.join(dir, 'proxy.sock'), rules: egress.rules, log: egress.log }).catch(async (err: unknown) => {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  });
+  const proxyUrl = `http://127.0.0.1:${EGRESS_PORT_INSIDE}`;
+  const proxyEnv = ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy', 'npm_config_proxy', 'npm_config_https_proxy'];
+  return {
+    bindArgs: ['--ro-bind', dir, EGRESS_DIR_INSIDE],
+    setenvArgs: [...proxyEnv.flatMap((name) => ['--setenv', name, proxyUrl]), '--unsetenv', 'NO_PROXY', '--unsetenv', 'no_proxy'],
+    wrap: (argv) => [process.execPath, `${EGRESS_DIR_INSIDE}/bridge.mjs`, `${EGRESS_DIR_INSIDE}/proxy.sock`, String(EGRESS_PORT_INSIDE), ...argv],
+    async close() {
+      await proxy.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The same sandbox, every command of which may reach the hosts the rules name (one task's). */
+export function withEgress(sandbox: Sandbox, rules: readonly EgressRule[] | undefined, log: Logger): Sandbox {
+  if (rules === undefined || rules.length === 0) return sandbox;
+  if (sandbox.kind === 'none') {
+    log.warn({ egress: rules }, 'the unsandboxed runner does not isolate the network: commands reach any host, not only the allowed ones');
+    return sandbox;
+  }
+  return { kind: sandbox.kind, run: (command, options) => sandbox.run(command, { ...options, egress: { rules, log } }) };
 }
 
 function noneSandbox(env: Record<string, string>, log: Logger): Sandbox {

@@ -42,7 +42,19 @@ describe('repository settings', () => {
     expect(higher.ok && higher.value.maxReviewRounds).toBe(2);
   });
 
+  it('takes the egress allow-list from the upper layer whole, lower-cased, and none when the list is empty', () => {
+    const org = layer('sandbox:\n  egress: [registry.npmjs.org]\n');
+    const repo = layer('sandbox:\n  egress: [Files.PyPI.org, "*.pythonhosted.org"]\n');
+    const resolved = resolveTaskSettings(defaults, [org, repo]);
+    expect(resolved.ok && resolved.value.spec.egress).toEqual(['files.pypi.org', '*.pythonhosted.org']);
+    const orgOnly = resolveTaskSettings(defaults, [org]);
+    expect(orgOnly.ok && orgOnly.value.spec.egress).toEqual(['registry.npmjs.org']);
+    const emptied = resolveTaskSettings(defaults, [org, layer('sandbox:\n  egress: []\n')]);
+    expect(emptied.ok && emptied.value.spec).toEqual({});
+  });
+
   it.each([
+    ['sandbox:\n  egress: ["https://registry.npmjs.org"]\n', "'sandbox.egress[0]' expected a host name such as 'registry.npmjs.org', '*.pypi.org' or 'mirror.example:8443'"],
     ['label: "stagegate:done"\n', "'label' expected a label that does not start with 'stagegate:' (Stagegate shows a task's state with those)"],
     ['gates:\n  plan:\n    aprovers: [x]\n', '\'gates.plan\' Unrecognized key: "aprovers"'],
     ['gates:\n  plan:\n    autoApprove: [{ name: Docs, when: { pathsMatch: ["*.md"] } }]\n', "'gates.plan.autoApprove[0].name' expected a rule name of lower-case letters, digits and dashes"],

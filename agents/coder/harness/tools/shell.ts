@@ -28,7 +28,7 @@ export type ShellArgs = z.infer<typeof ShellArgs>;
 export const shellTool: ToolSpec<typeof ShellArgs> = {
   name: 'shell',
   description:
-    'Runs a command in the worktree, in a sandbox: no network, only the worktree and a private /tmp are writable, .git is read-only, HOME is /tmp. Returns the exit code and the output (long output keeps its head and tail). Some commands (such as pushing or installing packages) first need a human\'s approval: the task then pauses, and the command runs once someone approves it.',
+    'Runs a command in the worktree, in a sandbox: no network (unless the task allows named hosts, reached through the proxy in HTTPS_PROXY), only the worktree and a private /tmp are writable, .git is read-only, HOME is /tmp. Returns the exit code and the output (long output keeps its head and tail). Some commands (such as pushing or installing packages) first need a human\'s approval: the task then pauses, and the command runs once someone approves it.',
   args: ShellArgs,
   execute: runShell,
 };
