@@ -1,13 +1,13 @@
 /**
  * The deterministic half of the security review: checks that read the change itself (paths,
  * added and removed lines, manifests before and after) and report findings no model opinion
- * can talk away. Each check is one entry of CHANGE_CHECKS; a check that reads added lines (a
- * secret scan, say) is one more entry there.
+ * can talk away. Each check is one entry of CHANGE_CHECKS.
  */
 import picomatch from 'picomatch';
 import type { SecurityFinding } from '../bus/messages.js';
 import type { FileDiff } from '../git/diff-lines.js';
 import { protectedChangesIn, type ProtectedKind } from './protected-paths.js';
+import { scanAddedText } from './secret-scan.js';
 
 export interface ChangeUnderReview {
   /** Every path the change touches (`git diff --numstat`), binary files included. */
@@ -128,7 +128,27 @@ async function changedDependencyFields(change: ChangeUnderReview, file: string):
   return DEPENDENCY_FIELDS.filter((field) => JSON.stringify(a[field] ?? null) !== JSON.stringify(b[field] ?? null));
 }
 
+/**
+ * Secrets the change adds. Pushes are scanned already (coder and gateway); this one also sees
+ * commits that reached the branch another way, and puts the finding in front of the gate.
+ */
+const secretsCheck: ChangeCheck = {
+  name: 'secrets',
+  run: async (change) =>
+    found(
+      (await scanAddedText(change.diff.map((file) => ({ path: file.path, lines: file.added })))).map((secret) => ({
+        severity: 'critical',
+        category: 'secrets',
+        file: secret.file,
+        line: secret.line,
+        description: `Adds a secret (${secret.rule}: ${secret.message}).`,
+        suggestedFix: 'Remove the value from the change, read it from the environment or a secret store instead, and rotate it: it has been pushed.',
+      })),
+    ),
+};
+
 export const CHANGE_CHECKS: readonly ChangeCheck[] = [
+  secretsCheck,
   protectedPathCheck(
     'ci-workflow',
     'medium',

@@ -13,6 +13,7 @@ import { NUMSTAT_ARGS, parseNumstat } from '../../core/git/numstat.js';
 import { runChangeChecks } from '../../core/security/change-checks.js';
 import { protectedChangesIn } from '../../core/security/protected-paths.js';
 import { readChange } from '../../core/security/read-change.js';
+import { AWS_ACCESS_KEY_ID, ORDINARY_CODE } from '../helpers/fake-secrets.js';
 
 let dir: string;
 const run = (args: string[]) => git(args, { cwd: dir });
@@ -30,8 +31,8 @@ async function write(files: Record<string, string>) {
   }
 }
 
-/** A branch off main with these files written and these removed; the findings the checks report on it. */
-async function findingsFor(branch: string, files: Record<string, string>, removed: string[] = []) {
+/** A branch off main with these files written and these removed, read as the reviewer reads it. */
+async function changeOf(branch: string, files: Record<string, string>, removed: string[] = []) {
   await run(['checkout', '--quiet', '-b', branch, 'main']);
   await write(files);
   for (const path of removed) await run(['rm', '--quiet', path]);
@@ -39,7 +40,12 @@ async function findingsFor(branch: string, files: Record<string, string>, remove
   await run(['commit', '--quiet', '-m', branch]);
   await run(['checkout', '--quiet', 'main']);
   const { changedFiles } = parseNumstat(await run([...NUMSTAT_ARGS, `main...${branch}`]));
-  const findings = await runChangeChecks(await readChange(run, { base: 'main', commit: branch }, changedFiles));
+  return readChange(run, { base: 'main', commit: branch }, changedFiles);
+}
+
+/** The findings the checks report on a branch like `changeOf`'s, without their texts. */
+async function findingsFor(branch: string, files: Record<string, string>, removed: string[] = []) {
+  const findings = await runChangeChecks(await changeOf(branch, files, removed));
   return findings.map(({ severity, category, file, line, source }) => ({ severity, category, file, line, source }));
 }
 
@@ -113,6 +119,17 @@ describe('security checks on the change', () => {
     const change = await readChange(run, { base: 'main', commit: 'deps-named' }, ['package.json']);
     const [finding] = await runChangeChecks(change);
     expect(finding?.description).toMatch(/^Changes overrides:/);
+  });
+
+  it('reports a secret the change adds as critical at its line, naming the rule but never the value', async () => {
+    const code = `export const app = 1;\nconst aws = '${AWS_ACCESS_KEY_ID}';\n`;
+    const findings = await runChangeChecks(await changeOf('secret', { 'src/app.ts': code }));
+    expect(findings.map(({ severity, category, file, line }) => ({ severity, category, file, line }))).toEqual([
+      { severity: 'critical', category: 'secrets', file: 'src/app.ts', line: 2 },
+    ]);
+    expect(findings[0]?.description).toContain('aws/');
+    expect(JSON.stringify(findings)).not.toContain(AWS_ACCESS_KEY_ID);
+    expect(await findingsFor('no-secret', { 'src/app.ts': `export const app = 1;\n${ORDINARY_CODE}` })).toEqual([]);
   });
 
   it("reports deploy configuration and Stagegate's configuration", async () => {
