@@ -52,6 +52,7 @@ export function smallRepoReviews(count = 1): AnswerFn[] {
   return Array<AnswerFn>(count * 2).fill(smallRepoAnswers.reviewer);
 }
 
-function functionCall(id: string, name: string, args: Record<string, unknown>) {
+/** A Responses API function call item, as the scripted model answers with it. */
+export function functionCall(id: string, name: string, args: Record<string, unknown>) {
   return { type: 'function_call', id: `fc_${id}`, call_id: `call_${id}`, name, arguments: JSON.stringify(args), status: 'completed' };
 }
