@@ -80,6 +80,8 @@ export function sandboxEnv(workerEnv: NodeJS.ProcessEnv, home: string): Record<s
     PAGER: 'cat',
     GIT_PAGER: 'cat',
     GIT_TERMINAL_PROMPT: '0',
+    // The machine's /etc/gitconfig may name a credential helper; the worker's own config is hidden with its home.
+    GIT_CONFIG_NOSYSTEM: '1',
     npm_config_cache: path.join(home, '.npm'),
     npm_config_update_notifier: 'false',
   };

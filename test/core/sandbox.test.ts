@@ -30,7 +30,7 @@ const SECRETS: Record<string, string> = {
 };
 
 /** What may be set inside: the allow-list, plus what a shell sets for itself. */
-const ALLOWED_NAMES = new Set(['PATH', 'LANG', 'LANGUAGE', 'LC_ALL', 'LC_CTYPE', 'TZ', 'HOME', 'TMPDIR', 'TERM', 'CI', 'NO_COLOR', 'PAGER', 'GIT_PAGER', 'GIT_TERMINAL_PROMPT', 'npm_config_cache', 'npm_config_update_notifier']);
+const ALLOWED_NAMES = new Set(['PATH', 'LANG', 'LANGUAGE', 'LC_ALL', 'LC_CTYPE', 'TZ', 'HOME', 'TMPDIR', 'TERM', 'CI', 'NO_COLOR', 'PAGER', 'GIT_PAGER', 'GIT_TERMINAL_PROMPT', 'GIT_CONFIG_NOSYSTEM', 'npm_config_cache', 'npm_config_update_notifier']);
 
 const NET_PROBE = "require('net').connect(PORT,'127.0.0.1').on('error',()=>process.exit(7)).on('connect',()=>process.exit(0))";
 
