@@ -36,6 +36,7 @@ import { createTaskClient, type TaskClient } from '../../orchestrator/task-clien
 import { runGit } from '../fakes/github/bare-repo.js';
 import { startFakeGitHub, type FakeGitHub } from '../fakes/github/server.js';
 import { delivery, issueCommentCreated, issueLabeled, post } from '../helpers/github-webhooks.js';
+import { issueTask } from '../helpers/issue-task.js';
 import { startTestNatsServer, type TestNatsServer } from '../helpers/nats-server.js';
 import { functionCall, isSecurityReview, noFindings } from '../helpers/small-repo.js';
 import { startStagegateProcesses, type StagegateProcesses } from '../helpers/stagegate-processes.js';
@@ -234,17 +235,7 @@ const reviewerObeys: AnswerFn = (request) => {
   return { json: verdict };
 };
 
-async function taskOf(issueNumber: number, accept: (r: TaskRecord) => boolean, what: string, timeoutMs = 90_000): Promise<TaskRecord> {
-  return waitFor(
-    `the task of issue #${issueNumber} ${what}`,
-    async () => {
-      const record = (await tasks.list()).find((r) => r.context.spec.source?.issueNumber === issueNumber);
-      if (record?.state === 'failed') throw new Error(`task failed: ${record.context.error?.reason}`);
-      return record !== undefined && accept(record) ? record : undefined;
-    },
-    timeoutMs,
-  );
-}
+const taskOf = (issueNumber: number, accept: (r: TaskRecord) => boolean, what: string, timeoutMs = 90_000) => issueTask(tasks, issueNumber, accept, what, timeoutMs);
 
 async function auditOf(taskId: string): Promise<string> {
   const entries: unknown[] = [];

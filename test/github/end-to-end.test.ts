@@ -28,6 +28,7 @@ import { createTaskClient, type TaskClient } from '../../orchestrator/task-clien
 import { runGit } from '../fakes/github/bare-repo.js';
 import { startFakeGitHub, type FakeGitHub } from '../fakes/github/server.js';
 import { issueCommentCreated, issueLabeled, delivery, post } from '../helpers/github-webhooks.js';
+import { issueTask } from '../helpers/issue-task.js';
 import { startTestNatsServer, type TestNatsServer } from '../helpers/nats-server.js';
 import { isSecurityReview, noFindings, smallRepoAnswers } from '../helpers/small-repo.js';
 import { startStagegateProcesses, type StagegateProcesses } from '../helpers/stagegate-processes.js';
@@ -116,17 +117,7 @@ const reviewer: AnswerFn = (request) => {
   return { json: verdict };
 };
 
-async function taskOf(issueNumber: number, accept: (r: TaskRecord) => boolean, what: string, timeoutMs = 60_000): Promise<TaskRecord> {
-  return waitFor(
-    `the task of issue #${issueNumber} ${what}`,
-    async () => {
-      const record = (await tasks.list()).find((r) => r.context.spec.source?.issueNumber === issueNumber);
-      if (record?.state === 'failed') throw new Error(`task failed: ${record.context.error?.reason}`);
-      return record !== undefined && accept(record) ? record : undefined;
-    },
-    timeoutMs,
-  );
-}
+const taskOf = (issueNumber: number, accept: (r: TaskRecord) => boolean, what: string, timeoutMs = 60_000) => issueTask(tasks, issueNumber, accept, what, timeoutMs);
 
 /** Every body the status comment had, in order: created, then each edit. */
 function statusBodies(taskId: string): string[] {
