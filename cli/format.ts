@@ -125,5 +125,7 @@ function describeEvent(e: Extract<TaskLogEntry, { type: 'task.event' }>['event']
       return `retry asked by ${e.by}`;
     case 'review.human_changes_requested':
       return `changes requested on the pull request by ${e.by} (${e.comments.length} comment${e.comments.length === 1 ? '' : 's'})`;
+    case 'checks.reported':
+      return `checks on ${e.commit.slice(0, 10)}: ${e.verdict}${e.baseRed ? ' (the base branch is red too)' : ''} — ${e.summary}`;
   }
 }

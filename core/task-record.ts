@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { GateFacts, GatePolicies, PrincipalFacts } from './policy.js';
 import {
+  CiPolicy,
   DecisionChannel,
   DurableTimer,
   Gate,
@@ -24,6 +25,7 @@ export const TaskState = z.enum([
   'awaitingPlanApproval',
   'implementing',
   'reviewing',
+  'awaitingChecks',
   'awaitingReviewApproval',
   'awaitingDeployApproval',
   'awaitingCommandApproval',
@@ -104,6 +106,17 @@ export const SecurityRecord = z.object({
 });
 export type SecurityRecord = z.infer<typeof SecurityRecord>;
 
+/** The CI-fix loop of a task with a pull request. */
+export const CiRecord = z.object({
+  /** Coder rounds spent on failed checks. */
+  fixAttempts: z.number().int().nonnegative(),
+  /** The signatures of the last red report, sorted: the same again stops the loop. */
+  lastSignatures: z.array(z.string()).nullable(),
+  /** The checks as last read, in plain words, for the status comment. */
+  note: z.string().nullable(),
+});
+export type CiRecord = z.infer<typeof CiRecord>;
+
 export const TaskContext = z.object({
   taskId: TaskId,
   spec: TaskSpec,
@@ -132,6 +145,9 @@ export const TaskContext = z.object({
   /** What auto-approval rules read: the change, its checks and its review. */
   facts: GateFacts.default({ commit: null }),
   security: SecurityRecord.default({ findings: [], summary: '', fixRounds: 0 }),
+  /** Null: the task does not wait for CI. */
+  ciPolicy: CiPolicy.nullable().default(null),
+  ci: CiRecord.default({ fixAttempts: 0, lastSignatures: null, note: null }),
   decisions: z.array(Decision),
   stages: z.array(StageRecord),
   usage: Usage,

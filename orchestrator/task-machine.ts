@@ -7,6 +7,12 @@
  * planning → awaitingPlanApproval → implementing → reviewing
  *   ↺ changes requested → implementing (while rounds are left, else awaitingReviewApproval)
  * → awaitingDeployApproval → deploying → done; plus failed (retryable) and cancelled.
+ * A task with a pull request waits after each approving review in awaitingChecks for the CI
+ * checks on the reviewed commit: green goes on to the deploy gate; red goes back to the coder
+ * with what failed, at most `ci.maxFixAttempts` times, and stops at the review gate (a person
+ * decides) when the same checks fail the same way twice in a row or the attempts are used up.
+ * Checks failing on the base branch too are not the change's to fix: the task waits (or goes on
+ * to the deploy gate, if its CI policy says so).
  * A person's changes-requested review of the pull request at the review or deploy gate sends the
  * work back to implementing with the review's comments.
  * High or critical security findings in a review send the work back to the coder once, with the
@@ -17,8 +23,8 @@
  * or an auto-approval rule on the task's facts. Gate timeouts are durable records outside the
  * chart (`timers/`); when one falls due it arrives here as an ordinary `gate.timer_fired` event.
  */
-import { assign, setup } from 'xstate';
-import { isBlockingFinding, type Gate, type GateTimerKind, type InboxMessage, type ReviewComment, type SecurityFinding, type Stage, type TaskSubmit } from '../core/bus/messages.js';
+import { and, assign, setup } from 'xstate';
+import { isBlockingFinding, type CheckFailure, type ChecksReported, type Gate, type GateTimerKind, type InboxMessage, type ReviewComment, type SecurityFinding, type Stage, type TaskSubmit } from '../core/bus/messages.js';
 import { policyFor, type TimeoutAction } from '../core/policy.js';
 import { addUsage, emptyUsage, type Decision, type GateVisit, type TaskContext } from '../core/task-record.js';
 import { autoApprovalAt, blockingFindings, deciderOf, isSecurityBlocked, openVisit, refusalOf, tallyGate } from './gate-policy.js';
@@ -133,6 +139,33 @@ function expiryAction(context: TaskContext, gate: Gate): TimeoutAction | undefin
   return policyFor(context.policies, gate).timeout?.onExpire;
 }
 
+/** Characters of each failed check's details the coder is told (the record keeps every round's). */
+const CI_DETAILS_KEPT = 6_000;
+
+function signaturesOf(failures: readonly CheckFailure[]): string[] {
+  return [...new Set(failures.map((f) => f.signature))].sort();
+}
+
+function namesOf(failures: readonly CheckFailure[]): string {
+  return failures.map((f) => f.name).join(', ') || 'checks';
+}
+
+/** Why the CI-fix loop stops at this red report, if it does: the same failure again, or no attempts left. */
+function ciLoopStop(context: TaskContext, event: ChecksReported): string | undefined {
+  const policy = context.ciPolicy;
+  if (policy === null) return undefined;
+  const same = context.ci.lastSignatures !== null && context.ci.lastSignatures.join('\n') === signaturesOf(event.failures).join('\n');
+  if (same) return `the same failure twice in a row (${namesOf(event.failures)}): fixing it again is unlikely to help, so a person decides`;
+  if (context.ci.fixAttempts >= policy.maxFixAttempts) {
+    return `${context.ci.fixAttempts} CI-fix attempt${context.ci.fixAttempts === 1 ? '' : 's'} used (at most ${policy.maxFixAttempts}) and ${namesOf(event.failures)} still fail${event.failures.length === 1 ? 's' : ''}: a person decides`;
+  }
+  return undefined;
+}
+
+function isRedReport(context: TaskContext, event: TaskEvent): event is ChecksReported {
+  return event.type === 'checks.reported' && event.commit === context.implementation?.commit && event.verdict === 'red';
+}
+
 function describeWait(context: TaskContext, gate: Gate): string {
   const ms = policyFor(context.policies, gate).timeout?.expireAfterMs ?? 0;
   const minutes = Math.round(ms / 60_000);
@@ -156,6 +189,13 @@ export const taskMachine = setup({
       (event.security?.findings ?? []).some(isBlockingFinding) &&
       context.security.fixRounds < SECURITY_FIX_ROUNDS,
     autoApproves: ({ context }, params: { gate: Gate }) => autoApprovalAt(context, params.gate) !== undefined,
+    watchesChecks: ({ context }) => context.ciPolicy !== null,
+    /** A report about the commit the task waits on (an older commit's checks change nothing). */
+    checksGreen: ({ context, event }) => event.type === 'checks.reported' && event.commit === context.implementation?.commit && event.verdict === 'green',
+    redBase: ({ context, event }, params: { onRedBase: 'wait' | 'proceed' }) =>
+      isRedReport(context, event) && event.baseRed && context.ciPolicy?.onRedBase === params.onRedBase,
+    ciLoopStops: ({ context, event }) => isRedReport(context, event) && ciLoopStop(context, event) !== undefined,
+    ciFixDue: ({ context, event }) => isRedReport(context, event),
     approvalPassesGate: ({ context, event }, params: { gate: Gate }) =>
       event.type === 'gate.decide' &&
       event.decision === 'approve' &&
@@ -278,6 +318,33 @@ export const taskMachine = setup({
             : '';
       const note = `A person did not approve running \`${pending.command}\`${why}: do without it. Where you left off: ${pending.notes}`;
       return { implementFeedback: [...context.implementFeedback, note], pendingCommand: null };
+    }),
+    /** What the checks said, in the task's words; green also becomes a fact auto-approval rules read. */
+    recordChecks: assign(({ context, event }) => {
+      if (event.type !== 'checks.reported') return {};
+      const sha = event.commit.slice(0, 7);
+      const base = context.spec.base;
+      let note: string;
+      if (event.verdict === 'green') note = `checks passed on ${sha}: ${event.summary}`;
+      else if (event.baseRed) {
+        note =
+          context.ciPolicy?.onRedBase === 'proceed'
+            ? `the base branch is red: ${namesOf(event.failures)} fail on ${base} too; going on as the CI policy allows`
+            : `the base branch is red: ${namesOf(event.failures)} fail on ${base} too, so this change is not what broke them; waiting for ${base} to be fixed`;
+      } else note = ciLoopStop(context, event) ?? `checks failed on ${sha}: ${namesOf(event.failures)}; the coder is fixing them`;
+      return {
+        ci: { ...context.ci, note, ...(event.verdict === 'red' && !event.baseRed ? { lastSignatures: signaturesOf(event.failures) } : {}) },
+        facts: { ...context.facts, checksGreen: event.verdict === 'green' },
+        updatedAt: event.sentAt,
+      };
+    }),
+    /** One coder round on failed checks: what failed, with its output and log, as feedback. */
+    startCiFixRound: assign(({ context, event }) => {
+      if (event.type !== 'checks.reported') return {};
+      const attempt = context.ci.fixAttempts + 1;
+      const details = event.failures.map((f) => `## ${f.name}${f.url === undefined ? '' : ` (${f.url})`}\n${f.details.slice(-CI_DETAILS_KEPT)}`).join('\n\n');
+      const note = `CI failed on ${event.commit.slice(0, 7)} (fix attempt ${attempt} of ${context.ciPolicy?.maxFixAttempts ?? attempt}). Find the cause in what failed below, fix it, and run the tests again before you finish:\n\n${details}`;
+      return { ci: { ...context.ci, fixAttempts: attempt }, implementFeedback: [...context.implementFeedback, note] };
     }),
     recordDeploy: assign(({ event }) =>
       event.type === 'deploy.succeeded' ? { deployed: { commit: event.commit, target: event.target } } : {},
@@ -408,6 +475,8 @@ export const taskMachine = setup({
     gateVisit: null,
     facts: { commit: null },
     security: { findings: [], summary: '', fixRounds: 0 },
+    ciPolicy: input.ci ?? null,
+    ci: { fixAttempts: 0, lastSignatures: null, note: null },
     decisions: [],
     stages: [],
     usage: emptyUsage(),
@@ -568,6 +637,11 @@ export const taskMachine = setup({
             actions: [{ type: 'endStage', params: { outcome: 'security findings' } }, 'recordVerdict', 'startSecurityRound'],
           },
           {
+            guard: and(['isCurrentJob', 'watchesChecks']),
+            target: 'awaitingChecks',
+            actions: [{ type: 'endStage', params: { outcome: 'approved' } }, 'recordVerdict'],
+          },
+          {
             guard: 'isCurrentJob',
             target: 'awaitingDeployApproval',
             actions: [{ type: 'endStage', params: { outcome: 'approved' } }, 'recordVerdict'],
@@ -598,6 +672,19 @@ export const taskMachine = setup({
             { type: 'recordFailure', params: { stage: 'review' } },
           ],
         },
+      },
+    },
+    awaitingChecks: {
+      on: {
+        'task.cancel': { target: 'cancelled', actions: { type: 'recordCancel', params: { stage: 'review' } } },
+        'review.human_changes_requested': { target: 'implementing', actions: 'recordHumanReview' },
+        'checks.reported': [
+          { guard: 'checksGreen', target: 'awaitingDeployApproval', actions: 'recordChecks' },
+          { guard: { type: 'redBase', params: { onRedBase: 'proceed' } }, target: 'awaitingDeployApproval', actions: 'recordChecks' },
+          { guard: { type: 'redBase', params: { onRedBase: 'wait' } }, actions: 'recordChecks' },
+          { guard: 'ciLoopStops', target: 'awaitingReviewApproval', actions: 'recordChecks' },
+          { guard: 'ciFixDue', target: 'implementing', actions: ['recordChecks', 'startCiFixRound'] },
+        ],
       },
     },
     awaitingReviewApproval: {

@@ -396,12 +396,25 @@ export type JobFailed = z.infer<typeof JobFailed>;
 
 // ---- commands: people and triggers → orchestrator (subject inbox.<taskId>) ----
 
+/**
+ * How a task with a pull request treats its CI: after each review it waits for the checks on
+ * the reviewed commit, and a failure goes back to the coder, at most `maxFixAttempts` times.
+ */
+export const CiPolicy = z.object({
+  maxFixAttempts: z.number().int().nonnegative().default(3),
+  /** When the same checks fail on the base branch too: wait for it to be fixed, or go on to the deploy gate. */
+  onRedBase: z.enum(['wait', 'proceed']).default('wait'),
+});
+export type CiPolicy = z.infer<typeof CiPolicy>;
+
 export const TaskSubmit = z.object({
   type: z.literal('task.submit'),
   ...envelope,
   spec: TaskSpec,
   policies: GatePolicies,
   maxReviewRounds: z.number().int().nonnegative(),
+  /** Absent: the task does not wait for CI (it has no pull request whose checks could be read). */
+  ci: CiPolicy.optional(),
 });
 export type TaskSubmit = z.infer<typeof TaskSubmit>;
 
@@ -493,6 +506,34 @@ export const HumanChangesRequested = z.object({
 });
 export type HumanChangesRequested = z.infer<typeof HumanChangesRequested>;
 
+/** One failed check, as the coder is told about it. */
+export const CheckFailure = z.object({
+  name: z.string().min(1),
+  url: z.string().optional(),
+  /** The check's output, its failure annotations and, for GitHub Actions, the tail of the job's log: trimmed. */
+  details: z.string(),
+  /** The same check failing the same way gets the same signature: two in a row stop the loop. */
+  signature: z.string().min(1),
+});
+export type CheckFailure = z.infer<typeof CheckFailure>;
+
+/**
+ * The checks on a task's commit have all finished (serve reads them on each check webhook, and
+ * polls while a task waits). `red` names each failure; `baseRed` says the same checks fail on
+ * the base branch's head too, so the change is not what broke them.
+ */
+export const ChecksReported = z.object({
+  type: z.literal('checks.reported'),
+  ...envelope,
+  commit: z.string().min(1),
+  verdict: z.enum(['green', 'red']),
+  failures: z.array(CheckFailure),
+  baseRed: z.boolean(),
+  /** What was read, in a line: `ci success, lint success` or `no checks reported within 2 min`. */
+  summary: z.string(),
+});
+export type ChecksReported = z.infer<typeof ChecksReported>;
+
 const AGENT_RESULTS = [
   PlanProposed,
   CodeCommitted,
@@ -506,7 +547,7 @@ const AGENT_RESULTS = [
 export const AgentResult = z.discriminatedUnion('type', AGENT_RESULTS);
 export type AgentResult = z.infer<typeof AgentResult>;
 
-export const InboxMessage = z.discriminatedUnion('type', [...AGENT_RESULTS, TaskSubmit, GateDecide, GateTimerFired, TaskCancel, TaskRetry, HumanChangesRequested]);
+export const InboxMessage = z.discriminatedUnion('type', [...AGENT_RESULTS, TaskSubmit, GateDecide, GateTimerFired, TaskCancel, TaskRetry, HumanChangesRequested, ChecksReported]);
 export type InboxMessage = z.infer<typeof InboxMessage>;
 
 // ---- the task log: what `stagegate logs` reads (subject log.<taskId>.<kind>) ----

@@ -23,6 +23,7 @@ export const STATE_LABELS: Record<TaskState, string> = {
   awaitingPlanApproval: 'stagegate:awaiting-approval',
   implementing: 'stagegate:implementing',
   reviewing: 'stagegate:reviewing',
+  awaitingChecks: 'stagegate:checks',
   awaitingReviewApproval: 'stagegate:awaiting-approval',
   awaitingDeployApproval: 'stagegate:awaiting-approval',
   awaitingCommandApproval: 'stagegate:awaiting-approval',
@@ -40,6 +41,7 @@ export const LABEL_LOOKS: Record<string, { color: string; description: string }>
   'stagegate:awaiting-approval': { color: 'fbca04', description: 'Stagegate: waiting at a gate for /approve or /reject' },
   'stagegate:implementing': { color: '1d76db', description: 'Stagegate: the coder is at work' },
   'stagegate:reviewing': { color: '5319e7', description: 'Stagegate: the reviewer is at work' },
+  'stagegate:checks': { color: 'bfd4f2', description: 'Stagegate: waiting for CI checks' },
   'stagegate:deploying': { color: '0e8a16', description: 'Stagegate: deploying' },
   'stagegate:done': { color: '0e8a16', description: 'Stagegate: done' },
   'stagegate:failed': { color: 'd93f0b', description: 'Stagegate: a stage failed; /retry runs it again' },
@@ -51,6 +53,7 @@ const STATE_WORDS: Record<TaskState, string> = {
   awaitingPlanApproval: '⏸️ Waiting for approval of the plan',
   implementing: '🛠️ Implementing',
   reviewing: '🔍 Reviewing',
+  awaitingChecks: '⏳ Waiting for checks',
   awaitingReviewApproval: '⏸️ Waiting at the review gate',
   awaitingDeployApproval: '⏸️ Waiting for approval to deploy',
   awaitingCommandApproval: '⏸️ Waiting for approval to run a command',
@@ -110,6 +113,8 @@ export function renderStatusComment(input: StatusInput): string {
     }
     out.push(...securityLines(record));
   }
+
+  if (c.ci.note !== null) out.push('', `**Checks:** ${oneLine(c.ci.note)}`);
 
   const decisions = c.decisions.filter((d) => d.counted);
   if (decisions.length > 0) {
