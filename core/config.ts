@@ -203,6 +203,24 @@ export function deploySettingsOf(github: { deploy?: GitHubDeployConfig | undefin
  * file), never both. The API and git are reached through their URLs, so GitHub Enterprise (API at
  * `https://host/api/v3`, git at the host root) and the tests' fake work like github.com.
  */
+/**
+ * The CI-fix loop of tasks from GitHub issues: after each approving review the task waits for the
+ * checks on its pull request's head; failures go back to the coder. serve reads the checks on
+ * each check webhook and polls while a task waits, in case a delivery was missed.
+ */
+export const GitHubCiConfig = z.object({
+  /** Off: tasks go from review straight to the deploy gate (the deployer still waits for checks before merging). */
+  enabled: flag.default(true),
+  maxFixAttempts: nonNegativeInt.default(3),
+  onRedBase: z.enum(['wait', 'proceed']).default('wait'),
+  pollMs: positiveInt.default(60_000),
+  /** With no check reported this long after the review, the repository is taken to have no CI. */
+  noChecksAfterMs: nonNegativeInt.default(120_000),
+  /** Characters of a failed GitHub Actions job's log (its end) the coder is shown. */
+  logTailChars: positiveInt.default(8_000),
+});
+export type GitHubCiConfig = z.infer<typeof GitHubCiConfig>;
+
 export const GitHubConfig = z
   .object({
     token: z.string().min(1).optional(),
@@ -228,6 +246,7 @@ export const GitHubConfig = z
     gatewayUrl: z.url('expected a URL such as https://stagegate.example.com/git').optional(),
     /** Absent: the defaults (`deploySettingsOf`). */
     deploy: GitHubDeployConfig.optional(),
+    ci: GitHubCiConfig.default(GitHubCiConfig.parse({})),
   })
   .superRefine((github, ctx) => {
     const app = github.appId !== undefined || github.privateKey !== undefined;
@@ -347,6 +366,11 @@ const ENV_FIELDS: ReadonlyArray<{ env: string; path: string[]; list?: boolean; n
   { env: 'STAGEGATE_GITHUB_COMMAND_PERMISSION', path: ['github', 'commandPermission'] },
   { env: 'STAGEGATE_GITHUB_PACE_WRITES', path: ['github', 'paceWrites'] },
   { env: 'STAGEGATE_GIT_GATEWAY_URL', path: ['github', 'gatewayUrl'] },
+  { env: 'STAGEGATE_CI', path: ['github', 'ci', 'enabled'] },
+  { env: 'STAGEGATE_CI_MAX_FIX_ATTEMPTS', path: ['github', 'ci', 'maxFixAttempts'] },
+  { env: 'STAGEGATE_CI_ON_RED_BASE', path: ['github', 'ci', 'onRedBase'] },
+  { env: 'STAGEGATE_CI_POLL_MS', path: ['github', 'ci', 'pollMs'] },
+  { env: 'STAGEGATE_CI_NO_CHECKS_AFTER_MS', path: ['github', 'ci', 'noChecksAfterMs'] },
   { env: 'STAGEGATE_DEPLOY_STRATEGY', path: ['github', 'deploy', 'strategy'] },
   { env: 'STAGEGATE_DEPLOY_MERGE_METHOD', path: ['github', 'deploy', 'mergeMethod'] },
   { env: 'STAGEGATE_DEPLOY_REQUIRED_CHECKS', path: ['github', 'deploy', 'requiredChecks'], list: true },

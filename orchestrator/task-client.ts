@@ -14,6 +14,7 @@ import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import {
   TaskLogEntry,
+  type CiPolicy,
   type DecisionChannel,
   type Gate,
   type InboxMessage,
@@ -36,7 +37,7 @@ export { GateAlreadyDecided } from './gate-outcome.js';
 
 export interface TaskClient {
   /** Throws `LimitReached` when a limit refuses the start: then nothing is sent. */
-  submit(input: { spec: TaskSpec; policies: GatePolicies; maxReviewRounds: number; taskId?: string }): Promise<string>;
+  submit(input: { spec: TaskSpec; policies: GatePolicies; maxReviewRounds: number; ci?: CiPolicy; taskId?: string }): Promise<string>;
   get(taskId: string): Promise<TaskRecord>;
   list(): Promise<TaskRecord[]>;
   decide(input: DecisionInput): Promise<DecisionAnswer>;
@@ -126,11 +127,11 @@ export async function createTaskClient(nc: NatsConnection, options: TaskClientOp
   };
 
   return {
-    async submit({ spec, policies, maxReviewRounds, taskId = newTaskId() }) {
+    async submit({ spec, policies, maxReviewRounds, ci, taskId = newTaskId() }) {
       const stored = sanitizeSpec(spec);
       await start(
         { taskId, user: stored.submittedBy, spec: stored },
-        { type: 'task.submit', taskId, msgId: `${taskId}:submit`, sentAt: now().toISOString(), spec: stored, policies, maxReviewRounds },
+        { type: 'task.submit', taskId, msgId: `${taskId}:submit`, sentAt: now().toISOString(), spec: stored, policies, maxReviewRounds, ...(ci === undefined ? {} : { ci }) },
       );
       return taskId;
     },

@@ -6,11 +6,8 @@
  * waits at the review or deploy gate; otherwise the person is told so on the pull request and
  * nothing changes. Reviews by bots (ours included) and other states are ignored.
  */
-import { jetstream } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
 import { z } from 'zod';
 import type { HumanChangesRequested, ReviewComment } from '../../core/bus/messages.js';
-import { subjects } from '../../core/bus/subjects.js';
 import { isStagegateError } from '../../core/errors.js';
 import { listAll } from '../../core/github/client.js';
 import type { Logger } from '../../core/log.js';
@@ -70,13 +67,6 @@ export interface HumanReviewDeps {
   publish(event: HumanChangesRequested): Promise<void>;
   log: Logger;
   now(): Date;
-}
-
-export function inboxPublisher(nc: NatsConnection): (event: HumanChangesRequested) => Promise<void> {
-  const js = jetstream(nc);
-  return async (event) => {
-    await js.publish(subjects.inbox(event.taskId), JSON.stringify(event), { msgID: event.msgId });
-  };
 }
 
 /** Pure routing of a `pull_request_review` delivery (not from a fork: the channel checked): the work it means, or why it is ignored. */

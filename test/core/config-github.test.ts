@@ -26,6 +26,7 @@ describe('GitHub configuration', () => {
       commandPermission: 'write',
       permissionCacheMs: 60_000,
       paceWrites: true,
+      ci: { enabled: true, maxFixAttempts: 3, onRedBase: 'wait', pollMs: 60_000, noChecksAfterMs: 120_000, logTailChars: 8_000 },
     });
   });
 

@@ -112,7 +112,7 @@ describe('GitHub status comment', () => {
 
   it('gives every state one stagegate: label, all gates sharing awaiting-approval', () => {
     expect(new Set(Object.values(STATE_LABELS))).toEqual(
-      new Set(['stagegate:planning', 'stagegate:awaiting-approval', 'stagegate:implementing', 'stagegate:reviewing', 'stagegate:deploying', 'stagegate:done', 'stagegate:failed', 'stagegate:cancelled']),
+      new Set(['stagegate:planning', 'stagegate:awaiting-approval', 'stagegate:implementing', 'stagegate:reviewing', 'stagegate:checks', 'stagegate:deploying', 'stagegate:done', 'stagegate:failed', 'stagegate:cancelled']),
     );
   });
 });

@@ -11,7 +11,7 @@ import type { JobOutcome } from '../../../core/bus/job-worker.js';
 import { gitHubStatusOf, listAll } from '../../../core/github/client.js';
 import { parseAt } from '../../../core/parse.js';
 import { emptyUsage } from '../../../core/task-record.js';
-import { describeCheck, judgeChecks, readCommitChecks } from './commit-checks.js';
+import { describeCheck, judgeChecks, readCommitChecks } from '../../../core/github/commit-checks.js';
 import { deployFailed, pollUntilDone, type GitHubDeployInput } from './github-deploy.js';
 
 const PullRequest = z.object({

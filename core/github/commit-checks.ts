@@ -6,23 +6,26 @@
  * without CI has nothing to wait for (name the checks in `requiredChecks` to insist on them).
  */
 import { z } from 'zod';
-import type { GitHubOctokit } from '../../../core/github/client.js';
-import { parseAt } from '../../../core/parse.js';
+import { parseAt } from '../parse.js';
+import type { GitHubOctokit } from './client.js';
 
 const CheckRuns = z.object({
   check_runs: z.array(
     z.object({
+      id: z.number().int(),
       name: z.string(),
       status: z.string(),
       conclusion: z.string().nullable(),
       html_url: z.string().nullable().optional(),
       details_url: z.string().nullable().optional(),
+      app: z.object({ slug: z.string().nullish() }).nullish(),
+      output: z.object({ title: z.string().nullish(), summary: z.string().nullish(), text: z.string().nullish() }).nullish(),
     }),
   ),
 });
 
 const CombinedStatus = z.object({
-  statuses: z.array(z.object({ context: z.string(), state: z.string(), target_url: z.string().nullable().optional() })),
+  statuses: z.array(z.object({ context: z.string(), state: z.string(), target_url: z.string().nullable().optional(), description: z.string().nullish() })),
 });
 
 export interface CheckState {
@@ -30,6 +33,8 @@ export interface CheckState {
   /** `success`, `failure`, `pending`… as GitHub words it. */
   state: string;
   url: string | undefined;
+  /** Where it came from: a check run (with its id, App and output) or a commit status (with its description). */
+  source: { kind: 'check-run'; id: number; app: string | undefined; output: string } | { kind: 'status'; description: string };
 }
 
 export type ChecksVerdict =
@@ -45,8 +50,18 @@ export async function readCommitChecks(octokit: GitHubOctokit, repo: { owner: st
   const runs = parseAt(CheckRuns, (await octokit.rest.checks.listForRef({ ...repo, ref: sha, per_page: 100 })).data, `GitHub check runs of ${where}`);
   const combined = parseAt(CombinedStatus, (await octokit.rest.repos.getCombinedStatusForRef({ ...repo, ref: sha, per_page: 100 })).data, `GitHub commit status of ${where}`);
   return [
-    ...runs.check_runs.map((r) => ({ name: r.name, state: r.status === 'completed' ? (r.conclusion ?? 'completed') : r.status, url: r.html_url ?? r.details_url ?? undefined })),
-    ...combined.statuses.map((s) => ({ name: s.context, state: s.state, url: s.target_url ?? undefined })),
+    ...runs.check_runs.map((r): CheckState => ({
+      name: r.name,
+      state: r.status === 'completed' ? (r.conclusion ?? 'completed') : r.status,
+      url: r.html_url ?? r.details_url ?? undefined,
+      source: {
+        kind: 'check-run',
+        id: r.id,
+        app: r.app?.slug ?? undefined,
+        output: [r.output?.title, r.output?.summary, r.output?.text].filter((part): part is string => typeof part === 'string' && part.trim() !== '').join('\n'),
+      },
+    })),
+    ...combined.statuses.map((s): CheckState => ({ name: s.context, state: s.state, url: s.target_url ?? undefined, source: { kind: 'status', description: s.description ?? '' } })),
   ];
 }
 
