@@ -66,6 +66,8 @@ export const Decision = z.object({
   rule: z.string().optional(),
   /** An approval by the security group of a deploy gate held by blocking findings; `comment` is the reason. */
   securityOverride: z.literal(true).optional(),
+  /** The branch head the decision was given for; a deploy approval counts only while it is the head. */
+  sha: z.string().optional(),
 });
 export type Decision = z.infer<typeof Decision>;
 
@@ -132,6 +134,10 @@ export const TaskContext = z.object({
   /** What auto-approval rules read: the change, its checks and its review. */
   facts: GateFacts.default({ commit: null }),
   security: SecurityRecord.default({ findings: [], summary: '', fixRounds: 0 }),
+  /** The commit the task's branch points at, as last known: the coder's, or a push seen on its pull request. */
+  head: z.string().nullable().default(null),
+  /** The head the deploy gate was passed for: what the deploy job merges, on every attempt. */
+  deployCommit: z.string().nullable().default(null),
   decisions: z.array(Decision),
   stages: z.array(StageRecord),
   usage: Usage,
