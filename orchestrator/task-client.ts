@@ -62,6 +62,8 @@ export interface DecisionInput {
   visit?: number;
   /** What the channel verified about `by` (Slack user groups, GitHub teams); policies match on it. */
   principal?: PrincipalFacts;
+  /** The commit approved; at the deploy gate it must be the branch's head (absent: the head the orchestrator knows). */
+  sha?: string;
   /** How long to wait for the orchestrator's answer. */
   answerTimeoutMs?: number;
 }
@@ -159,6 +161,7 @@ export async function createTaskClient(nc: NatsConnection, options: TaskClientOp
         via: input.via,
         ...(input.comment === undefined ? {} : { comment: input.comment }),
         ...(input.principal === undefined ? {} : { principal: input.principal }),
+        ...(input.sha === undefined ? {} : { sha: input.sha }),
         visit,
       });
       const audit = await answer;

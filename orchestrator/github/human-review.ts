@@ -9,7 +9,7 @@
 import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { z } from 'zod';
-import type { HumanChangesRequested, ReviewComment } from '../../core/bus/messages.js';
+import type { HumanChangesRequested, InboxMessage, ReviewComment } from '../../core/bus/messages.js';
 import { subjects } from '../../core/bus/subjects.js';
 import { isStagegateError } from '../../core/errors.js';
 import { listAll } from '../../core/github/client.js';
@@ -72,7 +72,7 @@ export interface HumanReviewDeps {
   now(): Date;
 }
 
-export function inboxPublisher(nc: NatsConnection): (event: HumanChangesRequested) => Promise<void> {
+export function inboxPublisher(nc: NatsConnection): (event: InboxMessage) => Promise<void> {
   const js = jetstream(nc);
   return async (event) => {
     await js.publish(subjects.inbox(event.taskId), JSON.stringify(event), { msgID: event.msgId });

@@ -225,6 +225,24 @@ describe('merge strategy', () => {
     expect(merges()).toHaveLength(0);
   });
 
+  it('reports a merge GitHub refuses with 409 because the branch moved while the checks ran, and does not try again', async () => {
+    await openPullRequest();
+    await fake.setCheck(OWNER, repo(), commit, 'ci', { status: 'in_progress' });
+    const { ctx, saw } = jobContext();
+    const running = failureOf(deployer({ strategy: 'merge' })(deployJob(), ctx));
+    await saw(/waiting for checks/);
+    await wc.commit({ 'late.js': 'pushed after the approval\n' }, 'Late change');
+    await wc.push(BRANCH);
+    await fake.setCheck(OWNER, repo(), commit, 'ci', { conclusion: 'success' });
+
+    const reason = await running;
+
+    expect(reason).toMatch(/^GitHub would not merge pull request #\d+ \(the branch moved since the review\): http/);
+    expect(merges().map((r) => ({ status: r.status, sha: (r.body as { sha?: string }).sha }))).toEqual([{ status: 409, sha: commit }]);
+    expect((await wc.git(['ls-remote', 'origin', 'refs/heads/main'])).split('\t')[0]).not.toBe(commit);
+    expect(await branchExists()).toBe(true);
+  });
+
   it('resumes a redelivered job: the second delivery merges once, and a third finds it merged', async () => {
     await openPullRequest();
     await fake.setCheck(OWNER, repo(), commit, 'ci', { status: 'in_progress' });
