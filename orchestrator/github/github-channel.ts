@@ -4,7 +4,7 @@
  * delivery means (the repository's trigger label starts a task, a comment is a command, a pull request on a Stagegate
  * branch is linked to its task, a push to its branch tells the task (`branch-moves.ts`), a review requesting changes goes back to the coder:
  * `human-review.ts`; anything about a pull request from a fork is ignored), and a durable follower of the task log that keeps each task's
- * status comment and label in line with the task.
+ * status comment and label, and the `stagegate` check run on its head (`gate-check.ts`), in line with the task.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import { z } from 'zod';
@@ -26,6 +26,7 @@ import { openIssueIndex, type IssueIndex } from './issue-index.js';
 import { limitComments } from './limit-comment.js';
 import { IssueCommentCreated, IssuesLabeled, PullRequestOpened, isFromFork, repositoryRefOf, type RepositoryClients } from './payloads.js';
 import { createPermissionChecker } from './permissions.js';
+import { reconcileGateCheck, type GateCheckDeps } from './gate-check.js';
 import { postGateReminder } from './gate-reminder.js';
 import { createSettingsLoader } from './repo-settings.js';
 import { reconcileStatus, type StatusDeps } from './status-channel.js';
@@ -99,6 +100,7 @@ export async function createGitHubChannel(options: GitHubChannelOptions): Promis
   const publish = inboxPublisher(nc);
   const reviewDeps: HumanReviewDeps = { ...commandDeps, botLogin: settings.botLogin, publish, now };
   const branchDeps: BranchMoveDeps = { index, github, publish, log, now };
+  const checkDeps: GateCheckDeps = { tasks, github, enabled: settings.appId !== undefined, log };
 
   function ignoreFork(pull: { number: number; head: { repo: { full_name: string } | null } }, event: string): RoutedDelivery {
     log.info({ event, pullRequest: pull.number, headRepository: pull.head.repo?.full_name ?? null }, 'event about a pull request from a fork ignored');
@@ -174,12 +176,14 @@ export async function createGitHubChannel(options: GitHubChannelOptions): Promis
     index,
     refreshStatus: (taskId) => reconcileStatus(statusDeps, taskId),
     async start() {
+      if (!checkDeps.enabled) log.info('github check runs off: GitHub lets only Apps write them (GITHUB_APP_ID with checks: write)');
       following = await followAppliedEvents({
         nc,
         consumer: GITHUB_CHANNEL_CONSUMER,
         log,
         handle: async (entry) => {
           await reconcileStatus(statusDeps, entry.taskId);
+          await reconcileGateCheck(checkDeps, entry.taskId);
           if (entry.accepted && entry.event.type === 'gate.timer_fired' && entry.event.kind === 'remind') {
             await postGateReminder(statusDeps, entry.event);
           }

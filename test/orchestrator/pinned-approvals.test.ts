@@ -9,6 +9,7 @@ import type { GatePolicy } from '../../core/policy.js';
 import type { TaskRecord } from '../../core/task-record.js';
 import { applyMessage } from '../../orchestrator/apply-message.js';
 import { countedApprovals, gateStatusOf, staleApprovals } from '../../orchestrator/gate-policy.js';
+import { gateCheckOf } from '../../orchestrator/github/gate-check.js';
 
 const TASK = 't-pin';
 const T0 = '2025-03-01T10:00:00.000Z';
@@ -142,5 +143,34 @@ describe('deploy approvals pinned to the branch head', () => {
     const deploying = apply(atDeployGate(), decide('alice')).record;
     const done = apply(deploying, { type: 'deploy.succeeded', ...envelope(), jobId: `${TASK}:deploy:1`, usage, commit: A, target: 'main' }).record;
     expect(applyMessage(done, moved(B)).kind).toBe('effects-only');
+  });
+});
+
+describe('the stagegate check run a task asks for', () => {
+  it('is in progress on the head while the task waits at the deploy gate', () => {
+    expect(gateCheckOf(atDeployGate())).toMatchObject({ sha: A, status: 'in_progress', title: 'Waiting at the deploy gate for aaaaaaa' });
+  });
+
+  it('succeeds once the deploy gate passed for that head, and only for it', () => {
+    const deploying = apply(atDeployGate(), decide('alice')).record;
+    expect(gateCheckOf(deploying)).toMatchObject({ sha: A, status: 'completed', conclusion: 'success', title: 'Deploy gate passed for aaaaaaa' });
+    // A push while deploying: the new head was never approved.
+    expect(gateCheckOf(apply(deploying, moved(B)).record)).toMatchObject({ sha: B, status: 'in_progress' });
+  });
+
+  it('fails on the head the deploy gate rejected, and on a failed or cancelled task', () => {
+    const rejected = apply(atDeployGate(), decide('bob', { decision: 'reject', comment: 'not today' })).record;
+    expect(rejected.state).toBe('implementing');
+    expect(gateCheckOf(rejected)).toMatchObject({ sha: A, status: 'completed', conclusion: 'failure', title: 'Deploy gate rejected aaaaaaa' });
+    const cancelled = apply(atDeployGate(), { type: 'task.cancel', ...envelope(), by: 'carol', reason: 'not needed' }).record;
+    expect(gateCheckOf(cancelled)).toMatchObject({ sha: A, status: 'completed', conclusion: 'failure', title: 'Task cancelled' });
+  });
+
+  it('asks for nothing before the task has a commit', () => {
+    const planning = applyMessage(undefined, {
+      type: 'task.submit', ...envelope(), spec: { repo: '/tmp/repo', title: 'Greet', body: '', base: 'main', submittedBy: 'carol' },
+      policies: { plan: manual(), review: manual(), deploy: manual() }, maxReviewRounds: 2,
+    });
+    expect(planning.kind === 'commit' ? gateCheckOf(planning.record) : 'no commit').toBeUndefined();
   });
 });
