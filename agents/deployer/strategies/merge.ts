@@ -1,8 +1,9 @@
 /**
- * The `merge` strategy: the task's pull request is merged once the checks on the reviewed commit
- * are green, with the configured method, and its branch is deleted. It merges exactly the
- * reviewed commit (`sha` on the merge call): if the branch moved since the review, GitHub refuses
- * and the task fails rather than ship unreviewed code. A pull request found already merged (a
+ * The `merge` strategy: the task's pull request is merged once the checks on the job's commit
+ * are green, with the configured method, and its branch is deleted. The job's commit is the head
+ * the deploy gate was passed for, and it merges exactly that (`sha` on the merge call): if the
+ * branch moved since, GitHub refuses with 409 and the task fails rather than ship a commit nobody
+ * approved; the refusal is reported, never retried. A pull request found already merged (a
  * redelivered job whose first delivery merged it) is done, and only the branch clean-up is redone.
  * One not opened yet (serve opens it when the code is committed) is waited for.
  */
