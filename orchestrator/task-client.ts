@@ -29,6 +29,7 @@ import { parseJsonAt } from '../core/parse.js';
 import type { GatePolicies, PrincipalFacts } from '../core/policy.js';
 import { gateAt, type TaskRecord } from '../core/task-record.js';
 import { GateAlreadyDecided, decidingDecision, lastDecidedGate } from './gate-outcome.js';
+import { countedApprovals } from './gate-policy.js';
 import { openLimitGate, type StartRequest } from './limits/limit-gate.js';
 import { loadTask } from './task-store.js';
 
@@ -172,9 +173,8 @@ export async function createTaskClient(nc: NatsConnection, options: TaskClientOp
       const after = await requireTask(kv, input.taskId);
       const decided = decidingDecision(after, gate, visit);
       if (decided !== undefined) throw new GateAlreadyDecided(input.taskId, decided);
-      const repeated =
-        input.decision === 'approve' &&
-        after.context.decisions.some((d) => d.gate === gate && d.visit === visit && d.counted && d.decision === 'approve' && d.by === input.by);
+      // An approval pinned to a head the branch has left no longer counts: giving one again is not a repeat.
+      const repeated = input.decision === 'approve' && countedApprovals(after.context, gate).some((d) => d.visit === visit && d.by === input.by);
       return {
         status: 'applied',
         state: audit.state,
