@@ -509,6 +509,8 @@ export const BranchMoved = z.object({
   branch: z.string().min(1),
   /** The branch's head now. */
   sha: CommitSha,
+  /** Where the push moved the branch from, as the channel saw it. */
+  before: CommitSha.optional(),
   /** Who pushed, as the channel names them (`github:<login>`). */
   by: z.string().min(1).optional(),
 });

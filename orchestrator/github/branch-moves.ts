@@ -8,7 +8,7 @@
  * (`before..after`), so a redelivery publishes nothing twice.
  */
 import { z } from 'zod';
-import type { BranchMoved, InboxMessage } from '../../core/bus/messages.js';
+import { CommitSha, type BranchMoved, type InboxMessage } from '../../core/bus/messages.js';
 import type { Logger } from '../../core/log.js';
 import { parseAt } from '../../core/parse.js';
 import type { IssueIndex } from './issue-index.js';
@@ -57,6 +57,7 @@ export async function onPullRequestSynchronize(deps: BranchMoveDeps, event: Pull
     sentAt: deps.now().toISOString(),
     branch: pull.head.ref,
     sha: pull.head.sha,
+    ...(CommitSha.safeParse(event.before).success ? { before: event.before } : {}),
     by: `github:${event.sender.login}`,
   };
   await deps.publish(moved);

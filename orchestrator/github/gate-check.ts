@@ -8,7 +8,8 @@
  * Reconciled from the task record after every applied event, looking before it writes: the
  * latest `stagegate` run on the commit is left alone when it already says the same, updated while
  * it is not completed, and a completed run that must change gets a new run beside it. A retried
- * or redelivered event therefore creates nothing twice. GitHub lets only Apps write check runs
+ * or redelivered event therefore creates nothing twice. When the branch moves, a run still in
+ * progress on the commit it left fails, superseded. GitHub lets only Apps write check runs
  * (`checks: write`): with a token there is no check run, said once in the log.
  */
 import { z } from 'zod';
@@ -80,7 +81,12 @@ export interface GateCheckDeps {
 /** Repositories already told about in the log as refusing check runs. */
 const refusedOnce = new Set<string>();
 
-export async function reconcileGateCheck(deps: GateCheckDeps, taskId: string): Promise<void> {
+/** A push moved the task's branch from `before` to `after`: the run left in progress on `before` can never pass. */
+export function supersededCheck(before: string, after: string): GateCheck {
+  return { sha: before, status: 'completed', conclusion: 'failure', title: `Superseded by ${shortSha(after)}`, summary: `The branch moved to ${after}: the deploy gate is decided for that commit now.` };
+}
+
+export async function reconcileGateCheck(deps: GateCheckDeps, taskId: string, moved?: { before: string; after: string }): Promise<void> {
   if (!deps.enabled) return;
   let record: TaskRecord;
   try {
@@ -97,6 +103,7 @@ export async function reconcileGateCheck(deps: GateCheckDeps, taskId: string): P
   const octokit = await deps.github.forRepository({ owner, repo, ...(source.installationId === undefined ? {} : { installationId: source.installationId }) }, { permissions: CHECK_PERMISSIONS });
   const log = deps.log.child({ taskId, owner, repo, sha: desired.sha });
   try {
+    if (moved !== undefined && moved.before !== desired.sha) await writeCheck(octokit, { owner, repo, taskId }, supersededCheck(moved.before, moved.after), log, { onlyOpen: true });
     await writeCheck(octokit, { owner, repo, taskId }, desired, log);
   } catch (err) {
     const status = gitHubStatusOf(err);
@@ -108,13 +115,15 @@ export async function reconcileGateCheck(deps: GateCheckDeps, taskId: string): P
   }
 }
 
-async function writeCheck(octokit: GitHubOctokit, where: { owner: string; repo: string; taskId: string }, desired: GateCheck, log: Logger): Promise<void> {
+async function writeCheck(octokit: GitHubOctokit, where: { owner: string; repo: string; taskId: string }, desired: GateCheck, log: Logger, options: { onlyOpen?: boolean } = {}): Promise<void> {
   const { owner, repo, taskId } = where;
   const reply = await octokit.rest.checks.listForRef({ owner, repo, ref: desired.sha, check_name: CHECK_NAME, filter: 'latest', per_page: 100 });
   const runs = parseAt(CheckRuns, reply.data, `GitHub check runs of ${owner}/${repo}@${desired.sha}`, taskId).check_runs;
   const latest = runs.reduce<(typeof runs)[number] | undefined>((a, r) => (a === undefined || r.id > a.id ? r : a), undefined);
   const conclusion = desired.status === 'completed' ? desired.conclusion : null;
   if (latest !== undefined && latest.status === desired.status && latest.conclusion === conclusion && latest.output?.title === desired.title) return;
+  // A superseded commit's run is closed only if one is open: none is created for it.
+  if (options.onlyOpen === true && (latest === undefined || latest.status === 'completed')) return;
   const fields = {
     status: desired.status,
     ...(conclusion === null ? {} : { conclusion }),

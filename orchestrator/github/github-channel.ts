@@ -183,7 +183,9 @@ export async function createGitHubChannel(options: GitHubChannelOptions): Promis
         log,
         handle: async (entry) => {
           await reconcileStatus(statusDeps, entry.taskId);
-          await reconcileGateCheck(checkDeps, entry.taskId);
+          const event = entry.event;
+          const moved = entry.accepted && event.type === 'branch.moved' && event.before !== undefined ? { before: event.before, after: event.sha } : undefined;
+          await reconcileGateCheck(checkDeps, entry.taskId, moved);
           if (entry.accepted && entry.event.type === 'gate.timer_fired' && entry.event.kind === 'remind') {
             await postGateReminder(statusDeps, entry.event);
           }

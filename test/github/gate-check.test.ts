@@ -13,10 +13,12 @@ import { cloneForJob, remoteBranchExists } from '../../core/git/workspace.js';
 import type { FakeCheckRun } from '../fakes/github/state.js';
 import { oneCall } from '../helpers/canned-agents.js';
 import { APP_BOT, OWNER, REPO, WRITER, startGitHubServe, type GitHubServeHarness } from '../helpers/github-serve.js';
-import { issueCommentCreated, issueLabeled } from '../helpers/github-webhooks.js';
+import { cloneFromFake } from '../helpers/github-git.js';
+import { issueCommentCreated, issueLabeled, pullRequestSynchronize } from '../helpers/github-webhooks.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const MONA = 'mona-maintainer';
+const WRITER_TOKEN = 'ghp_wendy_writer_token_0003';
 
 let h: GitHubServeHarness;
 let work: string;
@@ -46,6 +48,7 @@ beforeAll(async () => {
     },
   });
   h.github.setPermission(OWNER, REPO, MONA, 'maintain');
+  h.github.addUserToken(WRITER_TOKEN, WRITER);
 }, 60_000);
 
 afterEach(() => {
@@ -68,7 +71,7 @@ async function taskAtDeployGate(title: string) {
   await h.taskAt(issue.number, (s) => s === 'awaitingPlanApproval', 'at the plan gate');
   await comment(issue.number, '/approve', WRITER);
   const record = await h.taskAt(issue.number, (s) => s === 'awaitingDeployApproval', 'at the deploy gate');
-  return { number: issue.number, taskId: record.context.taskId, head: record.context.head ?? '' };
+  return { number: issue.number, taskId: record.context.taskId, head: record.context.head ?? '', branch: record.context.branch };
 }
 
 /** Waits until the latest `stagegate` run on `sha` says `what`. */
@@ -116,6 +119,27 @@ describe('the stagegate check run', () => {
     expect(fresh.id).not.toBe(failed.id);
     // Nothing succeeded anywhere, and nothing was deployed.
     expect(runsOn(head).map((r) => r.conclusion)).toEqual(['failure']);
+    expect(deployJobs.filter((j) => j.taskId === taskId)).toEqual([]);
+  });
+
+  it('fails the run on the head a push left, superseded, and puts a new run in progress on the new head', async () => {
+    const { taskId, head, branch } = await taskAtDeployGate('Check: pushed');
+    const waiting = await latestRunOn(head, 'in progress', (r) => r.status === 'in_progress');
+    const pr = await waitFor('the pull request', async () => [...fakeRepo().issues.values()].find((i) => i.pull?.head === branch));
+    const wc = await cloneFromFake(h.github, { ...repo, token: WRITER_TOKEN });
+    await wc.git(['checkout', '--quiet', '-B', branch, `origin/${branch}`]);
+    const pushed = await wc.commit({ 'late.js': 'late\n' }, 'A late change');
+    await wc.push(branch);
+    await wc.cleanup();
+
+    await h.send('pull_request', pullRequestSynchronize({ ...repo, number: pr.number, head: branch, before: head, after: pushed, sender: WRITER }));
+
+    const superseded = await latestRunOn(head, 'superseded', (r) => r.status === 'completed');
+    expect(superseded).toMatchObject({ id: waiting.id, conclusion: 'failure' });
+    expect(superseded.output.title).toBe(`Superseded by ${pushed.slice(0, 7)}`);
+    const fresh = await latestRunOn(pushed, 'in progress', (r) => r.status === 'in_progress');
+    expect(fresh.output.title).toBe(`Waiting at the deploy gate for ${pushed.slice(0, 7)}`);
+    expect((await h.client.get(taskId)).state).toBe('awaitingDeployApproval');
     expect(deployJobs.filter((j) => j.taskId === taskId)).toEqual([]);
   });
 });
