@@ -116,7 +116,7 @@ function describeEvent(e: Extract<TaskLogEntry, { type: 'task.event' }>['event']
     case 'job.failed':
       return `${e.stage} failed: ${e.reason}`;
     case 'gate.decide':
-      return `${e.gate} gate: ${e.decision} by ${e.by} via ${e.via}${e.comment ? ` (${e.comment})` : ''}`;
+      return `${e.gate} gate: ${e.decision} by ${e.by} via ${e.via}${e.sha === undefined ? '' : ` for ${e.sha.slice(0, 7)}`}${e.comment ? ` (${e.comment})` : ''}`;
     case 'gate.timer_fired':
       return `${e.gate} gate: ${e.kind === 'remind' ? 'reminder' : 'timeout'} (due ${e.fireAt})`;
     case 'task.cancel':
@@ -127,5 +127,7 @@ function describeEvent(e: Extract<TaskLogEntry, { type: 'task.event' }>['event']
       return `changes requested on the pull request by ${e.by} (${e.comments.length} comment${e.comments.length === 1 ? '' : 's'})`;
     case 'checks.reported':
       return `checks on ${e.commit.slice(0, 10)}: ${e.verdict}${e.baseRed ? ' (the base branch is red too)' : ''} — ${e.summary}`;
+    case 'branch.moved':
+      return `${e.branch} moved to ${e.sha.slice(0, 10)}${e.by === undefined ? '' : ` (pushed by ${e.by})`}`;
   }
 }

@@ -68,6 +68,8 @@ export const Decision = z.object({
   rule: z.string().optional(),
   /** An approval by the security group of a deploy gate held by blocking findings; `comment` is the reason. */
   securityOverride: z.literal(true).optional(),
+  /** The branch head the decision was given for; a deploy approval counts only while it is the head. */
+  sha: z.string().optional(),
 });
 export type Decision = z.infer<typeof Decision>;
 
@@ -148,6 +150,10 @@ export const TaskContext = z.object({
   /** Null: the task does not wait for CI. */
   ciPolicy: CiPolicy.nullable().default(null),
   ci: CiRecord.default({ fixAttempts: 0, lastSignatures: null, note: null }),
+  /** The commit the task's branch points at, as last known: the coder's, or a push seen on its pull request. */
+  head: z.string().nullable().default(null),
+  /** The head the deploy gate was passed for: what the deploy job merges, on every attempt. */
+  deployCommit: z.string().nullable().default(null),
   decisions: z.array(Decision),
   stages: z.array(StageRecord),
   usage: Usage,
@@ -214,4 +220,9 @@ export function addUsage(a: Usage, b: Usage): Usage {
 export function gateAt(state: TaskState): Gate | undefined {
   const entry = Object.entries(GATE_STATES).find(([, s]) => s === state);
   return entry === undefined ? undefined : Gate.parse(entry[0]);
+}
+
+/** The commit whose CI checks count: the branch's head (a person may have pushed since the coder). */
+export function checkedCommit(context: TaskContext): string | undefined {
+  return context.head ?? context.implementation?.commit;
 }

@@ -91,7 +91,7 @@ function composeJob(context: TaskContext, stage: Stage, sentAt: string): Job {
         type,
         ...common,
         branch: context.branch,
-        commit: required(context.implementation, context, 'implementation').commit,
+        commit: context.deployCommit ?? required(context.implementation, context, 'implementation').commit,
       };
   }
 }

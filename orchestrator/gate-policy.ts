@@ -64,10 +64,39 @@ function securityRefusal(context: TaskContext, gate: Gate, event: GateDecide, de
   return undefined;
 }
 
-/** Approvals recorded as counted at the gate's current visit. */
+/**
+ * Approvals recorded as counted at the gate's current visit. At the deploy gate an approval is
+ * pinned to the branch head it was given for: once the branch moves it is stale and counts no more.
+ */
 export function countedApprovals(context: TaskContext, gate: Gate): Decision[] {
   const visit = context.gateVisits[gate];
-  return context.decisions.filter((d) => d.gate === gate && d.visit === visit && d.decision === 'approve' && d.counted);
+  return context.decisions.filter((d) => d.gate === gate && d.visit === visit && d.decision === 'approve' && d.counted && !isStale(context, d));
+}
+
+/** Whether approvals at this gate are pinned to the branch head. */
+export function isPinnedGate(gate: Gate): boolean {
+  return gate === 'deploy';
+}
+
+function isStale(context: TaskContext, d: Decision): boolean {
+  return isPinnedGate(d.gate) && context.head !== null && d.sha !== context.head;
+}
+
+/** Approvals of the gate's current visit that the branch moved past: for the people who gave them to hear. */
+export function staleApprovals(context: TaskContext, gate: Gate): Decision[] {
+  const visit = context.gateVisits[gate];
+  return context.decisions.filter((d) => d.gate === gate && d.visit === visit && d.decision === 'approve' && d.counted && isStale(context, d));
+}
+
+/** The head a sha names: the head itself when `sha` is it or a prefix of it (7 digits at least), else undefined. */
+export function headNamedBy(context: TaskContext, sha: string): string | undefined {
+  const head = context.head;
+  return head !== null && sha.length >= 7 && head.startsWith(sha.toLowerCase()) ? head : undefined;
+}
+
+/** The first 7 digits of a commit, as people read them. */
+export function shortSha(sha: string): string {
+  return sha.slice(0, 7);
 }
 
 export function deciderOf(event: Pick<GateDecide, 'by' | 'via' | 'principal'>): Decider {
@@ -87,6 +116,9 @@ export function refusalOf(context: TaskContext, gate: Gate, event: InboxMessage)
   if (event.gate !== gate) return `the task is waiting at the ${gate} gate, not the ${event.gate} gate`;
   if (event.visit !== undefined && event.visit !== context.gateVisits[gate]) {
     return `this decision was for an earlier visit of the ${gate} gate (visit ${event.visit}; now visit ${context.gateVisits[gate]})`;
+  }
+  if (event.decision === 'approve' && isPinnedGate(gate) && event.sha !== undefined && context.head !== null && headNamedBy(context, event.sha) === undefined) {
+    return `this approval is for ${shortSha(event.sha)}, but the branch's head is ${shortSha(context.head)}: only an approval of the current head counts`;
   }
   const decider = deciderOf(event);
   const policy = policyInForce(context, gate);

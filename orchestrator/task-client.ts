@@ -30,6 +30,7 @@ import { parseJsonAt } from '../core/parse.js';
 import type { GatePolicies, PrincipalFacts } from '../core/policy.js';
 import { gateAt, type TaskRecord } from '../core/task-record.js';
 import { GateAlreadyDecided, decidingDecision, lastDecidedGate } from './gate-outcome.js';
+import { countedApprovals } from './gate-policy.js';
 import { openLimitGate, type StartRequest } from './limits/limit-gate.js';
 import { loadTask } from './task-store.js';
 
@@ -63,6 +64,8 @@ export interface DecisionInput {
   visit?: number;
   /** What the channel verified about `by` (Slack user groups, GitHub teams); policies match on it. */
   principal?: PrincipalFacts;
+  /** The commit approved; at the deploy gate it must be the branch's head (absent: the head the orchestrator knows). */
+  sha?: string;
   /** How long to wait for the orchestrator's answer. */
   answerTimeoutMs?: number;
 }
@@ -160,6 +163,7 @@ export async function createTaskClient(nc: NatsConnection, options: TaskClientOp
         via: input.via,
         ...(input.comment === undefined ? {} : { comment: input.comment }),
         ...(input.principal === undefined ? {} : { principal: input.principal }),
+        ...(input.sha === undefined ? {} : { sha: input.sha }),
         visit,
       });
       const audit = await answer;
@@ -170,9 +174,8 @@ export async function createTaskClient(nc: NatsConnection, options: TaskClientOp
       const after = await requireTask(kv, input.taskId);
       const decided = decidingDecision(after, gate, visit);
       if (decided !== undefined) throw new GateAlreadyDecided(input.taskId, decided);
-      const repeated =
-        input.decision === 'approve' &&
-        after.context.decisions.some((d) => d.gate === gate && d.visit === visit && d.counted && d.decision === 'approve' && d.by === input.by);
+      // An approval pinned to a head the branch has left no longer counts: giving one again is not a repeat.
+      const repeated = input.decision === 'approve' && countedApprovals(after.context, gate).some((d) => d.visit === visit && d.by === input.by);
       return {
         status: 'applied',
         state: audit.state,

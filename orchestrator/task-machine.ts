@@ -26,8 +26,8 @@
 import { and, assign, setup } from 'xstate';
 import { isBlockingFinding, type CheckFailure, type ChecksReported, type Gate, type GateTimerKind, type InboxMessage, type ReviewComment, type SecurityFinding, type Stage, type TaskSubmit } from '../core/bus/messages.js';
 import { policyFor, type TimeoutAction } from '../core/policy.js';
-import { addUsage, emptyUsage, type Decision, type GateVisit, type TaskContext } from '../core/task-record.js';
-import { autoApprovalAt, blockingFindings, deciderOf, isSecurityBlocked, openVisit, refusalOf, tallyGate } from './gate-policy.js';
+import { addUsage, checkedCommit, emptyUsage, type Decision, type GateVisit, type TaskContext } from '../core/task-record.js';
+import { autoApprovalAt, blockingFindings, deciderOf, headNamedBy, isPinnedGate, isSecurityBlocked, openVisit, refusalOf, tallyGate } from './gate-policy.js';
 
 export type TaskEvent = Exclude<InboxMessage, TaskSubmit>;
 type DecideEvent = Extract<TaskEvent, { type: 'gate.decide' }>;
@@ -75,6 +75,8 @@ const SECURITY_FIX_ROUNDS = 1;
 function decisionRecord(context: TaskContext, event: DecideEvent, gate: Gate, note?: string): Decision {
   const comment = event.comment === undefined ? undefined : event.comment.slice(0, COMMENT_KEPT);
   const override = note === undefined && event.decision === 'approve' && isSecurityBlocked(context, gate);
+  // The head it was given for: the one it named (in full), else the head the task knows now.
+  const sha = !isPinnedGate(gate) ? null : event.sha === undefined ? context.head : (headNamedBy(context, event.sha) ?? event.sha);
   return {
     gate,
     visit: context.gateVisits[gate],
@@ -87,6 +89,7 @@ function decisionRecord(context: TaskContext, event: DecideEvent, gate: Gate, no
     ...(note === undefined ? {} : { note }),
     ...(event.principal === undefined ? {} : { principal: event.principal }),
     ...(override ? { securityOverride: true as const } : {}),
+    ...(sha === null ? {} : { sha }),
   };
 }
 
@@ -163,7 +166,7 @@ function ciLoopStop(context: TaskContext, event: ChecksReported): string | undef
 }
 
 function isRedReport(context: TaskContext, event: TaskEvent): event is ChecksReported {
-  return event.type === 'checks.reported' && event.commit === context.implementation?.commit && event.verdict === 'red';
+  return event.type === 'checks.reported' && event.commit === checkedCommit(context) && event.verdict === 'red';
 }
 
 function describeWait(context: TaskContext, gate: Gate): string {
@@ -180,6 +183,8 @@ export const taskMachine = setup({
   },
   guards: {
     isCurrentJob: ({ context, event }) => 'jobId' in event && event.jobId === context.currentJobId,
+    /** A push put the branch on a commit the task did not know as its head. */
+    headMoved: ({ context, event }) => event.type === 'branch.moved' && event.sha !== context.head,
     hasReviewRoundsLeft: ({ context, event }) =>
       'jobId' in event && event.jobId === context.currentJobId && context.reviewRound <= context.maxReviewRounds,
     /** The review found blocking security issues, and the coder has not had its round on them yet. */
@@ -191,7 +196,7 @@ export const taskMachine = setup({
     autoApproves: ({ context }, params: { gate: Gate }) => autoApprovalAt(context, params.gate) !== undefined,
     watchesChecks: ({ context }) => context.ciPolicy !== null,
     /** A report about the commit the task waits on (an older commit's checks change nothing). */
-    checksGreen: ({ context, event }) => event.type === 'checks.reported' && event.commit === context.implementation?.commit && event.verdict === 'green',
+    checksGreen: ({ context, event }) => event.type === 'checks.reported' && event.commit === checkedCommit(context) && event.verdict === 'green',
     redBase: ({ context, event }, params: { onRedBase: 'wait' | 'proceed' }) =>
       isRedReport(context, event) && event.baseRed && context.ciPolicy?.onRedBase === params.onRedBase,
     ciLoopStops: ({ context, event }) => isRedReport(context, event) && ciLoopStop(context, event) !== undefined,
@@ -220,7 +225,11 @@ export const taskMachine = setup({
       const at = timeOf(context, event);
       const attempt = context.attempts[params.stage] + 1;
       const jobId = jobIdFor(context.taskId, params.stage, attempt);
+      // The deploy job merges the head its gate was passed for; a retried deploy, that same one.
+      const deployCommit =
+        params.stage === 'deploy' && event.type !== 'task.retry' ? (context.head ?? context.implementation?.commit ?? null) : context.deployCommit;
       return {
+        deployCommit,
         attempts: { ...context.attempts, [params.stage]: attempt },
         currentJobId: jobId,
         // A retried review re-runs the same round: a failed reviewer job must not use up a round.
@@ -251,6 +260,7 @@ export const taskMachine = setup({
         ? {
             implementation: { commit: event.commit, summary: event.summary, attempts: event.attempts },
             facts: { commit: event.commit, ...changeFactsOf(event) },
+            head: event.commit,
           }
         : {},
     ),
@@ -288,14 +298,17 @@ export const taskMachine = setup({
       };
     }),
     /** Work so far may be committed: nothing is known about that change yet. */
-    recordPendingCommand: assign(({ event }) =>
+    recordPendingCommand: assign(({ context, event }) =>
       event.type === 'command.approval_requested'
         ? {
             pendingCommand: { command: event.command, pattern: event.pattern, notes: event.notes, commit: event.commit },
             facts: { commit: event.commit },
+            head: event.commit ?? context.head,
           }
         : {},
     ),
+    /** The branch moved: deploy approvals for the earlier head are stale from now on (`gate-policy.ts`). */
+    recordHead: assign(({ event }) => (event.type === 'branch.moved' ? { head: event.sha, updatedAt: event.sentAt } : {})),
     /** The resumed coder job may run the command, and is told where it left off. */
     approveCommand: assign(({ context }) => {
       const pending = context.pendingCommand;
@@ -372,6 +385,7 @@ export const taskMachine = setup({
         at: event.sentAt,
         counted: true,
         ...(approval.rule === undefined ? {} : { rule: approval.rule }),
+        ...(context.head === null || !isPinnedGate(params.gate) ? {} : { sha: context.head }),
       };
       return { decisions: [...context.decisions, decision] };
     }),
@@ -477,6 +491,8 @@ export const taskMachine = setup({
     security: { findings: [], summary: '', fixRounds: 0 },
     ciPolicy: input.ci ?? null,
     ci: { fixAttempts: 0, lastSignatures: null, note: null },
+    head: null,
+    deployCommit: null,
     decisions: [],
     stages: [],
     usage: emptyUsage(),
@@ -494,6 +510,7 @@ export const taskMachine = setup({
         { type: 'dispatchJob', params: { stage: 'plan' } },
       ],
       on: {
+        'branch.moved': { guard: 'headMoved', actions: 'recordHead' },
         'task.cancel': { target: 'cancelled', actions: { type: 'recordCancel', params: { stage: 'plan' } } },
         'plan.proposed': {
           guard: 'isCurrentJob',
@@ -518,6 +535,7 @@ export const taskMachine = setup({
         actions: { type: 'recordAutoApproval', params: { gate: 'plan' } },
       },
       on: {
+        'branch.moved': { guard: 'headMoved', actions: 'recordHead' },
         'task.cancel': { target: 'cancelled', actions: { type: 'recordCancel', params: { stage: 'plan' } } },
         'gate.decide': [
           {
@@ -559,6 +577,7 @@ export const taskMachine = setup({
         { type: 'dispatchJob', params: { stage: 'implement' } },
       ],
       on: {
+        'branch.moved': { guard: 'headMoved', actions: 'recordHead' },
         'task.cancel': { target: 'cancelled', actions: { type: 'recordCancel', params: { stage: 'implement' } } },
         'command.approval_requested': {
           guard: 'isCurrentJob',
@@ -588,6 +607,7 @@ export const taskMachine = setup({
         actions: [{ type: 'recordAutoApproval', params: { gate: 'command' } }, 'approveCommand'],
       },
       on: {
+        'branch.moved': { guard: 'headMoved', actions: 'recordHead' },
         'task.cancel': { target: 'cancelled', actions: { type: 'recordCancel', params: { stage: 'implement' } } },
         'gate.decide': [
           {
@@ -629,6 +649,7 @@ export const taskMachine = setup({
         { type: 'dispatchJob', params: { stage: 'review' } },
       ],
       on: {
+        'branch.moved': { guard: 'headMoved', actions: 'recordHead' },
         'task.cancel': { target: 'cancelled', actions: { type: 'recordCancel', params: { stage: 'review' } } },
         'review.approved': [
           {
@@ -676,6 +697,7 @@ export const taskMachine = setup({
     },
     awaitingChecks: {
       on: {
+        'branch.moved': { guard: 'headMoved', actions: 'recordHead' },
         'task.cancel': { target: 'cancelled', actions: { type: 'recordCancel', params: { stage: 'review' } } },
         'review.human_changes_requested': { target: 'implementing', actions: 'recordHumanReview' },
         'checks.reported': [
@@ -695,6 +717,7 @@ export const taskMachine = setup({
         actions: { type: 'recordAutoApproval', params: { gate: 'review' } },
       },
       on: {
+        'branch.moved': { guard: 'headMoved', actions: 'recordHead' },
         'task.cancel': { target: 'cancelled', actions: { type: 'recordCancel', params: { stage: 'review' } } },
         'review.human_changes_requested': { target: 'implementing', actions: 'recordHumanReview' },
         'gate.decide': [
@@ -739,6 +762,7 @@ export const taskMachine = setup({
         actions: { type: 'recordAutoApproval', params: { gate: 'deploy' } },
       },
       on: {
+        'branch.moved': { guard: 'headMoved', actions: 'recordHead' },
         'task.cancel': { target: 'cancelled', actions: { type: 'recordCancel', params: { stage: 'deploy' } } },
         'review.human_changes_requested': { target: 'implementing', actions: 'recordHumanReview' },
         'gate.decide': [
@@ -781,6 +805,7 @@ export const taskMachine = setup({
         { type: 'dispatchJob', params: { stage: 'deploy' } },
       ],
       on: {
+        'branch.moved': { guard: 'headMoved', actions: 'recordHead' },
         'task.cancel': { target: 'cancelled', actions: { type: 'recordCancel', params: { stage: 'deploy' } } },
         'deploy.succeeded': {
           guard: 'isCurrentJob',
@@ -800,6 +825,7 @@ export const taskMachine = setup({
     done: { type: 'final' },
     failed: {
       on: {
+        'branch.moved': { guard: 'headMoved', actions: 'recordHead' },
         'task.cancel': { target: 'cancelled', actions: { type: 'recordCancel', params: { stage: null } } },
         'task.retry': (['plan', 'implement', 'review', 'deploy'] as const).map((stage) => ({
           guard: { type: 'failedAt' as const, params: { stage } },

@@ -1,6 +1,6 @@
 /** The commands that act on tasks through the bus: submit, status, logs, approve, reject, cancel, retry. */
 import { Option, type Command } from 'commander';
-import { Gate, TaskSpec } from '../../core/bus/messages.js';
+import { CommitSha, Gate, TaskSpec } from '../../core/bus/messages.js';
 import { StagegateError } from '../../core/errors.js';
 import { parseAt } from '../../core/parse.js';
 import { createTaskClient, type TaskClient } from '../../orchestrator/task-client.js';
@@ -96,7 +96,7 @@ export function registerTaskCommands(program: Command): void {
 
   const gateOption = new Option('--gate <gate>', 'the gate (default: the one the task waits at)').choices(Gate.options);
   const decide = (decision: 'approve' | 'reject') =>
-    async (taskId: string, o: { comment?: string; reason?: string; gate?: Gate; json?: boolean }, command: Command) => {
+    async (taskId: string, o: { comment?: string; reason?: string; gate?: Gate; sha?: string; json?: boolean }, command: Command) => {
       await withClient(command, async (client, config) => {
         const comment = o.comment ?? o.reason;
         const answer = await client.decide({
@@ -106,6 +106,7 @@ export function registerTaskCommands(program: Command): void {
           via: 'cli',
           ...(comment === undefined ? {} : { comment }),
           ...(o.gate === undefined ? {} : { gate: o.gate }),
+          ...(o.sha === undefined ? {} : { sha: parseAt(CommitSha, o.sha.toLowerCase(), '--sha') }),
         });
         if (answer.status === 'queued') {
           return print(o.json, answer, `${decision} queued for ${taskId}: no orchestrator has answered yet`);
@@ -122,6 +123,7 @@ export function registerTaskCommands(program: Command): void {
     .description('approve the gate a task waits at')
     .argument('<taskId>')
     .option('--comment <text>', 'a note kept with the decision')
+    .option('--sha <commit>', "the commit you approve (7 or more hex digits); at the deploy gate it must be the branch's head")
     .addOption(gateOption)
     .option('--json', 'print JSON')
     .action(decide('approve'));

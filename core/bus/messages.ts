@@ -217,6 +217,9 @@ export function isBlockingFinding(finding: Pick<SecurityFinding, 'severity'>): b
   return BLOCKING_SEVERITIES.includes(finding.severity);
 }
 
+/** A git commit id, or a prefix of one of at least 7 hex digits, in lower case. */
+export const CommitSha = z.string().regex(/^[0-9a-f]{7,64}$/, 'expected a commit sha (7 to 64 lower-case hex digits)');
+
 const envelope = {
   taskId: TaskId,
   msgId: z.string().min(1),
@@ -433,6 +436,11 @@ export const GateDecide = z.object({
   principal: PrincipalFacts.optional(),
   /** The gate visit the decider saw; a decision for an earlier visit never counts toward a later one. */
   visit: z.number().int().positive().optional(),
+  /**
+   * The commit the decider approved (full, or a prefix of at least 7 hex digits): at the deploy
+   * gate it must be the branch's head. Without it the orchestrator records the head it knows.
+   */
+  sha: CommitSha.optional(),
 });
 export type GateDecide = z.infer<typeof GateDecide>;
 
@@ -534,6 +542,24 @@ export const ChecksReported = z.object({
 });
 export type ChecksReported = z.infer<typeof ChecksReported>;
 
+/**
+ * The task's branch points at a new commit: a push to its pull request (GitHub's
+ * `pull_request.synchronize`), by a person or by the coder. Approvals at the deploy gate given
+ * for an earlier head no longer count; a head the task already knows changes nothing.
+ */
+export const BranchMoved = z.object({
+  type: z.literal('branch.moved'),
+  ...envelope,
+  branch: z.string().min(1),
+  /** The branch's head now. */
+  sha: CommitSha,
+  /** Where the push moved the branch from, as the channel saw it. */
+  before: CommitSha.optional(),
+  /** Who pushed, as the channel names them (`github:<login>`). */
+  by: z.string().min(1).optional(),
+});
+export type BranchMoved = z.infer<typeof BranchMoved>;
+
 const AGENT_RESULTS = [
   PlanProposed,
   CodeCommitted,
@@ -547,7 +573,7 @@ const AGENT_RESULTS = [
 export const AgentResult = z.discriminatedUnion('type', AGENT_RESULTS);
 export type AgentResult = z.infer<typeof AgentResult>;
 
-export const InboxMessage = z.discriminatedUnion('type', [...AGENT_RESULTS, TaskSubmit, GateDecide, GateTimerFired, TaskCancel, TaskRetry, HumanChangesRequested, ChecksReported]);
+export const InboxMessage = z.discriminatedUnion('type', [...AGENT_RESULTS, TaskSubmit, GateDecide, GateTimerFired, TaskCancel, TaskRetry, HumanChangesRequested, BranchMoved, ChecksReported]);
 export type InboxMessage = z.infer<typeof InboxMessage>;
 
 // ---- the task log: what `stagegate logs` reads (subject log.<taskId>.<kind>) ----

@@ -18,7 +18,7 @@ import { errorMessage } from '../../core/errors.js';
 import { listAll, type GitHubOctokit } from '../../core/github/client.js';
 import { judgeChecks, readCommitChecks, type CheckState } from '../../core/github/commit-checks.js';
 import type { Logger } from '../../core/log.js';
-import type { TaskRecord } from '../../core/task-record.js';
+import { checkedCommit, type TaskRecord } from '../../core/task-record.js';
 import type { InboxPublish } from '../inbox-publisher.js';
 import type { TaskClient } from '../task-client.js';
 import type { IssueIndex } from './issue-index.js';
@@ -80,7 +80,7 @@ export function routeCheckDelivery(deps: CiWatchDeps, event: string, action: str
 export async function checkTask(deps: CiWatchDeps, taskId: string): Promise<void> {
   const record = await deps.tasks.get(taskId);
   const source = record.context.spec.source;
-  const commit = record.context.implementation?.commit;
+  const commit = checkedCommit(record.context);
   if (record.state !== 'awaitingChecks' || source === undefined || commit === undefined) return;
   const repo = { owner: source.owner, repo: source.repo };
   const log = deps.log.child({ taskId, owner: repo.owner, repo: repo.repo, commit });

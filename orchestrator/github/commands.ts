@@ -20,7 +20,7 @@ import { parseAt } from '../../core/parse.js';
 import { principalsNamedFor, type Permission, type PrincipalFacts } from '../../core/policy.js';
 import { GATE_STATES, gateAt, isFinished, type TaskRecord } from '../../core/task-record.js';
 import { GateAlreadyDecided, lastDecidedGate } from '../gate-outcome.js';
-import { gateStatusOf } from '../gate-policy.js';
+import { gateStatusOf, headNamedBy, isPinnedGate, shortSha } from '../gate-policy.js';
 import { LimitReached } from '../limits/limit-reached.js';
 import type { DecisionAnswer, TaskClient } from '../task-client.js';
 import type { IssueCommand } from './command-parse.js';
@@ -99,8 +99,13 @@ export async function onIssueComment(deps: CommandDeps, event: IssueCommentCreat
         }
         refuseIfWrittenBeforeGate(record, event.comment.created_at);
         const comment = command.name === 'approve' ? command.comment : command.reason;
+        const pinned = command.name === 'approve' ? pinnedHead(record, command.sha) : {};
+        if ('refusal' in pinned) {
+          commandLog.info({ named: command.name === 'approve' ? command.sha : undefined, head: record.context.head }, 'github approval of a commit that is not the head refused');
+          return await reply(pinned.refusal);
+        }
         const principal = await principalFacts(deps, octokit, record, login, permission);
-        const answer = await deps.tasks.decide({ taskId, decision: command.name, by, via: 'github', principal, ...(comment === undefined ? {} : { comment }) });
+        const answer = await deps.tasks.decide({ taskId, decision: command.name, by, via: 'github', principal, ...(comment === undefined ? {} : { comment }), ...pinned });
         commandLog.info({ answer: answer.status, counted: answer.status === 'applied' ? answer.counted : undefined }, 'github decision');
         return await reply(await answerText(deps.tasks, taskId, command.name, answer));
       }
@@ -170,6 +175,22 @@ function refuseIfWrittenBeforeGate(record: TaskRecord, writtenAt: string | undef
   const decided = lastDecidedGate(record);
   if (decided !== undefined) throw new GateAlreadyDecided(taskId, decided);
   throw new StagegateError('TASK_NOT_AT_GATE', `task ${taskId} reached the ${open.gate} gate after your comment was written; comment again to decide it. Nothing changed`, { taskId });
+}
+
+/**
+ * The commit an `/approve` at the deploy gate names, as the full head it is a prefix of; or the
+ * refusal to send when it names anything else. Without a sha, the orchestrator records the head
+ * it knows; at other gates a sha changes nothing.
+ */
+function pinnedHead(record: TaskRecord, named: string | undefined): { sha?: string } | { refusal: string } {
+  const gate = gateAt(record.state);
+  if (named === undefined || gate === undefined || !isPinnedGate(gate) || record.context.head === null) return {};
+  const head = headNamedBy(record.context, named);
+  if (head !== undefined) return { sha: head };
+  const now = shortSha(record.context.head);
+  return {
+    refusal: `\`${named}\` is not the head of \`${record.context.branch}\`: the branch is at \`${now}\` now, and only an approval of the head counts. Look at \`${now}\`, then \`/approve ${now}\` to approve it. Nothing changed.`,
+  };
 }
 
 /** The permission, and the teams the waiting gate's policy names that the person is in. */

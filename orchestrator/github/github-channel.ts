@@ -2,9 +2,9 @@
  * The GitHub channel, run inside `stagegate serve` (it holds the GitHub credentials and the
  * webhook secret; agents never do): the webhook route (when a secret is configured), what each
  * delivery means (the repository's trigger label starts a task, a comment is a command, a pull request on a Stagegate
- * branch is linked to its task, a review requesting changes goes back to the coder:
+ * branch is linked to its task, a push to its branch tells the task (`branch-moves.ts`), a review requesting changes goes back to the coder:
  * `human-review.ts`; anything about a pull request from a fork is ignored), and a durable follower of the task log that keeps each task's
- * status comment and label in line with the task.
+ * status comment and label, and the `stagegate` check run on its head (`gate-check.ts`), in line with the task.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import { z } from 'zod';
@@ -18,6 +18,7 @@ import { followAppliedEvents, type FollowingEvents } from '../channels/follow-ev
 import type { RouteModule } from '../serve/route-module.js';
 import { inboxPublisher } from '../inbox-publisher.js';
 import type { TaskClient } from '../task-client.js';
+import { PullRequestSynchronize, onPullRequestSynchronize, type BranchMoveDeps } from './branch-moves.js';
 import { isBot, parseCommand } from './command-parse.js';
 import { onIssueComment, type CommandDeps } from './commands.js';
 import { openDeliveryStore } from './deliveries.js';
@@ -26,6 +27,7 @@ import { openIssueIndex, type IssueIndex } from './issue-index.js';
 import { limitComments } from './limit-comment.js';
 import { IssueCommentCreated, IssuesLabeled, PullRequestOpened, isFromFork, repositoryRefOf, type RepositoryClients } from './payloads.js';
 import { createPermissionChecker } from './permissions.js';
+import { reconcileGateCheck, type GateCheckDeps } from './gate-check.js';
 import { postGateReminder } from './gate-reminder.js';
 import { createSettingsLoader } from './repo-settings.js';
 import { reconcileStatus, type StatusDeps } from './status-channel.js';
@@ -96,7 +98,10 @@ export async function createGitHubChannel(options: GitHubChannelOptions): Promis
     settings: settingsOf,
     log,
   };
-  const reviewDeps: HumanReviewDeps = { ...commandDeps, botLogin: settings.botLogin, publish: inboxPublisher(nc), now };
+  const publish = inboxPublisher(nc);
+  const reviewDeps: HumanReviewDeps = { ...commandDeps, botLogin: settings.botLogin, publish, now };
+  const branchDeps: BranchMoveDeps = { index, github, publish, log, now };
+  const checkDeps: GateCheckDeps = { tasks, github, enabled: settings.appId !== undefined, log };
 
   function ignoreFork(pull: { number: number; head: { repo: { full_name: string } | null } }, event: string): RoutedDelivery {
     log.info({ event, pullRequest: pull.number, headRepository: pull.head.repo?.full_name ?? null }, 'event about a pull request from a fork ignored');
@@ -124,6 +129,12 @@ export async function createGitHubChannel(options: GitHubChannelOptions): Promis
       if (isFromFork(opened.pull_request)) return ignoreFork(opened.pull_request, `pull_request.${action}`);
       if (!opened.pull_request.head.ref.startsWith('stagegate/')) return { ignored: 'not a Stagegate branch' };
       return { work: 'link the pull request to its task', run: () => linkOpenedPullRequest(opened) };
+    }
+    if (event === 'pull_request' && action === 'synchronize') {
+      const pushed = parseAt(PullRequestSynchronize, payload, 'GitHub pull_request.synchronize delivery');
+      if (isFromFork(pushed.pull_request)) return ignoreFork(pushed.pull_request, 'pull_request.synchronize');
+      if (!pushed.pull_request.head.ref.startsWith('stagegate/')) return { ignored: 'not a Stagegate branch' };
+      return { work: 'tell the task its branch moved', run: () => onPullRequestSynchronize(branchDeps, pushed) };
     }
     if (event === 'pull_request_review' && action === 'submitted') {
       const review = parseAt(PullRequestReviewSubmitted, payload, 'GitHub pull_request_review.submitted delivery');
@@ -166,12 +177,16 @@ export async function createGitHubChannel(options: GitHubChannelOptions): Promis
     index,
     refreshStatus: (taskId) => reconcileStatus(statusDeps, taskId),
     async start() {
+      if (!checkDeps.enabled) log.info('github check runs off: GitHub lets only Apps write them (GITHUB_APP_ID with checks: write)');
       following = await followAppliedEvents({
         nc,
         consumer: GITHUB_CHANNEL_CONSUMER,
         log,
         handle: async (entry) => {
           await reconcileStatus(statusDeps, entry.taskId);
+          const event = entry.event;
+          const moved = entry.accepted && event.type === 'branch.moved' && event.before !== undefined ? { before: event.before, after: event.sha } : undefined;
+          await reconcileGateCheck(checkDeps, entry.taskId, moved);
           if (entry.accepted && entry.event.type === 'gate.timer_fired' && entry.event.kind === 'remind') {
             await postGateReminder(statusDeps, entry.event);
           }

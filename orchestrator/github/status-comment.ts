@@ -8,7 +8,7 @@ import type { Gate } from '../../core/bus/messages.js';
 import { isBlockingFinding, type Usage } from '../../core/bus/messages.js';
 import type { TaskRecord, TaskState } from '../../core/task-record.js';
 import { findingLabel, summarizeFindings, worstFirst } from '../../core/security/finding-summary.js';
-import { gateStatusOf } from '../gate-policy.js';
+import { gateStatusOf, isPinnedGate, shortSha, staleApprovals } from '../gate-policy.js';
 
 export interface StatusInput {
   record: TaskRecord;
@@ -135,7 +135,7 @@ export function renderStatusComment(input: StatusInput): string {
     out.push('', `**The ${c.error.stage} stage failed:** ${oneLine(c.error.reason)}`, '', `Comment \`/retry\` to run the ${c.error.stage} stage again, or \`/cancel\` to stop the task.`);
   }
   if (record.state === 'cancelled' && c.error !== null) out.push('', `**Cancelled:** ${oneLine(c.error.reason)}`);
-  out.push('', `<sub>Commands (on this issue, by people with ${input.commandPermission} permission or more): \`/approve [comment]\`, \`/reject <reason>\`, \`/retry\`, \`/cancel [reason]\`, \`/status\`</sub>`);
+  out.push('', `<sub>Commands (on this issue, by people with ${input.commandPermission} permission or more): \`/approve [sha] [comment]\`, \`/reject <reason>\`, \`/retry\`, \`/cancel [reason]\`, \`/status\`</sub>`);
   return out.join('\n');
 }
 
@@ -145,12 +145,35 @@ function gateSection(input: StatusInput): string[] {
   if (gate === undefined) return [];
   const out = ['', `**Waiting at the ${gate.gate} gate**${gate.escalated ? ' (escalated)' : ''}: ${gate.approvals} of ${gate.required} approval${gate.required === 1 ? '' : 's'}; approvers ${gate.approvers.map((a) => `\`${a}\``).join(', ')}`];
   if (gate.missing !== undefined) out.push(`Still needed: ${oneLine(gate.missing)}`);
+  out.push(...pinnedLines(record, gate.gate));
   if (gate.securityBlock !== undefined) out.push('Held by high-severity security findings: `/approve <reason>` from the security group overrides them; the reason is recorded.');
   if (gate.autoApproveRefused !== undefined) out.push(`Not auto-approved: ${oneLine(gate.autoApproveRefused)}`);
   const pending = record.context.pendingCommand;
   if (gate.gate === 'command' && pending !== null) out.push(`The coder wants to run \`${oneLine(pending.command)}\` (matches \`${oneLine(pending.pattern)}\`).`);
-  out.push('', 'Comment on this issue:', `- \`/approve\` ${APPROVE_DOES[gate.gate]} (add a comment after it if you like)`, `- \`/reject <reason>\` ${REJECT_GOES_TO[gate.gate]}`);
+  const head = record.context.head;
+  const approve =
+    isPinnedGate(gate.gate) && head !== null
+      ? `- \`/approve\` ${APPROVE_DOES[gate.gate]} of \`${shortSha(head)}\`, the head of the branch; \`/approve ${shortSha(head)}\` names it, so a push made meanwhile is not approved by mistake (add a comment after either if you like)`
+      : `- \`/approve\` ${APPROVE_DOES[gate.gate]} (add a comment after it if you like)`;
+  out.push('', 'Comment on this issue:', approve, `- \`/reject <reason>\` ${REJECT_GOES_TO[gate.gate]}`);
   return out;
+}
+
+/** At a gate whose approvals are pinned to the head: which head they count for, and which went stale with a push. */
+function pinnedLines(record: TaskRecord, gate: Gate): string[] {
+  const head = record.context.head;
+  if (!isPinnedGate(gate) || head === null) return [];
+  const out = [`Approvals count for \`${shortSha(head)}\`, the head of \`${oneLine(record.context.branch)}\`, only: a push to the branch makes them stale.`];
+  for (const d of staleApprovals(record.context, gate)) {
+    out.push(`- approval by ${personOf(d.by)} for ${d.sha === undefined ? 'an earlier head' : shortSha(d.sha)} is stale: the branch moved to ${shortSha(head)}`);
+  }
+  return out;
+}
+
+/** A GitHub decider as `@login` (they need to approve again); anyone else as recorded. */
+function personOf(by: string): string {
+  const login = /^github:([A-Za-z0-9][A-Za-z0-9-]{0,38})$/.exec(by)?.[1];
+  return login === undefined ? oneLine(by) : `@${login}`;
 }
 
 /** The latest security review: its count, and the findings at high severity or above. */

@@ -213,7 +213,7 @@ describe('merge strategy', () => {
     await expect(running).resolves.toMatchObject({ type: 'deploy.succeeded' });
   });
 
-  it('refuses to merge when the branch moved since the review', async () => {
+  it('refuses to merge when the branch moved since the approved commit', async () => {
     await openPullRequest();
     await wc.commit({ 'late.js': 'unreviewed\n' }, 'Late change');
     await wc.push(BRANCH);
@@ -221,8 +221,26 @@ describe('merge strategy', () => {
 
     const reason = await failureOf(deployer({ strategy: 'merge' })(deployJob(), ctx));
 
-    expect(reason).toMatch(/moved since the review .* not merging unreviewed code/);
+    expect(reason).toMatch(/moved since the deploy gate was passed \(head [0-9a-f]{10}, approved [0-9a-f]{10}\): not merging a commit nobody approved/);
     expect(merges()).toHaveLength(0);
+  });
+
+  it('reports a merge GitHub refuses with 409 because the branch moved while the checks ran, and does not try again', async () => {
+    await openPullRequest();
+    await fake.setCheck(OWNER, repo(), commit, 'ci', { status: 'in_progress' });
+    const { ctx, saw } = jobContext();
+    const running = failureOf(deployer({ strategy: 'merge' })(deployJob(), ctx));
+    await saw(/waiting for checks/);
+    await wc.commit({ 'late.js': 'pushed after the approval\n' }, 'Late change');
+    await wc.push(BRANCH);
+    await fake.setCheck(OWNER, repo(), commit, 'ci', { conclusion: 'success' });
+
+    const reason = await running;
+
+    expect(reason).toMatch(new RegExp(`^GitHub would not merge pull request #\\d+ \\(the branch moved since ${commit.slice(0, 10)} was approved\\): http`));
+    expect(merges().map((r) => ({ status: r.status, sha: (r.body as { sha?: string }).sha }))).toEqual([{ status: 409, sha: commit }]);
+    expect((await wc.git(['ls-remote', 'origin', 'refs/heads/main'])).split('\t')[0]).not.toBe(commit);
+    expect(await branchExists()).toBe(true);
   });
 
   it('resumes a redelivered job: the second delivery merges once, and a third finds it merged', async () => {

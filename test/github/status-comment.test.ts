@@ -132,3 +132,33 @@ describe('status comment: the security review', () => {
     expect(render(applyAll(submit, proposed, approved, committed, changes))).not.toContain('Security review');
   });
 });
+
+describe('status comment: approvals pinned to the head', () => {
+  const A = 'a1'.repeat(20);
+  const B = 'b2'.repeat(20);
+  const twoToDeploy: TaskSubmit = { ...submit, policies: { ...submit.policies, deploy: { ...manual, required: 2 } } };
+  const atGate = [
+    twoToDeploy,
+    proposed,
+    approved,
+    { ...committed, commit: A },
+    { type: 'review.approved', ...common(4), jobId: `${TASK}:review:1`, testsPassed: true, verdict: { decision: 'approve', summary: 'fine', comments: [] } },
+  ] satisfies InboxMessage[];
+  const deployApproval: InboxMessage = { type: 'gate.decide', taskId: TASK, msgId: 'm-5', sentAt: at(5), gate: 'deploy', decision: 'approve', by: 'github:mona', via: 'github', principal: { permission: 'write' } };
+  const push: InboxMessage = { type: 'branch.moved', taskId: TASK, msgId: 'm-6', sentAt: at(6), branch: 'stagegate/12-add-a-health-endpoint', sha: B, by: 'github:wendy' };
+
+  it('names the head approvals count for, and how to name it in /approve', () => {
+    const body = render(applyAll(...atGate, deployApproval));
+    expect(body).toContain('**Waiting at the deploy gate**: 1 of 2 approvals');
+    expect(body).toContain('Approvals count for `a1a1a1a`, the head of `stagegate/12-add-a-health-endpoint`, only: a push to the branch makes them stale.');
+    expect(body).toContain('- `/approve` approves the deploy of `a1a1a1a`, the head of the branch; `/approve a1a1a1a` names it');
+    expect(body).not.toContain('is stale');
+  });
+
+  it('says which approval a push made stale, and counts it no more', () => {
+    const body = render(applyAll(...atGate, deployApproval, push));
+    expect(body).toContain('**Waiting at the deploy gate**: 0 of 2 approvals');
+    expect(body).toContain('- approval by @mona for a1a1a1a is stale: the branch moved to b2b2b2b');
+    expect(body).toContain('Approvals count for `b2b2b2b`');
+  });
+});

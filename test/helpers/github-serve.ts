@@ -1,8 +1,10 @@
 /**
  * `stagegate serve` with the GitHub channel on, against a real nats-server, an in-process
  * orchestrator with canned agents (every gate manual, so a task stops at the plan gate) and the
- * fake GitHub, with one repository `acme/app` and a writer, a reader and our own bot user.
+ * fake GitHub, with one repository `acme/app` and a writer, a reader and our own bot user; or,
+ * with `app`, Stagegate as a GitHub App installed on it (what check runs need).
  */
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +30,9 @@ export const WRITER = 'wendy-writer';
 export const READER = 'rita-reader';
 export const BOT = 'stagegate-bot';
 export const BODY_LIMIT = 64 * 1024;
+export const APP_ID = 4711;
+/** Who writes as the App (its installation's bot). */
+export const APP_BOT = 'stagegate[bot]';
 const TOKEN = 'ghp_stagegate_test_token_0001';
 
 export interface GitHubServeHarness {
@@ -55,6 +60,8 @@ export interface GitHubServeOptions {
   now?: () => Date;
   /** The model the agents' results name, as a worker's does. */
   model?: string;
+  /** Authenticate as a GitHub App installed on acme/app instead of with a token. */
+  app?: boolean;
 }
 
 export async function startGitHubServe(options: GitHubServeOptions = {}): Promise<GitHubServeHarness> {
@@ -62,7 +69,8 @@ export async function startGitHubServe(options: GitHubServeOptions = {}): Promis
   const server = await startTestNatsServer();
   const nc = await connectBus(server.url, 'test');
   await ensureTopology(nc, { jobAckWaitMs: 30_000, jobMaxDeliveries: 3, updateExisting: true });
-  const github = await startFakeGitHub({ userTokens: { [TOKEN]: BOT } });
+  const keys = options.app === true ? generateKeyPairSync('rsa', { modulusLength: 2048, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } }) : undefined;
+  const github = await startFakeGitHub({ userTokens: { [TOKEN]: BOT }, ...(keys === undefined ? {} : { app: { id: APP_ID, publicKey: keys.publicKey } }) });
   await github.addRepo({ owner: OWNER, repo: REPO });
   github.setPermission(OWNER, REPO, WRITER, 'write');
   github.setPermission(OWNER, REPO, READER, 'read');
@@ -70,6 +78,9 @@ export async function startGitHubServe(options: GitHubServeOptions = {}): Promis
 
   const dir = await mkdtemp(join(tmpdir(), 'sg-github-serve-'));
   const file = join(dir, 'stagegate.json');
+  const keyFile = join(dir, 'app.pem');
+  if (keys !== undefined) await writeFile(keyFile, keys.privateKey);
+  const auth = keys === undefined ? { GITHUB_TOKEN: TOKEN } : { GITHUB_APP_ID: String(APP_ID), GITHUB_APP_PRIVATE_KEY: keyFile };
   await writeFile(
     file,
     JSON.stringify({ github: { botLogin: BOT }, serve: { bodyLimitBytes: BODY_LIMIT }, ...(options.gates === undefined ? {} : { gates: options.gates }), ...options.settings }),
@@ -78,7 +89,7 @@ export async function startGitHubServe(options: GitHubServeOptions = {}): Promis
     file,
     env: {
       NATS_URL: server.url,
-      GITHUB_TOKEN: TOKEN,
+      ...auth,
       GITHUB_API_URL: github.url,
       GITHUB_GIT_URL: github.gitUrl,
       GITHUB_WEBHOOK_SECRET: SECRET,

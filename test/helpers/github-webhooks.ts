@@ -7,6 +7,7 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { z } from 'zod';
+import { PullRequestSynchronize } from '../../orchestrator/github/branch-moves.js';
 import { PullRequestReviewSubmitted } from '../../orchestrator/github/human-review.js';
 import { IssueCommentCreated, IssuesLabeled, PullRequestOpened } from '../../orchestrator/github/payloads.js';
 
@@ -103,6 +104,21 @@ export function pullRequestOpened(options: RepoOf & { number: number; head: stri
     head: headOf(pr, options.head, options.fork),
   };
   PullRequestOpened.parse(payload);
+  return payload;
+}
+
+/** A push to the pull request's branch, from `before` to `after`, by `sender`. */
+export function pullRequestSynchronize(options: RepoOf & { number: number; head: string; before: string; after: string; sender: string; fork?: string }): Json {
+  const payload = withRepository(exampleOf('pull_request', 'synchronize'), options);
+  const pr = payload.pull_request as Json;
+  Object.assign(payload, {
+    number: options.number,
+    before: options.before,
+    after: options.after,
+    pull_request: { ...pr, number: options.number, html_url: `https://github.com/${options.owner}/${options.repo}/pull/${options.number}`, head: { ...headOf(pr, options.head, options.fork), sha: options.after } },
+    sender: person(options.sender),
+  });
+  PullRequestSynchronize.parse(payload);
   return payload;
 }
 

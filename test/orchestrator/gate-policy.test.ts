@@ -108,8 +108,9 @@ describe('auto-approval rules at the deploy gate', () => {
     expect(s.value).toBe('deploying');
     expect(s.context.decisions.at(-1)).toEqual({
       gate: 'deploy', visit: 1, decision: 'approve', by: 'policy:docs-only', via: 'policy', rule: 'docs-only',
-      comment: 'rule docs-only: all 2 changed paths match docs/**, *.md; checks green', at: at(3), counted: true,
+      comment: 'rule docs-only: all 2 changed paths match docs/**, *.md; checks green', at: at(3), counted: true, sha: s.context.head,
     });
+    expect(s.context.head).toBe(s.context.implementation?.commit);
   });
 
   it('waits for people when one changed path is outside the globs', () => {

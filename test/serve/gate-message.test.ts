@@ -33,7 +33,11 @@ const submit: TaskSubmit = {
 };
 
 function applyAll(...messages: InboxMessage[]): TaskRecord {
-  let record: TaskRecord | undefined;
+  return applyTo(undefined, ...messages);
+}
+
+function applyTo(start: TaskRecord | undefined, ...messages: InboxMessage[]): TaskRecord {
+  let record = start;
   for (const message of messages) {
     const outcome = applyMessage(record, message);
     if (outcome.kind !== 'commit') throw new Error(`${message.type} did not commit: ${JSON.stringify(outcome)}`);
@@ -94,6 +98,20 @@ describe('Slack gate messages', () => {
       ],
     });
     expect(message.text).toBe('Task t-slack waits at the plan gate: Health &lt;endpoint&gt;');
+  });
+
+  it('carries the head on the deploy gate buttons, and names a push made after the review', () => {
+    const head = 'abcdef0123456789';
+    const approveReview = { type: 'gate.decide', taskId: TASK, msgId: 'm-5', sentAt: at(5), gate: 'review', decision: 'approve', by: 'bob', via: 'cli' } as const;
+    const atDeployGate = applyTo(atReviewGate(), approveReview);
+    expect(atDeployGate.state).toBe('awaitingDeployApproval');
+    const buttons = (record: TaskRecord) => openGateMessage(record, 'deploy', 1, manual).blocks.find((b) => b.type === 'actions');
+    expect(buttons(atDeployGate)).toMatchObject({ elements: [{ value: JSON.stringify({ taskId: TASK, gate: 'deploy', visit: 1, sha: head }) }, { value: JSON.stringify({ taskId: TASK, gate: 'deploy', visit: 1, sha: head }) }] });
+
+    const pushed = 'fedcba9876543210fedcba9876543210fedcba98';
+    const moved = applyTo(atDeployGate, { type: 'branch.moved', taskId: TASK, msgId: 'm-6', sentAt: at(6), branch: `stagegate/${TASK}`, sha: pushed });
+    expect(buttons(moved)).toMatchObject({ elements: [{ value: JSON.stringify({ taskId: TASK, gate: 'deploy', visit: 1, sha: pushed }) }, {}] });
+    expect(gateContent(moved, 'deploy')).toContain(`*Commit:* \`fedcba987654\` on \`stagegate/${TASK}\` (pushed after the review, which saw \`abcdef012345\`)`);
   });
 
   it('replaces the buttons with who decided and where once the visit is over', () => {

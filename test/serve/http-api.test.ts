@@ -204,6 +204,17 @@ describe('stagegate serve: HTTP API', () => {
     expect(atDeploy.context.decisions[0]).toMatchObject({ gate: 'plan', by: 'api:deploy-bot', via: 'api', comment: 'looks right', counted: true });
   });
 
+  it('answers 403 for a deploy approval naming a commit that is not the head, and counts nothing', async () => {
+    const taskId = await taskAtPlanGate();
+    await decisions(taskId, { gate: 'plan', decision: 'approve' });
+    const atDeploy = await waitFor('deploy gate', stateOf(taskId, 'awaitingDeployApproval'));
+    const head = atDeploy.context.head ?? '';
+    const res = await decisions(taskId, { gate: 'deploy', decision: 'approve', sha: 'abcdef0' });
+    expect(res).toMatchObject({ status: 403, json: { error: { code: 'FORBIDDEN', message: expect.stringContaining(`this approval is for abcdef0, but the branch's head is ${head.slice(0, 7)}`) } } });
+    expect(countedAt(await client.get(taskId), 'deploy', 1)).toEqual([]);
+    expect(await decisions(taskId, { gate: 'deploy', decision: 'approve', sha: 'not-a-sha' })).toMatchObject({ status: 400 });
+  });
+
   it('answers 403 for a principal the policy does not allow, recording the decision as not counted', async () => {
     const taskId = await taskAtPlanGate();
     const res = await decisions(taskId, { gate: 'plan', decision: 'approve' }, OUTSIDER_TOKEN);

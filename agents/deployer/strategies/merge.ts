@@ -1,8 +1,9 @@
 /**
- * The `merge` strategy: the task's pull request is merged once the checks on the reviewed commit
- * are green, with the configured method, and its branch is deleted. It merges exactly the
- * reviewed commit (`sha` on the merge call): if the branch moved since the review, GitHub refuses
- * and the task fails rather than ship unreviewed code. A pull request found already merged (a
+ * The `merge` strategy: the task's pull request is merged once the checks on the job's commit
+ * are green, with the configured method, and its branch is deleted. The job's commit is the head
+ * the deploy gate was passed for, and it merges exactly that (`sha` on the merge call): if the
+ * branch moved since, GitHub refuses with 409 and the task fails rather than ship a commit nobody
+ * approved; the refusal is reported, never retried. A pull request found already merged (a
  * redelivered job whose first delivery merged it) is done, and only the branch clean-up is redone.
  * One not opened yet (serve opens it when the code is committed) is waited for.
  */
@@ -37,7 +38,7 @@ export async function deployByMerge(input: GitHubDeployInput): Promise<JobOutcom
   if (pr.merged_at === null) {
     if (pr.state !== 'open') throw deployFailed(job, `pull request #${pr.number} was closed without merging: ${pr.html_url}`, { url: pr.html_url });
     if (pr.head.sha !== job.commit) {
-      throw deployFailed(job, `the branch ${job.branch} moved since the review (head ${pr.head.sha.slice(0, 10)}, reviewed ${job.commit.slice(0, 10)}): not merging unreviewed code; ${pr.html_url}`, { url: pr.html_url });
+      throw deployFailed(job, `the branch ${job.branch} moved since the deploy gate was passed (head ${pr.head.sha.slice(0, 10)}, approved ${job.commit.slice(0, 10)}): not merging a commit nobody approved; ${pr.html_url}`, { url: pr.html_url });
     }
     const open = pr;
     await pollUntilDone(input, `the checks on ${job.commit.slice(0, 10)} of pull request #${open.number} (${open.html_url})`, async () => {
@@ -78,7 +79,7 @@ async function merge(input: GitHubDeployInput, pr: PullRequest): Promise<PullReq
     // Merged meanwhile (another delivery of this job), or GitHub refuses: say why, with the link.
     const now = parseAt(PullRequest, (await octokit.rest.pulls.get({ owner, repo, pull_number: pr.number })).data, `GitHub pull request ${owner}/${repo}#${pr.number}`, job.taskId);
     if (now.merged_at !== null) return now;
-    throw deployFailed(job, `GitHub would not merge pull request #${pr.number} (${status === 409 ? 'the branch moved since the review' : 'not mergeable'}): ${pr.html_url}`, { url: pr.html_url, cause: String(err) });
+    throw deployFailed(job, `GitHub would not merge pull request #${pr.number} (${status === 409 ? `the branch moved since ${job.commit.slice(0, 10)} was approved` : 'not mergeable'}): ${pr.html_url}`, { url: pr.html_url, cause: String(err) });
   }
 }
 

@@ -5,12 +5,12 @@
  * task, gate and visit; a decided gate shows who passed it and where, without buttons.
  */
 import type { types } from '@slack/bolt';
-import { isBlockingFinding, type Gate } from '../../../core/bus/messages.js';
+import { CommitSha, isBlockingFinding, type Gate } from '../../../core/bus/messages.js';
 import { findingLabel, summarizeFindings, worstFirst } from '../../../core/security/finding-summary.js';
 import type { GatePolicy } from '../../../core/policy.js';
 import type { TaskRecord } from '../../../core/task-record.js';
 import { decidingDecision } from '../../gate-outcome.js';
-import { gateStatusOf } from '../../gate-policy.js';
+import { gateStatusOf, isPinnedGate } from '../../gate-policy.js';
 import type { GateButtonValue, ReasonModalMetadata } from './payloads.js';
 
 export const APPROVE_ACTION = 'stagegate_approve';
@@ -86,7 +86,10 @@ export function gateContent(record: TaskRecord, gate: Gate): string {
     if (c.implementation === null) return;
     const size = c.facts.linesChanged === undefined ? '' : `, ${c.facts.linesChanged} lines in ${c.facts.changedFiles?.length ?? '?'} files`;
     lines.push(`*Change:* ${escapeText(c.implementation.summary)}`);
-    lines.push(`*Commit:* \`${c.implementation.commit.slice(0, 12)}\` on \`${escapeText(c.branch)}\`${size}`);
+    // The branch's head, which approvals are for; a push after the review is said as such.
+    const head = c.head ?? c.implementation.commit;
+    const pushed = head === c.implementation.commit ? '' : ` (pushed after the review, which saw \`${c.implementation.commit.slice(0, 12)}\`)`;
+    lines.push(`*Commit:* \`${head.slice(0, 12)}\` on \`${escapeText(c.branch)}\`${size}${pushed}`);
   };
   switch (gate) {
     case 'plan':
@@ -128,7 +131,9 @@ export function approvalLine(record: TaskRecord, gate: Gate, visit: number, poli
 }
 
 export function openGateMessage(record: TaskRecord, gate: Gate, visit: number, deciders: Deciders): SlackMessage {
-  const value: GateButtonValue = { taskId: record.context.taskId, gate, visit };
+  const head = record.context.head;
+  const pinned = isPinnedGate(gate) && head !== null && CommitSha.safeParse(head).success ? { sha: head } : {};
+  const value: GateButtonValue = { taskId: record.context.taskId, gate, visit, ...pinned };
   const encoded = JSON.stringify(value);
   return {
     text: `Task ${record.context.taskId} waits at the ${GATE_TITLE[gate]}: ${escapeText(record.context.spec.title)}`,

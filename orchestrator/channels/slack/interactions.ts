@@ -123,6 +123,7 @@ async function decide(deps: InteractionDeps, d: Decision): Promise<void> {
       via: 'slack',
       ...(d.comment === undefined ? {} : { comment: d.comment }),
       ...(principal === undefined ? {} : { principal }),
+      ...(value.sha === undefined ? {} : { sha: value.sha }),
     });
     log.info({ decision: d.decision, answer: answer.status, counted: answer.status === 'applied' ? answer.counted : undefined }, 'slack decision');
     if (answer.status === 'queued') {

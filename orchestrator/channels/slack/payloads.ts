@@ -3,10 +3,13 @@
  * other outside input; Bolt has verified the signature, not the shape.
  */
 import { z } from 'zod';
-import { Gate, TaskId } from '../../../core/bus/messages.js';
+import { CommitSha, Gate, TaskId } from '../../../core/bus/messages.js';
 
-/** What an Approve / Reject button carries: exactly which gate visit it decides. */
-export const GateButtonValue = z.object({ taskId: TaskId, gate: Gate, visit: z.number().int().positive() });
+/**
+ * What an Approve / Reject button carries: exactly which gate visit it decides, and at the deploy
+ * gate the head it was shown for (an approval of it no longer counts once the branch moves).
+ */
+export const GateButtonValue = z.object({ taskId: TaskId, gate: Gate, visit: z.number().int().positive(), sha: CommitSha.optional() });
 export type GateButtonValue = z.infer<typeof GateButtonValue>;
 
 /**

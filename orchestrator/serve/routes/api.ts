@@ -10,7 +10,7 @@
  */
 import express from 'express';
 import { z } from 'zod';
-import { Gate, TaskId, type TaskSpec } from '../../../core/bus/messages.js';
+import { CommitSha, Gate, TaskId, type TaskSpec } from '../../../core/bus/messages.js';
 import type { ApiToken } from '../../../core/config.js';
 import type { Logger } from '../../../core/log.js';
 import type { RedactSecrets } from '../../../core/security/redact-secrets.js';
@@ -31,6 +31,8 @@ export const DecisionRequest = z
     comment: z.string().min(1).max(10_000).optional(),
     /** The gate visit meant; a decision for a visit that is over gets 409. */
     visit: z.number().int().positive().optional(),
+    /** The commit approved; at the deploy gate an approval naming anything but the branch's head gets 403. */
+    sha: CommitSha.optional(),
   })
   .refine((d) => d.decision === 'approve' || d.comment !== undefined, {
     path: ['comment'],
@@ -110,6 +112,7 @@ export function apiRoutes(deps: ApiRoutesDeps): RouteModule {
       decision: body.decision,
       ...(body.comment === undefined ? {} : { comment: body.comment }),
       ...(body.visit === undefined ? {} : { visit: body.visit }),
+      ...(body.sha === undefined ? {} : { sha: body.sha }),
     });
     log.info({ taskId, by, gate: body.gate, decision: body.decision, answer: answer.status, counted: answer.status === 'applied' ? answer.counted : undefined }, 'api decision');
     if (answer.status === 'queued') {
