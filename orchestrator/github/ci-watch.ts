@@ -21,12 +21,11 @@ import type { Logger } from '../../core/log.js';
 import { checkedCommit, type TaskRecord } from '../../core/task-record.js';
 import type { InboxPublish } from '../inbox-publisher.js';
 import type { TaskClient } from '../task-client.js';
+// Stagegate's own check run reports the gate, not the code: never waited on.
+import { CHECK_NAME as GATE_CHECK_NAME } from './gate-check.js';
 import type { IssueIndex } from './issue-index.js';
 import { Repository, repositoryRefOf, type RepositoryClients } from './payloads.js';
 import type { RoutedDelivery } from './webhook-route.js';
-
-/** Stagegate's own check run on the pull request reports the gate, not the code: never waited on. */
-export const OWN_CHECK_NAME = 'stagegate';
 
 export interface CiWatchDeps {
   tasks: Pick<TaskClient, 'get' | 'list'>;
@@ -39,7 +38,7 @@ export interface CiWatchDeps {
 }
 
 /** Where a check event happened: the repository, the commit and the branches it names. */
-const CheckEvent = z.object({
+export const CheckEvent = z.object({
   repository: Repository,
   installation: z.object({ id: z.number().int() }).nullish(),
   check_run: z.object({ head_sha: z.string(), check_suite: z.object({ head_branch: z.string().nullish() }).nullish() }).optional(),
@@ -85,7 +84,7 @@ export async function checkTask(deps: CiWatchDeps, taskId: string): Promise<void
   const repo = { owner: source.owner, repo: source.repo };
   const log = deps.log.child({ taskId, owner: repo.owner, repo: repo.repo, commit });
   const octokit = await deps.github.forRepository({ ...repo, ...(source.installationId === undefined ? {} : { installationId: source.installationId }) });
-  const checks = (await readCommitChecks(octokit, repo, commit)).filter((c) => c.name !== OWN_CHECK_NAME);
+  const checks = (await readCommitChecks(octokit, repo, commit)).filter((c) => c.name !== GATE_CHECK_NAME);
   const verdict = judgeChecks(checks, []);
   if (verdict.kind === 'pending') {
     log.debug({ waiting: verdict.waiting }, 'checks still running');

@@ -20,6 +20,7 @@ import { inboxPublisher } from '../inbox-publisher.js';
 import type { TaskClient } from '../task-client.js';
 import { PullRequestSynchronize, onPullRequestSynchronize, type BranchMoveDeps } from './branch-moves.js';
 import { isBot, parseCommand } from './command-parse.js';
+import { checkTask, routeCheckDelivery, startCiPolling, type CiWatchDeps } from './ci-watch.js';
 import { onIssueComment, type CommandDeps } from './commands.js';
 import { openDeliveryStore } from './deliveries.js';
 import { PullRequestReviewSubmitted, routePullRequestReview, type HumanReviewDeps } from './human-review.js';
@@ -85,6 +86,7 @@ export async function createGitHubChannel(options: GitHubChannelOptions): Promis
     github,
     limitComments: refusals,
     ...(config.stageTimeoutsMs === undefined ? {} : { stageTimeoutsMs: config.stageTimeoutsMs }),
+    ...(settings.ci.enabled ? { ci: { maxFixAttempts: settings.ci.maxFixAttempts, onRedBase: settings.ci.onRedBase } } : {}),
     log,
     now,
   };
@@ -102,6 +104,7 @@ export async function createGitHubChannel(options: GitHubChannelOptions): Promis
   const reviewDeps: HumanReviewDeps = { ...commandDeps, botLogin: settings.botLogin, publish, now };
   const branchDeps: BranchMoveDeps = { index, github, publish, log, now };
   const checkDeps: GateCheckDeps = { tasks, github, enabled: settings.appId !== undefined, log };
+  const ciDeps: CiWatchDeps = { tasks, index, github, settings: settings.ci, publish, log, now };
 
   function ignoreFork(pull: { number: number; head: { repo: { full_name: string } | null } }, event: string): RoutedDelivery {
     log.info({ event, pullRequest: pull.number, headRepository: pull.head.repo?.full_name ?? null }, 'event about a pull request from a fork ignored');
@@ -136,6 +139,8 @@ export async function createGitHubChannel(options: GitHubChannelOptions): Promis
       if (!pushed.pull_request.head.ref.startsWith('stagegate/')) return { ignored: 'not a Stagegate branch' };
       return { work: 'tell the task its branch moved', run: () => onPullRequestSynchronize(branchDeps, pushed) };
     }
+    const checks = routeCheckDelivery(ciDeps, event, action, payload);
+    if (checks !== undefined) return checks;
     if (event === 'pull_request_review' && action === 'submitted') {
       const review = parseAt(PullRequestReviewSubmitted, payload, 'GitHub pull_request_review.submitted delivery');
       if (isFromFork(review.pull_request)) return ignoreFork(review.pull_request, 'pull_request_review.submitted');
@@ -172,6 +177,7 @@ export async function createGitHubChannel(options: GitHubChannelOptions): Promis
         ];
 
   let following: FollowingEvents | undefined;
+  let polling: { stop(): Promise<void> } | undefined;
   return {
     routes,
     index,
@@ -190,10 +196,18 @@ export async function createGitHubChannel(options: GitHubChannelOptions): Promis
           if (entry.accepted && entry.event.type === 'gate.timer_fired' && entry.event.kind === 'remind') {
             await postGateReminder(statusDeps, entry.event);
           }
+          // Checks may all have finished before the review did: read them as soon as the task waits.
+          if (entry.accepted && entry.state === 'awaitingChecks') {
+            await checkTask(ciDeps, entry.taskId).catch((err: unknown) =>
+              log.warn({ taskId: entry.taskId, err: errorMessage(err) }, 'reading the checks failed; the next poll tries again'),
+            );
+          }
         },
       });
+      if (settings.ci.enabled) polling = startCiPolling(ciDeps);
     },
     async stop() {
+      await polling?.stop();
       await following?.stop();
       await Promise.allSettled([...inFlight]).then((results) => {
         for (const r of results) if (r.status === 'rejected') log.error({ err: errorMessage(r.reason) }, 'github delivery failed while stopping');

@@ -126,7 +126,7 @@ beforeAll(async () => {
   await writeFile(agentConfigFile, JSON.stringify({ model: { apiKey: SECRETS.modelKey } }));
 
   const serveFile = join(dir, 'serve.json');
-  await writeFile(serveFile, JSON.stringify({ github: { botLogin: BOT } }));
+  await writeFile(serveFile, JSON.stringify({ github: { botLogin: BOT, ci: { noChecksAfterMs: 0 } } }));
   const config = loadConfig({
     file: serveFile,
     env: {

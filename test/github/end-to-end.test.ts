@@ -69,7 +69,7 @@ beforeAll(async () => {
 
   dir = await mkdtemp(join(tmpdir(), 'sg-github-e2e-'));
   const file = join(dir, 'stagegate.json');
-  await writeFile(file, JSON.stringify({ github: { botLogin: BOT } }));
+  await writeFile(file, JSON.stringify({ github: { botLogin: BOT, ci: { noChecksAfterMs: 0 } } }));
   const github = { GITHUB_TOKEN: TOKEN, GITHUB_API_URL: fake.url, GITHUB_GIT_URL: fake.gitUrl, STAGEGATE_GITHUB_PACE_WRITES: 'false' };
   const config = loadConfig({
     file,
@@ -193,12 +193,12 @@ describe('GitHub end to end', () => {
     expect(final).toContain(`**Pull request:** #${pr.number}`);
     expect(final).toContain(`**Deploy:** \`${merged?.pull?.mergeCommitSha}\``);
     const shown = statusBodies(taskId).map((b) => /\*\*([^*]+)\*\* · task/.exec(b)?.[1] ?? '?');
-    const order = ['📝 Planning', '⏸️ Waiting for approval of the plan', '🛠️ Implementing', '🔍 Reviewing', '⏸️ Waiting for approval to deploy', '🚀 Deploying', '✅ Done'];
+    const order = ['📝 Planning', '⏸️ Waiting for approval of the plan', '🛠️ Implementing', '🔍 Reviewing', '⏳ Waiting for checks', '⏸️ Waiting for approval to deploy', '🚀 Deploying', '✅ Done'];
     expect(inOrder([...new Set(shown)], order), shown.join(' → ')).toBe(true);
     expect(shown).toEqual(expect.arrayContaining(['⏸️ Waiting for approval of the plan', '⏸️ Waiting for approval to deploy', '✅ Done']));
     await waitFor('only the done label left', async () => (fakeRepo().issues.get(issue.number)?.labels.filter((l) => l.startsWith('stagegate:')).join() === 'stagegate:done' ? true : undefined));
     const added = fake.requestsTo('POST /repos/{owner}/{repo}/issues/{issue_number}/labels', (r) => r.params.issue_number === String(issue.number)).flatMap((r) => (r.body as { labels: string[] }).labels);
-    expect(inOrder(added, ['stagegate:planning', 'stagegate:awaiting-approval', 'stagegate:implementing', 'stagegate:reviewing', 'stagegate:awaiting-approval', 'stagegate:deploying', 'stagegate:done']), added.join(' → ')).toBe(true);
+    expect(inOrder(added, ['stagegate:planning', 'stagegate:awaiting-approval', 'stagegate:implementing', 'stagegate:reviewing', 'stagegate:checks', 'stagegate:awaiting-approval', 'stagegate:deploying', 'stagegate:done']), added.join(' → ')).toBe(true);
     expect(added).toEqual(expect.arrayContaining(['stagegate:awaiting-approval', 'stagegate:deploying', 'stagegate:done']));
     expect(fakeRepo().issues.get(issue.number)?.labels).toContain('stagegate');
 

@@ -62,6 +62,8 @@ export interface GitHubServeOptions {
   model?: string;
   /** Authenticate as a GitHub App installed on acme/app instead of with a token. */
   app?: boolean;
+  /** `github.ci` settings over the harness's: off, since most stand-in coders name commits that do not exist. */
+  ci?: Record<string, unknown>;
 }
 
 export async function startGitHubServe(options: GitHubServeOptions = {}): Promise<GitHubServeHarness> {
@@ -83,7 +85,7 @@ export async function startGitHubServe(options: GitHubServeOptions = {}): Promis
   const auth = keys === undefined ? { GITHUB_TOKEN: TOKEN } : { GITHUB_APP_ID: String(APP_ID), GITHUB_APP_PRIVATE_KEY: keyFile };
   await writeFile(
     file,
-    JSON.stringify({ github: { botLogin: BOT }, serve: { bodyLimitBytes: BODY_LIMIT }, ...(options.gates === undefined ? {} : { gates: options.gates }), ...options.settings }),
+    JSON.stringify({ github: { botLogin: BOT, ci: { enabled: false, ...options.ci } }, serve: { bodyLimitBytes: BODY_LIMIT }, ...(options.gates === undefined ? {} : { gates: options.gates }), ...options.settings }),
   );
   const config = loadConfig({
     file,

@@ -8,6 +8,7 @@ import { createHmac, randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { z } from 'zod';
 import { PullRequestSynchronize } from '../../orchestrator/github/branch-moves.js';
+import { CheckEvent } from '../../orchestrator/github/ci-watch.js';
 import { PullRequestReviewSubmitted } from '../../orchestrator/github/human-review.js';
 import { IssueCommentCreated, IssuesLabeled, PullRequestOpened } from '../../orchestrator/github/payloads.js';
 
@@ -165,4 +166,20 @@ export async function post(url: string, d: Delivery): Promise<{ status: number; 
   const res = await fetch(url, { method: 'POST', headers: d.headers, body: d.body });
   const text = await res.text();
   return { status: res.status, json: text === '' ? {} : (JSON.parse(text) as Json) };
+}
+
+/** A check run on `branch` at `sha` finished with `conclusion`. */
+export function checkRunCompleted(options: RepoOf & { branch: string; sha: string; name: string; conclusion: string }): Json {
+  const payload = withRepository(exampleOf('check_run', 'completed'), options);
+  const run = payload.check_run as Json;
+  payload.check_run = {
+    ...run,
+    name: options.name,
+    head_sha: options.sha,
+    status: 'completed',
+    conclusion: options.conclusion,
+    check_suite: { ...(run.check_suite as Json), head_branch: options.branch, head_sha: options.sha },
+  };
+  CheckEvent.parse(payload);
+  return payload;
 }

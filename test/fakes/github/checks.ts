@@ -36,7 +36,7 @@ function checkRunShape(urls: FakeUrls, repo: FakeRepo, r: FakeCheckRun): CheckRu
     conclusion: r.conclusion,
     started_at: r.startedAt,
     completed_at: r.completedAt,
-    output: { ...r.output, annotations_count: 0, annotations_url: `${url}/annotations` },
+    output: { ...r.output, annotations_count: r.annotations.length, annotations_url: `${url}/annotations` },
     name: r.name,
     check_suite: { id: r.id },
     app: { id: r.app.length, slug: r.app, name: r.app },
@@ -149,6 +149,8 @@ export const checkRoutes: Route[] = [
         externalId: null,
         output: { title: null, summary: null, text: null },
         app: ctx.state.app?.slug ?? callerLogin(ctx),
+        annotations: [],
+        log: null,
       };
       applyCheckRun(ctx.state, run, { ...fields, status: fields.status ?? 'queued' });
       ctx.repo.checkRuns.push(run);
@@ -157,6 +159,30 @@ export const checkRoutes: Route[] = [
     { appsOnly: true },
   ),
   route('GET', '/repos/{owner}/{repo}/check-runs/{check_run_id}', needs('read', 'checks'), (ctx) => json(checkRunShape(ctx.urls, ctx.repo, findRun(ctx)))),
+  route('GET', '/repos/{owner}/{repo}/check-runs/{check_run_id}/annotations', needs('read', 'checks'), (ctx) =>
+    page(
+      ctx,
+      findRun(ctx).annotations.map((a) => ({
+        path: a.path,
+        start_line: a.startLine,
+        end_line: a.startLine,
+        start_column: null,
+        end_column: null,
+        annotation_level: a.level,
+        title: a.title,
+        message: a.message,
+        raw_details: null,
+        blob_href: '',
+      })),
+    ),
+  ),
+  // GitHub answers with a redirect to the log's storage; the fake serves the text itself.
+  route('GET', '/repos/{owner}/{repo}/actions/jobs/{job_id}/logs', needs('read', 'actions'), (ctx) => {
+    const id = intParam(ctx, 'job_id');
+    const run = ctx.repo.checkRuns.find((r) => r.id === id && r.app === 'github-actions');
+    if (run?.log == null) throw notFound();
+    return { status: 200, text: run.log };
+  }),
   route(
     'PATCH',
     '/repos/{owner}/{repo}/check-runs/{check_run_id}',

@@ -34,6 +34,8 @@ export interface RouteContext {
 export interface RouteReply {
   status: number;
   body?: unknown;
+  /** Served as text/plain instead of a JSON body (logs). */
+  text?: string;
   headers?: Record<string, string>;
 }
 

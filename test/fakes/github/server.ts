@@ -33,6 +33,7 @@ import { refRoutes } from './refs.js';
 import { DOCS, HttpError, type Caller, type FakeUrls, type Route, type RouteContext, type RouteReply } from './routes.js';
 import {
   FakeGitHubState,
+  type FakeAnnotation,
   type FakeCheckRun,
   type FakeComment,
   type FakeDeploymentStatus,
@@ -133,7 +134,21 @@ export interface FakeGitHub {
   addWorkflow(owner: string, repo: string, workflow: { path: string; name?: string }): FakeWorkflow;
   completeRun(owner: string, repo: string, runId: number, conclusion?: string): FakeRun;
   /** Creates or updates the check run `name` on the commit `ref` names, as the `ci` App. */
-  setCheck(owner: string, repo: string, ref: string, name: string, fields: { status?: FakeCheckRun['status']; conclusion?: NonNullable<FakeCheckRun['conclusion']> }): Promise<FakeCheckRun>;
+  /** `app: 'github-actions'` with a `log` makes it an Actions job whose log the jobs API serves. */
+  setCheck(
+    owner: string,
+    repo: string,
+    ref: string,
+    name: string,
+    fields: {
+      status?: FakeCheckRun['status'];
+      conclusion?: NonNullable<FakeCheckRun['conclusion']>;
+      output?: { title: string; summary: string; text?: string };
+      annotations?: FakeAnnotation[];
+      app?: string;
+      log?: string;
+    },
+  ): Promise<FakeCheckRun>;
   setStatus(owner: string, repo: string, ref: string, context: string, state: FakeStatus['state'], description?: string): Promise<FakeStatus>;
   postDeploymentStatus(owner: string, repo: string, deploymentId: number, fields: DeploymentStatusFields): FakeDeploymentStatus;
   /** Makes every installation token handed out so far expired (401 from then on). */
@@ -337,10 +352,11 @@ export async function startFakeGitHub(options: FakeGitHubOptions = {}): Promise<
     const path = url.pathname.startsWith('/api/v3/') ? url.pathname.slice('/api/v3'.length) : url.pathname;
     handleApi(req, url, path).then(({ reply, record }) => {
       record.status = reply.status;
-      record.response = reply.body;
+      record.response = reply.body ?? reply.text;
       requests.push(record);
-      res.writeHead(reply.status, { ...(reply.body === undefined ? {} : { 'content-type': 'application/json; charset=utf-8' }), 'x-github-request-id': `FAKE:${requests.length}`, ...reply.headers });
-      res.end(reply.body === undefined ? undefined : JSON.stringify(reply.body));
+      const type = reply.text !== undefined ? 'text/plain; charset=utf-8' : reply.body !== undefined ? 'application/json; charset=utf-8' : undefined;
+      res.writeHead(reply.status, { ...(type === undefined ? {} : { 'content-type': type }), 'x-github-request-id': `FAKE:${requests.length}`, ...reply.headers });
+      res.end(reply.text ?? (reply.body === undefined ? undefined : JSON.stringify(reply.body)));
       events.emit('request', record);
     }, (err: unknown) => {
       unexpected.push(`${req.method ?? 'GET'} ${path} failed in the fake: ${String(err)}`);
@@ -445,12 +461,16 @@ export async function startFakeGitHub(options: FakeGitHubOptions = {}): Promise<
       const repo = repoOrThrow(owner, name);
       const sha = await resolveCommit(repo.dir, ref);
       if (sha === undefined) throw new Error(`fake GitHub: ${ref} names no commit in ${owner}/${name}`);
-      let run = repo.checkRuns.find((r) => r.headSha === sha && r.name === checkName && r.app === 'ci');
+      const app = fields.app ?? 'ci';
+      let run = repo.checkRuns.find((r) => r.headSha === sha && r.name === checkName && r.app === app);
       if (run === undefined) {
-        run = { id: state.nextId(), name: checkName, headSha: sha, status: 'queued', conclusion: null, startedAt: null, completedAt: null, detailsUrl: null, externalId: null, output: { title: null, summary: null, text: null }, app: 'ci' };
+        run = { id: state.nextId(), name: checkName, headSha: sha, status: 'queued', conclusion: null, startedAt: null, completedAt: null, detailsUrl: null, externalId: null, output: { title: null, summary: null, text: null }, app, annotations: [], log: null };
         repo.checkRuns.push(run);
       }
-      applyCheckRun(state, run, fields);
+      const { annotations, log, app: _app, ...apply } = fields;
+      applyCheckRun(state, run, apply);
+      if (annotations !== undefined) run.annotations = annotations;
+      if (log !== undefined) run.log = log;
       return run;
     },
     async setStatus(owner, name, ref, context, statusState, description) {

@@ -97,8 +97,19 @@ export interface FakeCheckRun {
   detailsUrl: string | null;
   externalId: string | null;
   output: { title: string | null; summary: string | null; text: string | null };
-  /** The App that created it (its slug); test helpers use `ci`. */
+  /** The App that created it (its slug); test helpers use `ci`, or `github-actions` for a job whose log can be read. */
   app: string;
+  annotations: FakeAnnotation[];
+  /** A GitHub Actions job's log (the check run's id is the job's). */
+  log: string | null;
+}
+
+export interface FakeAnnotation {
+  path: string;
+  startLine: number;
+  level: 'notice' | 'warning' | 'failure';
+  message: string;
+  title: string | null;
 }
 
 export interface FakeStatus {
