@@ -127,7 +127,7 @@ export function renderStatusComment(input: StatusInput): string {
   }
 
   if (c.ci.note !== null) out.push('', `**Checks:** ${oneLine(c.ci.note)}`);
-  if (c.update !== null) {
+  if (c.update !== null && record.state === 'implementing') {
     const why = c.update.conflicts ? 'the pull request conflicts with it' : 'the pull request is behind it';
     out.push('', `**Update:** ${c.spec.base} moved on and ${why}; the coder merges ${c.spec.base} into the branch (nothing on the branch is rewritten), then the result is reviewed again.`);
   }
