@@ -158,6 +158,8 @@ export const TaskContext = z.object({
   deployCommit: z.string().nullable().default(null),
   /** The update from the base the current (or retried) implement job makes; null: an ordinary round. */
   update: BranchUpdate.nullable().default(null),
+  /** Update rounds so far: the reviews of their merges do not use up the task's review rounds. */
+  updateRounds: z.number().int().nonnegative().default(0),
   /** Commits on the branch Stagegate did not make, as the coder last found them: the status comment names them. */
   foreignCommits: z.array(ForeignCommit).default([]),
   decisions: z.array(Decision),

@@ -189,7 +189,7 @@ export const taskMachine = setup({
     /** A push put the branch on a commit the task did not know as its head. */
     headMoved: ({ context, event }) => event.type === 'branch.moved' && event.sha !== context.head,
     hasReviewRoundsLeft: ({ context, event }) =>
-      'jobId' in event && event.jobId === context.currentJobId && context.reviewRound <= context.maxReviewRounds,
+      'jobId' in event && event.jobId === context.currentJobId && context.reviewRound - context.updateRounds <= context.maxReviewRounds,
     /** The review found blocking security issues, and the coder has not had its round on them yet. */
     securityRoundDue: ({ context, event }) =>
       (event.type === 'review.approved' || event.type === 'review.changes_requested') &&
@@ -272,9 +272,9 @@ export const taskMachine = setup({
         : {},
     ),
     /** The next implement job merges the base into the branch; the merged result is reviewed again. */
-    startUpdateRound: assign(({ event }) =>
+    startUpdateRound: assign(({ context, event }) =>
       event.type === 'base.moved'
-        ? { update: { baseSha: event.baseSha, conflicts: event.mergeableState === 'dirty' }, updatedAt: event.sentAt }
+        ? { update: { baseSha: event.baseSha, conflicts: event.mergeableState === 'dirty' }, updateRounds: context.updateRounds + 1, updatedAt: event.sentAt }
         : {},
     ),
     /**
@@ -507,6 +507,7 @@ export const taskMachine = setup({
     head: null,
     deployCommit: null,
     update: null,
+    updateRounds: 0,
     foreignCommits: [],
     decisions: [],
     stages: [],

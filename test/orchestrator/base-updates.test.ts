@@ -146,4 +146,23 @@ describe('update rounds', () => {
     const s = committed(apply(atDeployGate(), baseMoved(C1)), C2, foreign);
     expect(s.context.foreignCommits).toEqual(foreign);
   });
+
+  it('does not use up a review round on the review of an update', () => {
+    // One review round: the first review is approved, then two updates; changes requested on the
+    // second update's review still go back to the coder, as on the first review.
+    let s = initialTransition(taskMachine, submit(undefined, 1))[0];
+    s = apply(s, { type: 'plan.proposed', ...next(), jobId: job(s), usage, plan: { summary: 'fix', steps: [{ title: 'fix', detail: '' }], filesToTouch: [], risks: [], acceptanceChecks: [] } });
+    s = apply(s, { type: 'gate.decide', ...next(), gate: 'plan', decision: 'approve', by: 'alice', via: 'cli' });
+    s = approved(committed(s, C1));
+    s = approved(committed(apply(s, baseMoved(C1)), C2));
+    s = committed(apply(s, baseMoved(C2)), C1);
+    expect(s.context.updateRounds).toBe(2);
+    s = apply(s, { type: 'review.changes_requested', ...next(), jobId: job(s), usage, verdict: { decision: 'request_changes', summary: 'the merge broke it', comments: [] }, testsPassed: false });
+    expect(s.value).toBe('implementing');
+    expect(s.context.update).toBeNull();
+    // That round was the one the task has: the next request for changes stops at the review gate.
+    s = committed(s, C2);
+    s = apply(s, { type: 'review.changes_requested', ...next(), jobId: job(s), usage, verdict: { decision: 'request_changes', summary: 'still', comments: [] }, testsPassed: false });
+    expect(s.value).toBe('awaitingReviewApproval');
+  });
 });
