@@ -105,7 +105,7 @@ function describeEvent(e: Extract<TaskLogEntry, { type: 'task.event' }>['event']
     case 'plan.proposed':
       return `plan proposed: ${e.plan.summary} [${formatTokens(e.usage)}]`;
     case 'code.committed':
-      return `committed ${e.commit.slice(0, 10)} on ${e.branch} after ${e.attempts} attempt(s) [${formatTokens(e.usage)}]`;
+      return `committed ${e.commit.slice(0, 10)} on ${e.branch} after ${e.attempts} attempt(s)${(e.foreignCommits?.length ?? 0) === 0 ? '' : ` (keeping ${e.foreignCommits?.length} commit(s) not by Stagegate)`} [${formatTokens(e.usage)}]`;
     case 'review.approved':
     case 'review.changes_requested':
       return `review: ${e.verdict.decision} — ${e.verdict.summary}${e.security === undefined ? '' : `; security: ${summarizeFindings(e.security.findings)}`} [${formatTokens(e.usage)}]`;
@@ -129,5 +129,7 @@ function describeEvent(e: Extract<TaskLogEntry, { type: 'task.event' }>['event']
       return `checks on ${e.commit.slice(0, 10)}: ${e.verdict}${e.baseRed ? ' (the base branch is red too)' : ''} — ${e.summary}`;
     case 'branch.moved':
       return `${e.branch} moved to ${e.sha.slice(0, 10)}${e.by === undefined ? '' : ` (pushed by ${e.by})`}`;
+    case 'base.moved':
+      return `the pull request at ${e.head.slice(0, 10)} ${e.mergeableState === 'dirty' ? 'conflicts with' : 'is behind'} its base (at ${e.baseSha.slice(0, 10)})`;
   }
 }

@@ -7,7 +7,9 @@ import { GateFacts, GatePolicies, PrincipalFacts } from './policy.js';
 import {
   CiPolicy,
   DecisionChannel,
+  BranchUpdate,
   DurableTimer,
+  ForeignCommit,
   Gate,
   GateTimerKind,
   Plan,
@@ -154,6 +156,12 @@ export const TaskContext = z.object({
   head: z.string().nullable().default(null),
   /** The head the deploy gate was passed for: what the deploy job merges, on every attempt. */
   deployCommit: z.string().nullable().default(null),
+  /** The update from the base the current (or retried) implement job makes; null: an ordinary round. */
+  update: BranchUpdate.nullable().default(null),
+  /** Update rounds so far: the reviews of their merges do not use up the task's review rounds. */
+  updateRounds: z.number().int().nonnegative().default(0),
+  /** Commits on the branch Stagegate did not make, as the coder last found them: the status comment names them. */
+  foreignCommits: z.array(ForeignCommit).default([]),
   decisions: z.array(Decision),
   stages: z.array(StageRecord),
   usage: Usage,

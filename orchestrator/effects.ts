@@ -73,6 +73,7 @@ function composeJob(context: TaskContext, stage: Stage, sentAt: string): Job {
         reviewComments: context.reviewComments,
         feedback: context.implementFeedback,
         approvedCommands: context.approvedCommands,
+        ...(context.update === null ? {} : { update: context.update }),
       };
     case 'review.request': {
       const implementation = required(context.implementation, context, 'implementation');
@@ -81,7 +82,8 @@ function composeJob(context: TaskContext, stage: Stage, sentAt: string): Job {
         ...common,
         plan: required(context.plan, context, 'plan'),
         branch: context.branch,
-        commit: implementation.commit,
+        // The branch's head: a person's commits pushed since the coder's are part of what is reviewed.
+        commit: context.head ?? implementation.commit,
         round: context.reviewRound,
         summary: implementation.summary,
       };

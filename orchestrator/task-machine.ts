@@ -15,6 +15,9 @@
  * to the deploy gate, if its CI policy says so).
  * A person's changes-requested review of the pull request at the review or deploy gate sends the
  * work back to implementing with the review's comments.
+ * A pull request that conflicts with its base (or lags behind it, where that matters) while the
+ * task waits at the review or deploy gate or for checks goes to an update round: an implement
+ * job that merges the base into the branch, then a review of the merged result.
  * High or critical security findings in a review send the work back to the coder once, with the
  * findings as review comments; if the next review still has some, the deploy gate is held: only
  * the security group's approval with a reason (an override, recorded as such) passes it.
@@ -186,7 +189,7 @@ export const taskMachine = setup({
     /** A push put the branch on a commit the task did not know as its head. */
     headMoved: ({ context, event }) => event.type === 'branch.moved' && event.sha !== context.head,
     hasReviewRoundsLeft: ({ context, event }) =>
-      'jobId' in event && event.jobId === context.currentJobId && context.reviewRound <= context.maxReviewRounds,
+      'jobId' in event && event.jobId === context.currentJobId && context.reviewRound - context.updateRounds <= context.maxReviewRounds,
     /** The review found blocking security issues, and the coder has not had its round on them yet. */
     securityRoundDue: ({ context, event }) =>
       (event.type === 'review.approved' || event.type === 'review.changes_requested') &&
@@ -201,6 +204,8 @@ export const taskMachine = setup({
       isRedReport(context, event) && event.baseRed && context.ciPolicy?.onRedBase === params.onRedBase,
     ciLoopStops: ({ context, event }) => isRedReport(context, event) && ciLoopStop(context, event) !== undefined,
     ciFixDue: ({ context, event }) => isRedReport(context, event),
+    /** The pull request at the head the task knows conflicts with (or lags behind) its base. */
+    updateDue: ({ context, event }) => event.type === 'base.moved' && event.head === checkedCommit(context),
     approvalPassesGate: ({ context, event }, params: { gate: Gate }) =>
       event.type === 'gate.decide' &&
       event.decision === 'approve' &&
@@ -261,7 +266,15 @@ export const taskMachine = setup({
             implementation: { commit: event.commit, summary: event.summary, attempts: event.attempts },
             facts: { commit: event.commit, ...changeFactsOf(event) },
             head: event.commit,
+            update: null,
+            ...(event.foreignCommits === undefined ? {} : { foreignCommits: event.foreignCommits }),
           }
+        : {},
+    ),
+    /** The next implement job merges the base into the branch; the merged result is reviewed again. */
+    startUpdateRound: assign(({ context, event }) =>
+      event.type === 'base.moved'
+        ? { update: { baseSha: event.baseSha, conflicts: event.mergeableState === 'dirty' }, updateRounds: context.updateRounds + 1, updatedAt: event.sentAt }
         : {},
     ),
     /**
@@ -493,6 +506,9 @@ export const taskMachine = setup({
     ci: { fixAttempts: 0, lastSignatures: null, note: null },
     head: null,
     deployCommit: null,
+    update: null,
+    updateRounds: 0,
+    foreignCommits: [],
     decisions: [],
     stages: [],
     usage: emptyUsage(),
@@ -700,6 +716,7 @@ export const taskMachine = setup({
         'branch.moved': { guard: 'headMoved', actions: 'recordHead' },
         'task.cancel': { target: 'cancelled', actions: { type: 'recordCancel', params: { stage: 'review' } } },
         'review.human_changes_requested': { target: 'implementing', actions: 'recordHumanReview' },
+        'base.moved': { guard: 'updateDue', target: 'implementing', actions: 'startUpdateRound' },
         'checks.reported': [
           { guard: 'checksGreen', target: 'awaitingDeployApproval', actions: 'recordChecks' },
           { guard: { type: 'redBase', params: { onRedBase: 'proceed' } }, target: 'awaitingDeployApproval', actions: 'recordChecks' },
@@ -719,6 +736,7 @@ export const taskMachine = setup({
       on: {
         'branch.moved': { guard: 'headMoved', actions: 'recordHead' },
         'task.cancel': { target: 'cancelled', actions: { type: 'recordCancel', params: { stage: 'review' } } },
+        'base.moved': { guard: 'updateDue', target: 'implementing', actions: 'startUpdateRound' },
         'review.human_changes_requested': { target: 'implementing', actions: 'recordHumanReview' },
         'gate.decide': [
           {
@@ -764,6 +782,7 @@ export const taskMachine = setup({
       on: {
         'branch.moved': { guard: 'headMoved', actions: 'recordHead' },
         'task.cancel': { target: 'cancelled', actions: { type: 'recordCancel', params: { stage: 'deploy' } } },
+        'base.moved': { guard: 'updateDue', target: 'implementing', actions: 'startUpdateRound' },
         'review.human_changes_requested': { target: 'implementing', actions: 'recordHumanReview' },
         'gate.decide': [
           {

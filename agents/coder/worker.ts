@@ -14,10 +14,16 @@
  * A change that adds a secret is refused at finish (the model is told where), and never pushed:
  * a push that would send one fails the job naming file, line and rule (`secret-check.ts`).
  *
+ * A job with `update` brings the branch up to date with its base instead (`branch-update.ts`):
+ * the base is merged in; a clean merge whose checks pass is pushed without a model call; conflicts
+ * or failing checks go to the model, and a merge it cannot finish fails the job naming the files
+ * and hunks, with nothing pushed. Commits on the branch that Stagegate did not make are kept
+ * (every push is a fast-forward) and named in `code.committed`.
+ *
  * A model or infrastructure failure fails the job with its clone left to inspect.
  */
 import type { JobContext, JobHandler, JobOutcome } from '../../core/bus/job-worker.js';
-import type { ImplementRequest, Usage } from '../../core/bus/messages.js';
+import type { ForeignCommit, ImplementRequest, Usage } from '../../core/bus/messages.js';
 import type { CoderConfig, ModelPrice } from '../../core/config.js';
 import { isStagegateError } from '../../core/errors.js';
 import { describeResult } from '../../core/exec/run-command.js';
@@ -30,9 +36,11 @@ import { readRepoInstructions, renderRepoInstructions } from '../../core/repo/in
 import { keywordsOf, renderRepoView } from '../../core/repo/repo-view.js';
 import { withEgress, type Sandbox } from '../../core/sandbox/index.js';
 import { describeFindings } from '../../core/security/secret-scan.js';
+import { emptyUsage } from '../../core/task-record.js';
 import {
   capLimits,
   finishChecks,
+  renderChecks,
   renderTaskMessage,
   runCoderLoop,
   type CoderLoopResult,
@@ -43,6 +51,8 @@ import {
   type ToolOutcome,
 } from './harness/index.js';
 import { executeToolCall, toolDefinitions } from './harness/tools/index.js';
+import { commitMerge, foreignCommitsOn, isMerging, mergeFromBase, renderUpdateMessage, stageResolution, unresolvedConflicts } from './branch-update.js';
+import { describeConflictPlaces, renderConflictHunks, type ConflictedFile } from './conflicts.js';
 import { assertPushIsClean, secretFeedback, secretsInWork } from './secret-check.js';
 
 const PROMPT = loadPrompt(import.meta.url);
@@ -80,6 +90,9 @@ export function createCoderHandler(deps: CoderDeps): JobHandler<'coder'> {
     const instructions = renderRepoInstructions(await readRepoInstructions(ws.dir, job.task.base));
     const repoView = await renderRepoView({ dir: ws.dir, focus: job.plan.filesToTouch, keywords: keywordsOf(job.task.title, ...job.plan.filesToTouch) });
     const branchLog = resumes ? await ws.git(['log', '--oneline', '--no-decorate', `origin/${job.task.base}..HEAD`]) : '';
+    // A person's commits on the branch are built on and kept: nothing here resets or force-pushes.
+    const foreign = resumes ? await foreignCommitsOn(ws, `origin/${job.task.base}`) : [];
+    if (foreign.length > 0) await ctx.progress(`keeping ${foreign.length} commit${foreign.length === 1 ? '' : 's'} on the branch not made by Stagegate: ${foreign.map((c) => c.sha.slice(0, 10)).join(', ')}`);
 
     let plan: PlanStep[] = [];
     const toolCtx: ToolContext = {
@@ -95,15 +108,7 @@ export function createCoderHandler(deps: CoderDeps): JobHandler<'coder'> {
         await ctx.progress(`plan: ${formatPlan(steps, ' · ')}`);
       },
     };
-    const verifyFinish = async (): Promise<FinishVerdict> => {
-      if (!(await hasChanges(ws, job))) {
-        return { accepted: false, output: 'Nothing in the repository has changed yet, so the task is not done: make the change the plan describes, then call finish again.' };
-      }
-      const secrets = await secretsInWork(ws, start);
-      if (secrets.length > 0) {
-        await ctx.progress(`finish refused: the change adds a secret at ${describeFindings(secrets)}`);
-        return { accepted: false, output: secretFeedback(secrets) };
-      }
+    const runChecks = async (): Promise<FinishVerdict> => {
       for (const check of finishChecks(commands)) {
         const result = await sandbox.run(check.command, { writableDir: ws.dir, cwd: ws.dir, timeoutMs: deps.commandTimeoutMs, outputLimit: deps.coder.outputLimit });
         await ctx.progress(`${check.kind === 'test' ? 'tests' : 'lint'}: ${check.command} → ${result.timedOut ? 'timed out' : `exit ${result.exitCode}`}`);
@@ -113,15 +118,50 @@ export function createCoderHandler(deps: CoderDeps): JobHandler<'coder'> {
       }
       return { accepted: true };
     };
+    const verifyChange = async (): Promise<FinishVerdict> => {
+      if (!(await hasChanges(ws, job))) {
+        return { accepted: false, output: 'Nothing in the repository has changed yet, so the task is not done: make the change the plan describes, then call finish again.' };
+      }
+      const secrets = await secretsInWork(ws, start);
+      if (secrets.length > 0) {
+        await ctx.progress(`finish refused: the change adds a secret at ${describeFindings(secrets)}`);
+        return { accepted: false, output: secretFeedback(secrets) };
+      }
+      return runChecks();
+    };
+
+    let conflicted: ConflictedFile[] = [];
+    let taskMessage = renderTaskMessage({ job, instructions, repoView, commands, branchLog });
+    if (job.update !== undefined) {
+      const merge = await mergeFromBase(ws, job);
+      await ctx.progress(merge.kind === 'conflicts' ? `merging ${job.task.base} conflicts in ${describeConflictPlaces(merge.files)}` : `merged ${job.task.base}: ${merge.kind}`);
+      let checkFailure: string | undefined;
+      if (merge.kind !== 'conflicts') {
+        const checks = await runChecks();
+        if (checks.accepted) return pushUpdate(job, ws, ctx, foreign, emptyUsage()).catch((err: unknown) => failOnSecret(err, ws, emptyUsage(), ctx));
+        checkFailure = checks.output;
+      } else conflicted = merge.files;
+      taskMessage = renderUpdateMessage({ job, instructions, checks: renderChecks(commands), conflicts: conflicted, ...(checkFailure === undefined ? {} : { checkFailure }), foreign });
+    }
+    /** An update is finished when no conflict is left and the checks pass. */
+    const verifyUpdate = async (): Promise<FinishVerdict> => {
+      const left = await unresolvedConflicts(ws, conflicted);
+      const unmerged = await stageResolution(ws);
+      if (left.length > 0 || unmerged.length > 0) {
+        const places = describeConflictPlaces([...left, ...unmerged.filter((p) => !left.some((f) => f.path === p)).map((path) => ({ path, hunks: [] }))]);
+        return { accepted: false, output: `Conflicts remain, so the merge is not finished: ${places}. Edit these files so no conflict marker is left, then call finish again.` };
+      }
+      return runChecks();
+    };
 
     const result = await runCoderLoop({
       taskId: job.taskId,
       turnClient: deps.turnClient,
       instructions: PROMPT,
       tools: tools.definitions(),
-      taskMessage: renderTaskMessage({ job, instructions, repoView, commands, branchLog }),
+      taskMessage,
       executeTool: (call) => tools.execute(call.name, call.arguments, toolCtx),
-      verifyFinish,
+      verifyFinish: job.update === undefined ? verifyChange : verifyUpdate,
       limits: capLimits(deps.coder, job.task.coderCaps),
       price: deps.price,
       compaction: deps.coder,
@@ -129,7 +169,8 @@ export function createCoderHandler(deps: CoderDeps): JobHandler<'coder'> {
       log: ctx.log,
       ...(deps.clock === undefined ? {} : { clock: deps.clock }),
     });
-    const outcome = await conclude(job, ws, result, plan, ctx).catch((err: unknown) => failOnSecret(err, ws, result.usage, ctx));
+    const concluded = job.update === undefined ? conclude(job, ws, result, plan, ctx, foreign) : concludeUpdate(job, ws, result, conflicted, ctx, foreign);
+    const outcome = await concluded.catch((err: unknown) => failOnSecret(err, ws, result.usage, ctx));
     // A failed job's clone stays to inspect; the other outcomes' work is on the branch.
     if (outcome.type !== 'job.failed') await ws.remove();
     return outcome;
@@ -137,7 +178,7 @@ export function createCoderHandler(deps: CoderDeps): JobHandler<'coder'> {
 }
 
 /** Commits and pushes what the loop left, and words the job's result. */
-async function conclude(job: ImplementRequest, ws: Workspace, result: CoderLoopResult, plan: PlanStep[], ctx: JobContext): Promise<JobOutcome> {
+async function conclude(job: ImplementRequest, ws: Workspace, result: CoderLoopResult, plan: PlanStep[], ctx: JobContext, foreign: ForeignCommit[]): Promise<JobOutcome> {
   const { usage } = result;
   switch (result.kind) {
     case 'finished': {
@@ -152,6 +193,7 @@ async function conclude(job: ImplementRequest, ws: Workspace, result: CoderLoopR
         attempts: Math.max(1, result.finishAttempts),
         usage,
         ...change,
+        ...(foreign.length === 0 ? {} : { foreignCommits: foreign }),
       };
     }
     case 'limit': {
@@ -166,6 +208,46 @@ async function conclude(job: ImplementRequest, ws: Workspace, result: CoderLoopR
       return { type: 'command.approval_requested', command: result.command, pattern: result.pattern, branch: job.branch, commit, notes, usage };
     }
   }
+}
+
+/**
+ * An update round's end: the resolved merge (and any fix) committed and pushed as a fast-forward;
+ * an update the model could not finish fails, naming what still conflicts, and pushes nothing.
+ */
+async function concludeUpdate(job: ImplementRequest, ws: Workspace, result: CoderLoopResult, conflicted: ConflictedFile[], ctx: JobContext, foreign: ForeignCommit[]): Promise<JobOutcome> {
+  if (result.kind === 'finished') {
+    if (await isMerging(ws)) await commitMerge(ws, job);
+    else await commitAndPush(ws, job, result.summary);
+    return pushUpdate(job, ws, ctx, foreign, result.usage, result.summary);
+  }
+  const why = result.kind === 'limit' ? `the coder stopped at ${result.reason}` : `the coder wanted to run \`${result.command}\`, which needs approval`;
+  const left = await unresolvedConflicts(ws, conflicted);
+  const reason =
+    left.length > 0
+      ? `could not merge ${job.task.base} into ${job.branch}: conflicts remain in ${describeConflictPlaces(left)} (${why}); nothing was pushed; worktree left at ${ws.dir}\n\n${renderConflictHunks(left, 10)}`
+      : `could not finish merging ${job.task.base} into ${job.branch}: ${why}; nothing was pushed; worktree left at ${ws.dir}`;
+  await ctx.progress(`update failed: ${left.length > 0 ? `conflicts remain in ${describeConflictPlaces(left)}` : why}`);
+  return { type: 'job.failed', stage: 'implement', reason, usage: result.usage };
+}
+
+/** Pushes the updated branch (a fast-forward: the merge has the old tip as its first parent). */
+async function pushUpdate(job: ImplementRequest, ws: Workspace, ctx: JobContext, foreign: ForeignCommit[], usage: Usage, summary?: string): Promise<JobOutcome> {
+  await assertPushIsClean(ws, job.taskId);
+  await ws.git(['push', '--quiet', 'origin', `HEAD:refs/heads/${job.branch}`]);
+  const commit = await head(ws);
+  const change = parseNumstat(await ws.git([...NUMSTAT_ARGS, `origin/${job.task.base}...HEAD`]));
+  await ctx.progress(`pushed the update of ${job.branch} from ${job.task.base} at ${commit.slice(0, 10)}`);
+  await ws.remove();
+  return {
+    type: 'code.committed',
+    branch: job.branch,
+    commit,
+    summary: summary ?? `Merged ${job.task.base} into ${job.branch}; it merged cleanly and the checks pass.`,
+    attempts: 1,
+    usage,
+    ...change,
+    ...(foreign.length === 0 ? {} : { foreignCommits: foreign }),
+  };
 }
 
 /** The commit made, or null when there was nothing to commit. Throws SECRET_FOUND, before pushing, when the push would send a secret. */

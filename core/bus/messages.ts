@@ -220,6 +220,28 @@ export function isBlockingFinding(finding: Pick<SecurityFinding, 'severity'>): b
 /** A git commit id, or a prefix of one of at least 7 hex digits, in lower case. */
 export const CommitSha = z.string().regex(/^[0-9a-f]{7,64}$/, 'expected a commit sha (7 to 64 lower-case hex digits)');
 
+/** A commit on a task's branch that Stagegate did not make (a person pushed it): kept, and reviewed with the rest. */
+export const ForeignCommit = z.object({
+  sha: CommitSha,
+  /** The commit's author as git records it: `Name <email>`. */
+  author: z.string().min(1),
+  subject: z.string(),
+});
+export type ForeignCommit = z.infer<typeof ForeignCommit>;
+
+/**
+ * An implement job that brings the branch up to date with its base: the coder merges the base
+ * into the branch (never rewrites it: the gateway takes fast-forwards only) and resolves any
+ * conflicts, then the work is reviewed again.
+ */
+export const BranchUpdate = z.object({
+  /** The base branch's head the update was asked for; the coder merges whatever the base holds when it runs. */
+  baseSha: CommitSha,
+  /** GitHub said the merge conflicts (`mergeable_state: dirty`); false: the branch is only behind. */
+  conflicts: z.boolean(),
+});
+export type BranchUpdate = z.infer<typeof BranchUpdate>;
+
 const envelope = {
   taskId: TaskId,
   msgId: z.string().min(1),
@@ -247,6 +269,8 @@ export const ImplementRequest = z.object({
   feedback: z.array(z.string()),
   /** Commands a human approved at the command gate for this task; the coder may run them. */
   approvedCommands: z.array(z.string()).default([]),
+  /** Present: the job updates the branch from the base instead of working on the plan. */
+  update: BranchUpdate.optional(),
 });
 export type ImplementRequest = z.infer<typeof ImplementRequest>;
 
@@ -348,6 +372,8 @@ export const CodeCommitted = z.object({
   summary: z.string(),
   attempts: z.number().int().positive(),
   ...changeFacts,
+  /** Commits on the branch (from the base to the commit) that Stagegate did not make: kept, never overwritten. */
+  foreignCommits: z.array(ForeignCommit).optional(),
 });
 export type CodeCommitted = z.infer<typeof CodeCommitted>;
 
@@ -560,6 +586,23 @@ export const BranchMoved = z.object({
 });
 export type BranchMoved = z.infer<typeof BranchMoved>;
 
+/**
+ * The task's pull request can no longer merge cleanly into its base (`dirty`), or lags behind it
+ * where the repository wants branches up to date (`behind`): serve reads it from GitHub when the
+ * base or the pull request moves, and when the task starts to wait at a gate or for checks. It
+ * is about the head it names: a report on an earlier head changes nothing.
+ */
+export const BaseMoved = z.object({
+  type: z.literal('base.moved'),
+  ...envelope,
+  /** The pull request's head GitHub computed the state for. */
+  head: CommitSha,
+  /** The base branch's head then. */
+  baseSha: CommitSha,
+  mergeableState: z.enum(['dirty', 'behind']),
+});
+export type BaseMoved = z.infer<typeof BaseMoved>;
+
 const AGENT_RESULTS = [
   PlanProposed,
   CodeCommitted,
@@ -573,7 +616,7 @@ const AGENT_RESULTS = [
 export const AgentResult = z.discriminatedUnion('type', AGENT_RESULTS);
 export type AgentResult = z.infer<typeof AgentResult>;
 
-export const InboxMessage = z.discriminatedUnion('type', [...AGENT_RESULTS, TaskSubmit, GateDecide, GateTimerFired, TaskCancel, TaskRetry, HumanChangesRequested, BranchMoved, ChecksReported]);
+export const InboxMessage = z.discriminatedUnion('type', [...AGENT_RESULTS, TaskSubmit, GateDecide, GateTimerFired, TaskCancel, TaskRetry, HumanChangesRequested, BranchMoved, ChecksReported, BaseMoved]);
 export type InboxMessage = z.infer<typeof InboxMessage>;
 
 // ---- the task log: what `stagegate logs` reads (subject log.<taskId>.<kind>) ----

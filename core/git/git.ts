@@ -2,7 +2,10 @@
 import { execFile } from 'node:child_process';
 import { StagegateError } from '../errors.js';
 
-const IDENTITY = ['-c', 'user.name=Stagegate', '-c', 'user.email=stagegate@localhost', '-c', 'commit.gpgsign=false'];
+/** Who every commit Stagegate makes is by: a commit by anyone else on a task's branch was pushed by a person. */
+export const STAGEGATE_EMAIL = 'stagegate@localhost';
+
+const IDENTITY = ['-c', 'user.name=Stagegate', '-c', `user.email=${STAGEGATE_EMAIL}`, '-c', 'commit.gpgsign=false'];
 
 const GIT_TIMEOUT_MS = 15 * 60_000;
 

@@ -2,7 +2,8 @@
  * The GitHub channel, run inside `stagegate serve` (it holds the GitHub credentials and the
  * webhook secret; agents never do): the webhook route (when a secret is configured), what each
  * delivery means (the repository's trigger label starts a task, a comment is a command, a pull request on a Stagegate
- * branch is linked to its task, a push to its branch tells the task (`branch-moves.ts`), a review requesting changes goes back to the coder:
+ * branch is linked to its task, a push to its branch tells the task (`branch-moves.ts`), a pull request that no longer merges into its
+ * base sends the task to an update round (`base-watch.ts`), a review requesting changes goes back to the coder:
  * `human-review.ts`; anything about a pull request from a fork is ignored), and a durable follower of the task log that keeps each task's
  * status comment and label, and the `stagegate` check run on its head (`gate-check.ts`), in line with the task.
  */
@@ -18,6 +19,7 @@ import { followAppliedEvents, type FollowingEvents } from '../channels/follow-ev
 import type { RouteModule } from '../serve/route-module.js';
 import { inboxPublisher } from '../inbox-publisher.js';
 import type { TaskClient } from '../task-client.js';
+import { BASE_WATCHED_STATES, PullRequestEdited, checkBase, routeBasePush, routePullRequestEdited, type BaseWatchDeps } from './base-watch.js';
 import { PullRequestSynchronize, onPullRequestSynchronize, type BranchMoveDeps } from './branch-moves.js';
 import { isBot, parseCommand } from './command-parse.js';
 import { checkTask, routeCheckDelivery, startCiPolling, type CiWatchDeps } from './ci-watch.js';
@@ -103,6 +105,7 @@ export async function createGitHubChannel(options: GitHubChannelOptions): Promis
   const publish = inboxPublisher(nc);
   const reviewDeps: HumanReviewDeps = { ...commandDeps, botLogin: settings.botLogin, publish, now };
   const branchDeps: BranchMoveDeps = { index, github, publish, log, now };
+  const baseDeps: BaseWatchDeps = { tasks, index, github, publish, log, now };
   const checkDeps: GateCheckDeps = { tasks, github, enabled: settings.appId !== undefined, log };
   const ciDeps: CiWatchDeps = { tasks, index, github, settings: settings.ci, publish, log, now };
 
@@ -139,6 +142,12 @@ export async function createGitHubChannel(options: GitHubChannelOptions): Promis
       if (!pushed.pull_request.head.ref.startsWith('stagegate/')) return { ignored: 'not a Stagegate branch' };
       return { work: 'tell the task its branch moved', run: () => onPullRequestSynchronize(branchDeps, pushed) };
     }
+    if (event === 'pull_request' && action === 'edited') {
+      const edited = parseAt(PullRequestEdited, payload, 'GitHub pull_request.edited delivery');
+      if (isFromFork(edited.pull_request)) return ignoreFork(edited.pull_request, 'pull_request.edited');
+      return routePullRequestEdited(baseDeps, edited);
+    }
+    if (event === 'push') return routeBasePush(baseDeps, payload);
     const checks = routeCheckDelivery(ciDeps, event, action, payload);
     if (checks !== undefined) return checks;
     if (event === 'pull_request_review' && action === 'submitted') {
@@ -193,6 +202,12 @@ export async function createGitHubChannel(options: GitHubChannelOptions): Promis
           const event = entry.event;
           const moved = entry.accepted && event.type === 'branch.moved' && event.before !== undefined ? { before: event.before, after: event.sha } : undefined;
           await reconcileGateCheck(checkDeps, entry.taskId, moved);
+          // Reaching a gate or the checks wait, or a new head there: does the pull request still merge into its base?
+          if (entry.accepted && BASE_WATCHED_STATES.has(entry.state)) {
+            await checkBase(baseDeps, entry.taskId).catch((err: unknown) =>
+              log.warn({ taskId: entry.taskId, err: errorMessage(err) }, 'reading whether the pull request merges into its base failed; the next event or push tries again'),
+            );
+          }
           if (entry.accepted && entry.event.type === 'gate.timer_fired' && entry.event.kind === 'remind') {
             await postGateReminder(statusDeps, entry.event);
           }

@@ -5,7 +5,7 @@
  * half-finished claim can look for a comment it may have posted before posting another.
  */
 import type { Gate } from '../../core/bus/messages.js';
-import { isBlockingFinding, type Usage } from '../../core/bus/messages.js';
+import { isBlockingFinding, type ForeignCommit, type Usage } from '../../core/bus/messages.js';
 import type { TaskRecord, TaskState } from '../../core/task-record.js';
 import { findingLabel, summarizeFindings, worstFirst } from '../../core/security/finding-summary.js';
 import { gateStatusOf, isPinnedGate, shortSha, staleApprovals } from '../gate-policy.js';
@@ -77,6 +77,18 @@ const APPROVE_DOES: Record<Gate, string> = {
   command: 'lets the coder run the command',
 };
 
+/** `Alice pushed 1 commit (abc1234 Fix typo); it is kept and goes into the next review.` */
+function describeForeignCommits(commits: readonly ForeignCommit[]): string {
+  const byAuthor = new Map<string, ForeignCommit[]>();
+  for (const c of commits) {
+    const name = c.author.replace(/\s*<[^>]*>$/, '') || c.author;
+    byAuthor.set(name, [...(byAuthor.get(name) ?? []), c]);
+  }
+  const parts = [...byAuthor].map(([name, list]) => `${oneLine(name)} pushed ${list.length} commit${list.length === 1 ? '' : 's'} (${list.map((c) => `\`${c.sha.slice(0, 7)}\` ${oneLine(c.subject)}`).join(', ')})`);
+  const them = commits.length === 1 ? 'it is' : 'they are';
+  return `${parts.join('; ')}; ${them} kept (never overwritten) and go${commits.length === 1 ? 'es' : ''} into the next review.`;
+}
+
 export function statusMarker(taskId: string): string {
   return `<!-- stagegate:status ${taskId} -->`;
 }
@@ -115,6 +127,11 @@ export function renderStatusComment(input: StatusInput): string {
   }
 
   if (c.ci.note !== null) out.push('', `**Checks:** ${oneLine(c.ci.note)}`);
+  if (c.update !== null && record.state === 'implementing') {
+    const why = c.update.conflicts ? 'the pull request conflicts with it' : 'the pull request is behind it';
+    out.push('', `**Update:** ${c.spec.base} moved on and ${why}; the coder merges ${c.spec.base} into the branch (nothing on the branch is rewritten), then the result is reviewed again.`);
+  }
+  if (c.foreignCommits.length > 0) out.push('', `**Commits by people:** ${describeForeignCommits(c.foreignCommits)}`);
 
   const decisions = c.decisions.filter((d) => d.counted);
   if (decisions.length > 0) {

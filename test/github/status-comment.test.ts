@@ -162,3 +162,37 @@ describe('status comment: approvals pinned to the head', () => {
     expect(body).toContain('Approvals count for `b2b2b2b`');
   });
 });
+
+describe('status comment: updates from the base and commits by people', () => {
+  const H1 = 'a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1';
+  const BASE = 'b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0';
+  const reviewedAt = (commit: string): InboxMessage[] => [
+    proposed,
+    approved,
+    { type: 'code.committed', ...common(3), jobId: `${TASK}:implement:1`, branch: 'stagegate/12-add-a-health-endpoint', commit, summary: 'Added it', attempts: 1 },
+    { type: 'review.approved', ...common(4), jobId: `${TASK}:review:1`, testsPassed: true, verdict: { decision: 'approve', summary: 'ok', comments: [] } },
+  ];
+  const conflict: InboxMessage = { type: 'base.moved', taskId: TASK, msgId: 'm-5', sentAt: at(5), head: H1, baseSha: BASE, mergeableState: 'dirty' };
+
+  it('says the branch is being updated from the base while the coder merges it, and not once it is done', () => {
+    const updating = applyAll(submit, ...reviewedAt(H1), conflict);
+    expect(updating.state).toBe('implementing');
+    expect(render(updating)).toContain('**Update:** main moved on and the pull request conflicts with it; the coder merges main into the branch (nothing on the branch is rewritten), then the result is reviewed again.');
+    const merged = applyAll(submit, ...reviewedAt(H1), conflict, {
+      type: 'code.committed',
+      ...common(6),
+      jobId: `${TASK}:implement:2`,
+      branch: 'stagegate/12-add-a-health-endpoint',
+      commit: 'c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2',
+      summary: 'merged main',
+      attempts: 1,
+      foreignCommits: [
+        { sha: 'd1d1d1d1d1d1d1d1', author: 'Alice <alice@example.com>', subject: 'Fix a typo' },
+        { sha: 'd2d2d2d2d2d2d2d2', author: 'Alice <alice@example.com>', subject: 'And another' },
+      ],
+    });
+    const body = render(merged);
+    expect(body).not.toContain('**Update:**');
+    expect(body).toContain('**Commits by people:** Alice pushed 2 commits (`d1d1d1d` Fix a typo, `d2d2d2d` And another); they are kept (never overwritten) and go into the next review.');
+  });
+});

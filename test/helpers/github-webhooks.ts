@@ -7,6 +7,7 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { z } from 'zod';
+import { PushDelivery } from '../../orchestrator/github/base-watch.js';
 import { PullRequestSynchronize } from '../../orchestrator/github/branch-moves.js';
 import { CheckEvent } from '../../orchestrator/github/ci-watch.js';
 import { PullRequestReviewSubmitted } from '../../orchestrator/github/human-review.js';
@@ -105,6 +106,14 @@ export function pullRequestOpened(options: RepoOf & { number: number; head: stri
     head: headOf(pr, options.head, options.fork),
   };
   PullRequestOpened.parse(payload);
+  return payload;
+}
+
+/** A push of `branch` from `before` to `after` (GitHub's `push` event), by `sender`. */
+export function pushed(options: RepoOf & { branch: string; before: string; after: string; sender: string }): Json {
+  const payload = withRepository(exampleOf('push', undefined), options);
+  Object.assign(payload, { ref: `refs/heads/${options.branch}`, before: options.before, after: options.after, sender: person(options.sender) });
+  PushDelivery.parse(payload);
   return payload;
 }
 

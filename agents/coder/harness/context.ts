@@ -58,7 +58,8 @@ export function finishChecks(commands: RepoCommands): Array<{ kind: 'lint' | 'te
   return (['lint', 'test'] as const).flatMap((kind) => (commands[kind] === undefined ? [] : [{ kind, command: commands[kind] }]));
 }
 
-function renderChecks(commands: RepoCommands): string {
+/** What `finish` runs, in words for the model. */
+export function renderChecks(commands: RepoCommands): string {
   const checks = finishChecks(commands);
   const run =
     checks.length === 0

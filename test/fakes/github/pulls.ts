@@ -13,6 +13,7 @@ import {
   commitTree,
   commitsBetween,
   diffLines,
+  isAncestor,
   mergeTree,
   updateBranch,
 } from './bare-repo.js';
@@ -108,9 +109,12 @@ export async function pullShape(ctx: RouteContext, pr: OpenPull): Promise<PullSh
   const files = await changedFiles(repo.dir, baseSha, headSha);
   let mergeable: boolean | null = null;
   let mergeableState = 'unknown';
-  if (pr.state === 'open') {
+  if (pr.state === 'open' && (repo.mergeabilityPendingReads ?? 0) > 0) {
+    repo.mergeabilityPendingReads = (repo.mergeabilityPendingReads ?? 0) - 1;
+  } else if (pr.state === 'open') {
     mergeable = (await mergeTree(repo.dir, baseSha, headSha)) !== undefined;
-    mergeableState = !mergeable ? 'dirty' : pr.pull.draft ? 'draft' : hasFailingChecks(repo, headSha) ? 'unstable' : 'clean';
+    const behind = repo.requireUpToDate === true && !(await isAncestor(repo.dir, baseSha, headSha));
+    mergeableState = !mergeable ? 'dirty' : behind ? 'behind' : pr.pull.draft ? 'draft' : hasFailingChecks(repo, headSha) ? 'unstable' : 'clean';
   }
   const base = issueShape(state, urls, repo, pr);
   const branch = (ref: string, sha: string, where: FakeRepo = repo): PullBranch => ({

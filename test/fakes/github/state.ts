@@ -196,6 +196,10 @@ export interface FakeRepo {
   runs: FakeRun[];
   deployments: FakeDeployment[];
   deploymentStatuses: FakeDeploymentStatus[];
+  /** Branch protection requires up-to-date branches: a pull request whose head lacks the base's head is `behind`. */
+  requireUpToDate?: boolean;
+  /** Reads of a pull request left that answer `mergeable: null` (GitHub has not computed it yet). */
+  mergeabilityPendingReads?: number;
 }
 
 export type TokenPermissions = Record<string, 'read' | 'write'>;
