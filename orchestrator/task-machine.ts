@@ -14,7 +14,9 @@
  * Checks failing on the base branch too are not the change's to fix: the task waits (or goes on
  * to the deploy gate, if its CI policy says so).
  * A person's changes-requested review of the pull request at the review or deploy gate sends the
- * work back to implementing with the review's comments.
+ * work back to implementing with the review's comments, at most the event's `maxReviewerRounds`
+ * times per task: after that the task stays at (or, from awaitingChecks, goes to) a gate and a
+ * person decides, so reviewers and coder cannot loop without end.
  * High or critical security findings in a review send the work back to the coder once, with the
  * findings as review comments; if the next review still has some, the deploy gate is held: only
  * the security group's approval with a reason (an override, recorded as such) passes it.
@@ -195,6 +197,8 @@ export const taskMachine = setup({
       context.security.fixRounds < SECURITY_FIX_ROUNDS,
     autoApproves: ({ context }, params: { gate: Gate }) => autoApprovalAt(context, params.gate) !== undefined,
     watchesChecks: ({ context }) => context.ciPolicy !== null,
+    hasReviewerRoundsLeft: ({ context, event }) =>
+      event.type === 'review.human_changes_requested' && (event.maxReviewerRounds === undefined || context.reviewerRounds.used < event.maxReviewerRounds),
     /** A report about the commit the task waits on (an older commit's checks change nothing). */
     checksGreen: ({ context, event }) => event.type === 'checks.reported' && event.commit === checkedCommit(context) && event.verdict === 'green',
     redBase: ({ context, event }, params: { onRedBase: 'wait' | 'proceed' }) =>
@@ -449,7 +453,19 @@ export const taskMachine = setup({
       if (event.type !== 'review.human_changes_requested') return {};
       const summary = event.summary.trim() === '' ? '' : `: ${event.summary.trim()}`;
       const note = `${event.by} requested changes in a review of the pull request${summary}`;
-      return { reviewComments: event.comments, implementFeedback: [...context.implementFeedback, note], updatedAt: event.sentAt };
+      return {
+        reviewComments: event.comments,
+        implementFeedback: [...context.implementFeedback, note],
+        reviewerRounds: { used: context.reviewerRounds.used + 1, note: null },
+        updatedAt: event.sentAt,
+      };
+    }),
+    /** The loop breaker held: the review is kept out of the coder's way and the record says why. */
+    recordReviewerLimit: assign(({ context, event }) => {
+      if (event.type !== 'review.human_changes_requested') return {};
+      const used = context.reviewerRounds.used;
+      const note = `${event.by} asked for changes, but reviews of the pull request already started ${used} coder round${used === 1 ? '' : 's'} (at most ${event.maxReviewerRounds ?? used}): a person decides at the gate (approve, or /reject with what to change)`;
+      return { reviewerRounds: { used, note }, updatedAt: event.sentAt };
     }),
     /** `stage: null` keeps the stage a failed task stopped at. */
     recordCancel: assign(({ context, event }, params: { stage: Stage | null }) =>
@@ -491,6 +507,7 @@ export const taskMachine = setup({
     security: { findings: [], summary: '', fixRounds: 0 },
     ciPolicy: input.ci ?? null,
     ci: { fixAttempts: 0, lastSignatures: null, note: null },
+    reviewerRounds: { used: 0, note: null },
     head: null,
     deployCommit: null,
     decisions: [],
@@ -699,7 +716,10 @@ export const taskMachine = setup({
       on: {
         'branch.moved': { guard: 'headMoved', actions: 'recordHead' },
         'task.cancel': { target: 'cancelled', actions: { type: 'recordCancel', params: { stage: 'review' } } },
-        'review.human_changes_requested': { target: 'implementing', actions: 'recordHumanReview' },
+        'review.human_changes_requested': [
+          { guard: 'hasReviewerRoundsLeft', target: 'implementing', actions: 'recordHumanReview' },
+          { target: 'awaitingReviewApproval', actions: 'recordReviewerLimit' },
+        ],
         'checks.reported': [
           { guard: 'checksGreen', target: 'awaitingDeployApproval', actions: 'recordChecks' },
           { guard: { type: 'redBase', params: { onRedBase: 'proceed' } }, target: 'awaitingDeployApproval', actions: 'recordChecks' },
@@ -719,7 +739,10 @@ export const taskMachine = setup({
       on: {
         'branch.moved': { guard: 'headMoved', actions: 'recordHead' },
         'task.cancel': { target: 'cancelled', actions: { type: 'recordCancel', params: { stage: 'review' } } },
-        'review.human_changes_requested': { target: 'implementing', actions: 'recordHumanReview' },
+        'review.human_changes_requested': [
+          { guard: 'hasReviewerRoundsLeft', target: 'implementing', actions: 'recordHumanReview' },
+          { actions: 'recordReviewerLimit' },
+        ],
         'gate.decide': [
           {
             guard: { type: 'approvalPassesGate', params: { gate: 'review' } },
@@ -764,7 +787,10 @@ export const taskMachine = setup({
       on: {
         'branch.moved': { guard: 'headMoved', actions: 'recordHead' },
         'task.cancel': { target: 'cancelled', actions: { type: 'recordCancel', params: { stage: 'deploy' } } },
-        'review.human_changes_requested': { target: 'implementing', actions: 'recordHumanReview' },
+        'review.human_changes_requested': [
+          { guard: 'hasReviewerRoundsLeft', target: 'implementing', actions: 'recordHumanReview' },
+          { actions: 'recordReviewerLimit' },
+        ],
         'gate.decide': [
           {
             guard: { type: 'approvalPassesGate', params: { gate: 'deploy' } },

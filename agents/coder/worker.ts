@@ -17,7 +17,7 @@
  * A model or infrastructure failure fails the job with its clone left to inspect.
  */
 import type { JobContext, JobHandler, JobOutcome } from '../../core/bus/job-worker.js';
-import type { ImplementRequest, Usage } from '../../core/bus/messages.js';
+import type { ImplementRequest, ReviewAnswer, Usage } from '../../core/bus/messages.js';
 import type { CoderConfig, ModelPrice } from '../../core/config.js';
 import { isStagegateError } from '../../core/errors.js';
 import { describeResult } from '../../core/exec/run-command.js';
@@ -43,6 +43,7 @@ import {
   type ToolOutcome,
 } from './harness/index.js';
 import { executeToolCall, toolDefinitions } from './harness/tools/index.js';
+import { answersFor } from './review-answers.js';
 import { assertPushIsClean, secretFeedback, secretsInWork } from './secret-check.js';
 
 const PROMPT = loadPrompt(import.meta.url);
@@ -152,6 +153,7 @@ async function conclude(job: ImplementRequest, ws: Workspace, result: CoderLoopR
         attempts: Math.max(1, result.finishAttempts),
         usage,
         ...change,
+        ...answersOf(job, result.answers),
       };
     }
     case 'limit': {
@@ -208,4 +210,10 @@ function notesOf(result: CoderLoopResult, plan: PlanStep[]): string {
 function formatPlan(steps: PlanStep[], separator: string): string {
   const mark = { completed: '[x]', in_progress: '[>]', pending: '[ ]' } as const;
   return steps.map((s) => `${mark[s.status]} ${s.step}`).join(separator);
+}
+
+/** The answers to the job's review comments, when it had any with ids. */
+function answersOf(job: ImplementRequest, given: ReviewAnswer[] | undefined): { answers?: ReviewAnswer[] } {
+  const answers = answersFor(job.reviewComments, given ?? []);
+  return answers === undefined ? {} : { answers };
 }

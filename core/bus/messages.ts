@@ -112,12 +112,26 @@ export const Plan = z.object({
 });
 export type Plan = z.infer<typeof Plan>;
 
+/** A GitHub review comment's id (its REST `id`, GraphQL `databaseId`): what a thread reply names. */
+export const ReviewCommentId = z.number().int().positive();
+
 export const ReviewComment = z.object({
   file: z.string().min(1),
   line: z.number().int().positive().nullable(),
   body: z.string().min(1),
+  /** Set for a person's comment on the pull request: the coder answers it by this id. */
+  commentId: ReviewCommentId.optional(),
 });
 export type ReviewComment = z.infer<typeof ReviewComment>;
+
+/** The coder's answer to one review comment it was given with an id: what serve replies in its thread. */
+export const ReviewAnswer = z.object({
+  commentId: ReviewCommentId,
+  status: z.enum(['addressed', 'declined']),
+  /** Why it was declined; for an addressed comment, optionally what was done. */
+  reason: z.string(),
+});
+export type ReviewAnswer = z.infer<typeof ReviewAnswer>;
 
 /**
  * What the reviewer produces. The model's reply schema (`agents/reviewer/output.ts`) requires
@@ -348,6 +362,8 @@ export const CodeCommitted = z.object({
   summary: z.string(),
   attempts: z.number().int().positive(),
   ...changeFacts,
+  /** One per review comment of the job that had an id (absent when it had none). */
+  answers: z.array(ReviewAnswer).optional(),
 });
 export type CodeCommitted = z.infer<typeof CodeCommitted>;
 
@@ -511,6 +527,11 @@ export const HumanChangesRequested = z.object({
   summary: z.string(),
   comments: z.array(ReviewComment),
   url: z.string().optional(),
+  /**
+   * Coder rounds people's reviews may start on this task (the channel's configured loop
+   * breaker); once used, the task stays at its gate for a person to decide. Absent: no limit.
+   */
+  maxReviewerRounds: z.number().int().nonnegative().optional(),
 });
 export type HumanChangesRequested = z.infer<typeof HumanChangesRequested>;
 

@@ -30,6 +30,7 @@ import { describePush, serveGitHttp } from './git-http.js';
 import { addComment, addIssue, issueRoutes } from './issues.js';
 import { pullRoutes } from './pulls.js';
 import { refRoutes } from './refs.js';
+import { reviewThreadRoutes } from './review-threads.js';
 import { DOCS, HttpError, type Caller, type FakeUrls, type Route, type RouteContext, type RouteReply } from './routes.js';
 import {
   FakeGitHubState,
@@ -46,7 +47,7 @@ import {
   type TokenPermissions,
 } from './state.js';
 
-export const ROUTES: readonly Route[] = [...issueRoutes, ...collaboratorRoutes, ...pullRoutes, ...checkRoutes, ...actionRoutes, ...deploymentRoutes, ...refRoutes, ...contentRoutes, ...appRoutes];
+export const ROUTES: readonly Route[] = [...issueRoutes, ...collaboratorRoutes, ...pullRoutes, ...reviewThreadRoutes, ...checkRoutes, ...actionRoutes, ...deploymentRoutes, ...refRoutes, ...contentRoutes, ...appRoutes];
 
 /** What an installation is granted when a test does not say: everything Stagegate could ask for. */
 export const DEFAULT_INSTALLATION_PERMISSIONS: TokenPermissions = {
