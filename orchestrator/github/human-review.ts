@@ -119,7 +119,7 @@ export function routePullRequestReview(deps: HumanReviewDeps, review: PullReques
 /** Pure routing of a `pull_request_review_comment` delivery (not from a fork). */
 export function routePullRequestReviewComment(deps: HumanReviewDeps, created: PullRequestReviewCommentCreated): RoutedDelivery {
   const why = whyNotForCoder(created.comment, deps.rules);
-  if (why !== undefined) return { ignored: `a review comment ${why}` };
+  if (why !== undefined) return { ignored: why };
   if (!created.pull_request.head.ref.startsWith('stagegate/')) return { ignored: 'not a Stagegate branch' };
   const batch: ReviewBatch = {
     repository: created.repository,

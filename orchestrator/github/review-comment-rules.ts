@@ -44,10 +44,10 @@ export function isIgnoredBot(user: GitHubUser, rules: ReviewCommentRules): boole
 /** Why the comment does not go to the coder; undefined when it does. */
 export function whyNotForCoder(comment: GitHubReviewComment, rules: ReviewCommentRules): string | undefined {
   if (comment.in_reply_to_id != null) return 'a reply in a thread';
-  if (comment.user === null) return 'by a deleted account';
-  if (isIgnoredBot(comment.user, rules)) return 'by a bot';
-  if (comment.body.trim() === '' || comment.path === '') return 'empty';
-  if (comment.body.toLowerCase().includes(rules.skipMarker.toLowerCase())) return `marked ${rules.skipMarker}`;
+  if (comment.user === null) return 'a comment by a deleted account';
+  if (isIgnoredBot(comment.user, rules)) return 'a comment by a bot';
+  if (comment.body.trim() === '' || comment.path === '') return 'an empty comment';
+  if (comment.body.toLowerCase().includes(rules.skipMarker.toLowerCase())) return `a comment marked ${rules.skipMarker}`;
   return undefined;
 }
 

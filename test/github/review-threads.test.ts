@@ -148,7 +148,7 @@ describe('review threads', () => {
     const res = await h.send('pull_request_review', writer.payload);
 
     expect(botDelivery.json).toMatchObject({ status: 'ignored', reason: 'a review by a bot' });
-    expect(botCommentDelivery.json).toMatchObject({ status: 'ignored', reason: 'a review comment by a bot' });
+    expect(botCommentDelivery.json).toMatchObject({ status: 'ignored', reason: 'a comment by a bot' });
     expect(res.status).toBe(200);
     const back = await roundsDone(taskId, 2);
     const jobs = coderJobs.slice(jobsBefore).filter((j) => j.taskId === taskId);
@@ -198,6 +198,36 @@ describe('review threads', () => {
     for (const c of writer.comments) expect(repliesTo(c.id)).toHaveLength(1);
     expect(answersPosted()).toBe(postedBefore);
     expect((await h.client.get(taskId)).state).toBe('awaitingDeployApproval');
+  });
+
+  it('sends a single review comment to the coder once, whether its own webhook or its review\'s comes first', async () => {
+    const { taskId, pr } = await taskAtDeployGate('Greet once');
+    strayAnswers.splice(0);
+    const single = await review(pr, WRITER_TOKEN, WRITER, 'COMMENT', '', [{ line: 3, body: 'Export a default too.' }]);
+    const comment = single.comments[0]!;
+    const jobsBefore = coderJobs.length;
+
+    const first = await h.send('pull_request_review_comment', pullRequestReviewCommentCreated({ ...repo, number: pr.number, head: pr.pull?.head ?? '', comment: { id: comment.id, reviewId: single.id, user: WRITER, body: comment.body, path: 'greet.js', line: 3 } }));
+    const second = await h.send('pull_request_review', single.payload);
+
+    expect(first.status).toBe(200);
+    expect(second.status).toBe(200);
+    await roundsDone(taskId, 2);
+    await waitFor('the thread answered', async () => (repliesTo(comment.id).length > 0 ? true : undefined));
+    const jobs = coderJobs.slice(jobsBefore).filter((j) => j.taskId === taskId);
+    expect(jobs.map((j) => j.reviewComments)).toEqual([[{ file: 'greet.js', line: 3, body: 'Export a default too.', commentId: comment.id }]]);
+    expect(repliesTo(comment.id)).toHaveLength(1);
+    expect((await h.client.get(taskId)).context.reviewerRounds.used).toBe(1);
+  });
+
+  it('ignores a reply in a thread: it is conversation, not a new request', async () => {
+    const { pr } = await taskAtDeployGate('Greet back');
+    const first = await review(pr, WRITER_TOKEN, WRITER, 'COMMENT', '', [{ line: 2, body: 'Hmm.' }]);
+
+    const res = await h.send('pull_request_review_comment', pullRequestReviewCommentCreated({ ...repo, number: pr.number, head: pr.pull?.head ?? '', comment: { id: 990_001, reviewId: first.id, user: WRITER, body: 'Still not right.', path: 'greet.js', line: 2, inReplyTo: first.comments[0]!.id } }));
+
+    expect(res.status).toBe(202);
+    expect(res.json).toMatchObject({ status: 'ignored', reason: 'a reply in a thread' });
   });
 
   it(`starts no coder round from a review after ${MAX_REVIEWER_ROUNDS} rounds: the task waits at its gate and its status comment says why`, async () => {
