@@ -1,7 +1,8 @@
 /**
  * A loopback GitHub for tests, laid out like GitHub Enterprise: the REST API under
  * `<origin>/api/v3` (`url`, what GITHUB_API_URL points at) and git over smart HTTP at the
- * origin (`gitUrl`: `<gitUrl>/<owner>/<repo>.git`). It keeps state for the endpoints Stagegate
+ * origin (`gitUrl`: `<gitUrl>/<owner>/<repo>.git`), plus the two GraphQL review-thread operations at
+ * `<origin>/api/graphql` (`review-threads.ts`). It keeps state for the endpoints Stagegate
  * uses, backed by real bare repositories, and checks credentials as GitHub does: every API
  * request needs a user token, a current installation token scoped to the repository with the
  * permission the route needs, or (App endpoints) the App's JWT; git needs basic auth with a token.
