@@ -163,7 +163,8 @@ export async function onReviewComments(deps: HumanReviewDeps, batch: ReviewBatch
   }
   const redelivery = ours.length > 0;
   const comments = [...ours.map(({ c }) => c), ...fresh];
-  if (comments.length === 0 && !requestsChanges) {
+  // All its comments went with another delivery (a one-comment review arrives twice): that one was the round.
+  if (comments.length === 0 && (candidates.length > 0 || !requestsChanges)) {
     log.info({ taskId, candidates: candidates.length }, 'no review comments left to send to the coder; ignored');
     return;
   }

@@ -13,7 +13,7 @@
 import { z } from 'zod';
 import type { CodeCommitted, ReviewAnswer, TaskEventRecorded } from '../../core/bus/messages.js';
 import { WriteConflict } from '../../core/bus/versioned-kv.js';
-import { listAll, type GitHubOctokit } from '../../core/github/client.js';
+import { gitHubStatusOf, listAll, type GitHubOctokit } from '../../core/github/client.js';
 import type { Logger } from '../../core/log.js';
 import { parseAt } from '../../core/parse.js';
 import type { RepositoryClients } from './payloads.js';
@@ -80,10 +80,9 @@ async function answerOnPull(
   const replied = await repliedComments(octokit, { owner, repo, pullNumber, taskId: event.taskId });
   let threads: Map<number, { id: string; isResolved: boolean }> | undefined;
   for (const { answer, thread, revision } of due) {
-    if (!replied.has(answer.commentId)) {
-      await octokit.rest.pulls.createReplyForReviewComment({ owner, repo, pull_number: pullNumber, comment_id: answer.commentId, body: threadReplyBody(answer, event.commit) });
-    }
-    if (answer.status === 'addressed') {
+    if (!replied.has(answer.commentId) && !(await postReply(octokit, { owner, repo, pullNumber }, answer, event.commit))) {
+      log.warn({ comment: answer.commentId }, 'review comment gone (deleted, or its pull request); no reply');
+    } else if (answer.status === 'addressed') {
       threads ??= await reviewThreads(octokit, { owner, repo, pullNumber, taskId: event.taskId });
       const found = threads.get(answer.commentId);
       if (found === undefined) log.warn({ comment: answer.commentId }, 'no review thread found for an addressed comment; left open');
@@ -96,6 +95,17 @@ async function answerOnPull(
       if (!(err instanceof WriteConflict)) throw err;
     }
     log.info({ comment: answer.commentId, status: answer.status }, 'review thread answered');
+  }
+}
+
+/** False when GitHub no longer has the comment: retrying would not bring it back. */
+async function postReply(octokit: GitHubOctokit, where: { owner: string; repo: string; pullNumber: number }, answer: ReviewAnswer, commit: string): Promise<boolean> {
+  try {
+    await octokit.rest.pulls.createReplyForReviewComment({ owner: where.owner, repo: where.repo, pull_number: where.pullNumber, comment_id: answer.commentId, body: threadReplyBody(answer, commit) });
+    return true;
+  } catch (err) {
+    if (gitHubStatusOf(err) === 404) return false;
+    throw err;
   }
 }
 

@@ -200,10 +200,10 @@ describe('review threads', () => {
     expect((await h.client.get(taskId)).state).toBe('awaitingDeployApproval');
   });
 
-  it('sends a single review comment to the coder once, whether its own webhook or its review\'s comes first', async () => {
+  it('sends a single review comment to the coder once when its own webhook comes before its review\'s, and answers once', async () => {
     const { taskId, pr } = await taskAtDeployGate('Greet once');
     strayAnswers.splice(0);
-    const single = await review(pr, WRITER_TOKEN, WRITER, 'COMMENT', '', [{ line: 3, body: 'Export a default too.' }]);
+    const single = await review(pr, WRITER_TOKEN, WRITER, 'REQUEST_CHANGES', 'One thing.', [{ line: 3, body: 'Export a default too.' }]);
     const comment = single.comments[0]!;
     const jobsBefore = coderJobs.length;
 
@@ -218,6 +218,10 @@ describe('review threads', () => {
     expect(jobs.map((j) => j.reviewComments)).toEqual([[{ file: 'greet.js', line: 3, body: 'Export a default too.', commentId: comment.id }]]);
     expect(repliesTo(comment.id)).toHaveLength(1);
     expect((await h.client.get(taskId)).context.reviewerRounds.used).toBe(1);
+    // One answer on the pull request: the round started; the review's own delivery said nothing.
+    expect(fakeRepo().comments.filter((c) => c.issueNumber === pr.number && c.body.startsWith(`@${WRITER} `)).map((c) => c.body)).toEqual([
+      `@${WRITER} sending task \`${taskId}\` back to the coder with your review (1 line comment); the status comment follows it.`,
+    ]);
   });
 
   it('ignores a reply in a thread: it is conversation, not a new request', async () => {
