@@ -22,7 +22,7 @@ import { PullRequestSynchronize, onPullRequestSynchronize, type BranchMoveDeps }
 import { isBot, parseCommand } from './command-parse.js';
 import { onIssueComment, type CommandDeps } from './commands.js';
 import { openDeliveryStore } from './deliveries.js';
-import { PullRequestReviewCommentCreated, PullRequestReviewSubmitted, routePullRequestReview, routePullRequestReviewComment, type HumanReviewDeps } from './human-review.js';
+import { PullRequestReviewCommentCreated, PullRequestReviewSubmitted, routePullRequestReview, routePullRequestReviewComment, sendWaitingComments, type HumanReviewDeps } from './human-review.js';
 import { openIssueIndex, type IssueIndex } from './issue-index.js';
 import { limitComments } from './limit-comment.js';
 import { IssueCommentCreated, IssuesLabeled, PullRequestOpened, isFromFork, repositoryRefOf, type RepositoryClients } from './payloads.js';
@@ -208,6 +208,7 @@ export async function createGitHubChannel(options: GitHubChannelOptions): Promis
             await postGateReminder(statusDeps, entry.event);
           }
           await answerReviewThreads(threadDeps, entry);
+          await sendWaitingComments(reviewDeps, entry);
         },
       });
     },

@@ -11,19 +11,21 @@
  * comments (its text is the request); other reviews only with comments left to send.
  *
  * It counts only from someone with at least the command permission on the repository (or an
- * allow-listed bot, which the collaborator API cannot rank), and only while the task waits at
- * the review or deploy gate; otherwise the person is told so on the pull request and nothing
- * changes. After `maxReviewerRounds` rounds the event still goes to the task, which keeps it
+ * allow-listed bot, which the collaborator API cannot rank). While the task waits at the review
+ * or deploy gate the batch is a round at once; while the coder (or reviewer, or CI) works, its
+ * comments are kept and go as one round when the task is back at a gate (`sendWaitingComments`,
+ * or with the next review, whichever comes first); at any other time the person is told so on
+ * the pull request and nothing changes. After `maxReviewerRounds` rounds the event still goes to the task, which keeps it
  * at the gate and says why on its status comment: a person decides.
  */
 import { z } from 'zod';
-import type { HumanChangesRequested } from '../../core/bus/messages.js';
+import type { HumanChangesRequested, ReviewComment, TaskEventRecorded } from '../../core/bus/messages.js';
 import { isStagegateError } from '../../core/errors.js';
 import { listAll, type GitHubOctokit } from '../../core/github/client.js';
 import type { Logger } from '../../core/log.js';
 import { parseAt } from '../../core/parse.js';
 import type { Permission } from '../../core/policy.js';
-import type { TaskRecord, TaskState } from '../../core/task-record.js';
+import { TaskState, type TaskRecord } from '../../core/task-record.js';
 import type { TaskClient } from '../task-client.js';
 import { isBot } from './command-parse.js';
 import { taskForPullRequest } from './commands.js';
@@ -31,7 +33,7 @@ import type { IssueIndex } from './issue-index.js';
 import { GitHubUser, PullRequestEnds, Repository, repositoryRefOf, type RepositoryClients } from './payloads.js';
 import { hasAtLeast, type PermissionChecker } from './permissions.js';
 import { GitHubReviewComment, asCoderComment, isAllowListedBot, isIgnoredBot, whyNotForCoder, type ReviewCommentRules } from './review-comment-rules.js';
-import type { ThreadStore } from './thread-store.js';
+import type { ThreadEntry, ThreadStore } from './thread-store.js';
 import type { RoutedDelivery } from './webhook-route.js';
 
 const PullRequestPart = z.object({
@@ -69,6 +71,8 @@ export type PullRequestReviewCommentCreated = z.infer<typeof PullRequestReviewCo
 
 /** Where a person's review can send the work back: the gates after the reviewer has spoken. */
 const TAKES_REVIEWS: ReadonlySet<TaskState> = new Set(['awaitingReviewApproval', 'awaitingDeployApproval']);
+/** Where the task is on its way back to one of those: comments written now wait for the next round. */
+const COMES_BACK_TO_A_GATE: ReadonlySet<TaskState> = new Set(['implementing', 'reviewing', 'awaitingChecks', 'awaitingCommandApproval']);
 
 export interface HumanReviewDeps {
   tasks: Pick<TaskClient, 'get'>;
@@ -152,19 +156,20 @@ export async function onReviewComments(deps: HumanReviewDeps, batch: ReviewBatch
   }
   const { taskId } = found;
   const msgId = `${taskId}:${batch.source.kind === 'review' ? 'pr-review' : 'pr-comment'}:${batch.source.id}`;
+  const by = `github:${login}`;
   const candidates = await batchComments(octokit, deps.rules, { owner, repo, number, taskId, source: batch.source }, log);
-  // Comments another batch already carried are that batch's; ones this batch carried before mean a redelivery.
-  const held = await Promise.all(candidates.map(async (c) => ({ c, entry: (await deps.threads.load(c.id)).value })));
+  // Comments another delivery already took are that one's; ones this batch took before mean a redelivery.
+  const held = await Promise.all(candidates.map(async (c) => ({ c, entry: (await deps.threads.load(taskId, c.id)).value })));
   const fresh = held.filter(({ entry }) => entry === undefined).map(({ c }) => c);
-  const ours = held.filter(({ entry }) => entry?.batch === msgId && entry.taskId === taskId);
+  const ours = held.filter(({ entry }) => entry?.batch === msgId);
   if (ours.length > 0 && ours.every(({ entry }) => entry?.answered !== undefined)) {
     log.info({ taskId, msgId }, 'review already sent to the coder and answered; nothing to do');
     return;
   }
   const redelivery = ours.length > 0;
-  const comments = [...ours.map(({ c }) => c), ...fresh];
+  const kept = held.filter(({ entry }) => entry?.batch === null).length;
   // All its comments went with another delivery (a one-comment review arrives twice): that one was the round.
-  if (comments.length === 0 && (candidates.length > 0 || !requestsChanges)) {
+  if (fresh.length === 0 && kept === 0 && !redelivery && (candidates.length > 0 || !requestsChanges)) {
     log.info({ taskId, candidates: candidates.length }, 'no review comments left to send to the coder; ignored');
     return;
   }
@@ -184,7 +189,17 @@ export async function onReviewComments(deps: HumanReviewDeps, batch: ReviewBatch
     if (!isStagegateError(err, 'TASK_UNKNOWN')) throw err;
     return reply(`task \`${taskId}\` is still being started; review again in a moment. Nothing changed.`);
   }
+  const entryOf = (c: GitHubReviewComment, batchId: string | null): ThreadEntry => ({ taskId, owner, repo, pullNumber: number, batch: batchId, comment: asCoderComment(c), by });
   if (!TAKES_REVIEWS.has(record.state) && !redelivery) {
+    if (COMES_BACK_TO_A_GATE.has(record.state) && fresh.length === 0 && kept > 0) return;
+    if (COMES_BACK_TO_A_GATE.has(record.state) && fresh.length > 0) {
+      let keeping = 0;
+      for (const c of fresh) if (await deps.threads.claim(c.id, entryOf(c, null))) keeping += 1;
+      log.info({ state: record.state, kept: keeping }, 'review comments kept for the next round');
+      return reply(
+        `task \`${taskId}\` is ${record.state}: your ${keeping} line comment${keeping === 1 ? '' : 's'} will go to the coder with the next round, when the task is back at the review or deploy gate.`,
+      );
+    }
     log.info({ state: record.state }, 'review while the task is not at the review or deploy gate');
     return reply(
       `task \`${taskId}\` is ${record.state}: review comments go back to the coder while the task waits at the review or deploy gate. Review again then (or comment \`/reject <reason>\` at the gate). Nothing changed.`,
@@ -192,37 +207,73 @@ export async function onReviewComments(deps: HumanReviewDeps, batch: ReviewBatch
   }
 
   const limitReached = record.context.reviewerRounds.used >= deps.maxReviewerRounds;
-  const sent = [];
-  // At the limit nothing is claimed: the comments stay free for a round a person allows later.
+  const sent = ours.map(({ c }) => asCoderComment(c));
+  // At the limit nothing is taken: the comments stay free for a round a person allows later.
   if (!limitReached) {
-    for (const c of comments) {
-      if (await deps.threads.claim(c.id, { taskId, owner, repo, pullNumber: number, batch: msgId })) sent.push(c);
-    }
+    for (const c of fresh) if (await deps.threads.claim(c.id, entryOf(c, msgId))) sent.push(asCoderComment(c));
+    sent.push(...(await takeWaiting(deps.threads, taskId, msgId)));
   }
-  await deps.publish({
-    type: 'review.human_changes_requested',
-    taskId,
-    msgId,
-    sentAt: deps.now().toISOString(),
-    by: `github:${login}`,
-    summary: batch.summary,
-    comments: sent.map(asCoderComment),
-    maxReviewerRounds: deps.maxReviewerRounds,
-    ...(batch.url === undefined ? {} : { url: batch.url }),
-  });
+  await deps.publish(changesRequested(deps, { taskId, msgId, by, summary: batch.summary, comments: sent, url: batch.url }));
   if (redelivery) {
     log.info({ taskId, msgId }, 'review sent to the coder again after a redelivery');
     return;
   }
   if (limitReached) {
-    log.info({ taskId, used: record.context.reviewerRounds.used }, 'review rounds used up; the task waits for a person');
+    const used = record.context.reviewerRounds.used;
+    log.info({ taskId, used }, 'review rounds used up; the task waits for a person');
     return reply(
-      `reviews of this pull request already started ${record.context.reviewerRounds.used} coder round${record.context.reviewerRounds.used === 1 ? '' : 's'} for task \`${taskId}\` (at most ${deps.maxReviewerRounds}), so this one does not: a person decides at the gate (\`/approve\`, or \`/reject <what to change>\`).`,
+      `reviews of this pull request already started ${used} coder round${used === 1 ? '' : 's'} for task \`${taskId}\` (at most ${deps.maxReviewerRounds}), so this one does not: a person decides at the gate (\`/approve\`, or \`/reject <what to change>\`).`,
     );
   }
   log.info({ taskId, comments: sent.length }, 'review sent to the coder');
   await reply(`sending task \`${taskId}\` back to the coder with your review (${sent.length} line comment${sent.length === 1 ? '' : 's'}); the status comment follows it.`);
 }
+
+/**
+ * Comments kept while the coder worked go to it once the task is back at the review or deploy
+ * gate: on any applied event that leaves it there, as one round of their own (unless a review
+ * arriving at the same moment took them, or the reviewer rounds are used up).
+ */
+export async function sendWaitingComments(deps: HumanReviewDeps, entry: TaskEventRecorded): Promise<void> {
+  const state = TaskState.safeParse(entry.state);
+  if (!entry.accepted || !state.success || !TAKES_REVIEWS.has(state.data)) return;
+  const taskId = entry.taskId;
+  const waiting = await deps.threads.waiting(taskId);
+  const first = waiting[0];
+  if (first === undefined) return;
+  const record = await deps.tasks.get(taskId);
+  if (!TAKES_REVIEWS.has(record.state) || record.context.reviewerRounds.used >= deps.maxReviewerRounds) return;
+  const msgId = `${taskId}:pr-waiting:${first.commentId}`;
+  const comments = await takeWaiting(deps.threads, taskId, msgId);
+  if (comments.length === 0) return;
+  const by = [...new Set(waiting.map((w) => w.entry.by))].join(', ');
+  await deps.publish(changesRequested(deps, { taskId, msgId, by, summary: 'line comments written while the coder worked', comments }));
+  deps.log.info({ taskId, comments: comments.length }, 'review comments kept while the coder worked sent to it');
+}
+
+async function takeWaiting(threads: ThreadStore, taskId: string, batch: string): Promise<ReviewComment[]> {
+  const taken: ReviewComment[] = [];
+  for (const stored of await threads.waiting(taskId)) if (await threads.take(stored, batch)) taken.push(stored.entry.comment);
+  return taken;
+}
+
+function changesRequested(
+  deps: Pick<HumanReviewDeps, 'maxReviewerRounds' | 'now'>,
+  round: { taskId: string; msgId: string; by: string; summary: string; comments: ReviewComment[]; url?: string | undefined },
+): HumanChangesRequested {
+  return {
+    type: 'review.human_changes_requested',
+    taskId: round.taskId,
+    msgId: round.msgId,
+    sentAt: deps.now().toISOString(),
+    by: round.by,
+    summary: round.summary,
+    comments: round.comments,
+    maxReviewerRounds: deps.maxReviewerRounds,
+    ...(round.url === undefined ? {} : { url: round.url }),
+  };
+}
+
 
 /** The batch's review comments that go to the coder: its review's, or the one comment. */
 async function batchComments(

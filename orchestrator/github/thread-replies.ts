@@ -51,8 +51,8 @@ export async function answerReviewThreads(deps: ThreadReplyDeps, entry: TaskEven
   const log = deps.log.child({ taskId: entry.taskId, commit: event.commit });
   const due: Array<{ answer: ReviewAnswer; thread: ThreadEntry; revision: number }> = [];
   for (const answer of event.answers) {
-    const held = await deps.threads.load(answer.commentId);
-    if (held.value === undefined || held.revision === undefined || held.value.taskId !== entry.taskId) {
+    const held = await deps.threads.load(entry.taskId, answer.commentId);
+    if (held.value === undefined || held.revision === undefined || held.value.batch === null) {
       log.warn({ comment: answer.commentId }, 'answer for a review comment this task was not sent; no reply');
       continue;
     }

@@ -37,6 +37,14 @@ const DECLINE_REASON = 'The template literal is what interpolates the name; sing
 let h: GitHubServeHarness;
 let work: string;
 const coderJobs: ImplementRequest[] = [];
+/** Coder rounds (`<task id>:<round>`) that wait until the test lets them finish. */
+const holds = new Map<string, { promise: Promise<void>; release: () => void }>();
+function hold(key: string) {
+  let release = () => {};
+  const promise = new Promise<void>((resolve) => (release = resolve));
+  holds.set(key, { promise, release });
+  return release;
+}
 /** Answers the stand-in coder adds, naming ids it was never given (as a misled model might). */
 const strayAnswers: ReviewAnswer[] = [];
 
@@ -55,6 +63,7 @@ beforeAll(async () => {
     agents: {
       coder: async (job) => {
         coderJobs.push(job);
+        await holds.get(`${job.taskId}:${job.round}`)?.promise;
         const ws = await cloneForJob({ repo: job.task.repo, workDir: work, taskId: job.taskId, name: `implement-${job.attempt}` });
         const resumes = await remoteBranchExists(ws, job.branch);
         await ws.git(['checkout', '--quiet', '-B', job.branch, `origin/${resumes ? job.branch : job.task.base}`]);
@@ -232,6 +241,33 @@ describe('review threads', () => {
 
     expect(res.status).toBe(202);
     expect(res.json).toMatchObject({ status: 'ignored', reason: 'a reply in a thread' });
+  });
+
+  it('keeps a comment written while the coder works and sends it in a round of its own once the task is back at the gate', async () => {
+    const { taskId, pr } = await taskAtDeployGate('Greet patiently');
+    strayAnswers.splice(0);
+    const release = hold(`${taskId}:2`);
+    const first = await review(pr, WRITER_TOKEN, WRITER, 'REQUEST_CHANGES', 'First things.', [{ line: 1, body: 'Add a doc comment.' }]);
+    await h.send('pull_request_review', first.payload);
+    await waitFor('coder round 2 under way', async () => (coderJobs.some((j) => j.taskId === taskId && j.round === 2) ? true : undefined));
+    const later = await review(pr, WRITER_TOKEN, WRITER, 'COMMENT', '', [{ line: 2, body: 'Also export a default.' }]);
+    const laterComment = later.comments[0]!;
+
+    const res = await h.send('pull_request_review', later.payload);
+    const whileWorking = (await h.client.get(taskId)).state;
+    release();
+
+    expect(res.status).toBe(200);
+    expect(whileWorking).toBe('implementing');
+    expect(fakeRepo().comments.filter((c) => c.issueNumber === pr.number && c.body.startsWith(`@${WRITER} task`)).map((c) => c.body)).toEqual([
+      `@${WRITER} task \`${taskId}\` is implementing: your 1 line comment will go to the coder with the next round, when the task is back at the review or deploy gate.`,
+    ]);
+    await roundsDone(taskId, 3);
+    const rounds = coderJobs.filter((j) => j.taskId === taskId && j.round > 1).map((j) => j.reviewComments.map((c) => c.commentId));
+    expect(rounds).toEqual([[first.comments[0]!.id], [laterComment.id]]);
+    await waitFor('the kept comment answered', async () => (repliesTo(laterComment.id).length > 0 ? true : undefined));
+    expect(repliesTo(first.comments[0]!.id)).toHaveLength(1);
+    expect(repliesTo(laterComment.id)).toHaveLength(1);
   });
 
   it(`starts no coder round from a review after ${MAX_REVIEWER_ROUNDS} rounds: the task waits at its gate and its status comment says why`, async () => {
