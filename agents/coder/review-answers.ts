@@ -5,12 +5,12 @@
  * for the same id is dropped, and a comment the model did not answer is reported as declined,
  * so every person still gets a reply.
  */
-import type { ReviewAnswer, ReviewComment } from '../../core/bus/messages.js';
+import type { CoderReviewComment, ReviewAnswer } from '../../core/bus/messages.js';
 
 export const UNANSWERED_REASON = 'the coder finished without answering this comment; a person should look at it';
 
 /** Undefined when the job had no comments with ids (nothing to answer). */
-export function answersFor(comments: readonly ReviewComment[], given: readonly ReviewAnswer[]): ReviewAnswer[] | undefined {
+export function answersFor(comments: readonly CoderReviewComment[], given: readonly ReviewAnswer[]): ReviewAnswer[] | undefined {
   const ids = [...new Set(comments.flatMap((c) => (c.commentId === undefined ? [] : [c.commentId])))];
   if (ids.length === 0) return undefined;
   const byId = new Map<number, ReviewAnswer>();

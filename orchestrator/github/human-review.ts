@@ -19,7 +19,7 @@
  * at the gate and says why on its status comment: a person decides.
  */
 import { z } from 'zod';
-import type { HumanChangesRequested, ReviewComment, TaskEventRecorded } from '../../core/bus/messages.js';
+import type { HumanChangesRequested, CoderReviewComment, TaskEventRecorded } from '../../core/bus/messages.js';
 import { isStagegateError } from '../../core/errors.js';
 import { listAll, type GitHubOctokit } from '../../core/github/client.js';
 import type { Logger } from '../../core/log.js';
@@ -251,15 +251,15 @@ export async function sendWaitingComments(deps: HumanReviewDeps, entry: TaskEven
   deps.log.info({ taskId, comments: comments.length }, 'review comments kept while the coder worked sent to it');
 }
 
-async function takeWaiting(threads: ThreadStore, taskId: string, batch: string): Promise<ReviewComment[]> {
-  const taken: ReviewComment[] = [];
+async function takeWaiting(threads: ThreadStore, taskId: string, batch: string): Promise<CoderReviewComment[]> {
+  const taken: CoderReviewComment[] = [];
   for (const stored of await threads.waiting(taskId)) if (await threads.take(stored, batch)) taken.push(stored.entry.comment);
   return taken;
 }
 
 function changesRequested(
   deps: Pick<HumanReviewDeps, 'maxReviewerRounds' | 'now'>,
-  round: { taskId: string; msgId: string; by: string; summary: string; comments: ReviewComment[]; url?: string | undefined },
+  round: { taskId: string; msgId: string; by: string; summary: string; comments: CoderReviewComment[]; url?: string | undefined },
 ): HumanChangesRequested {
   return {
     type: 'review.human_changes_requested',

@@ -7,7 +7,7 @@
  * is checked by the caller, once per reviewer.
  */
 import { z } from 'zod';
-import type { ReviewComment } from '../../core/bus/messages.js';
+import type { CoderReviewComment } from '../../core/bus/messages.js';
 import { isBot } from './command-parse.js';
 import { GitHubUser } from './payloads.js';
 
@@ -52,6 +52,6 @@ export function whyNotForCoder(comment: GitHubReviewComment, rules: ReviewCommen
 }
 
 /** The comment as the coder reads it, with the id its answer names. */
-export function asCoderComment(comment: GitHubReviewComment): ReviewComment {
+export function asCoderComment(comment: GitHubReviewComment): CoderReviewComment {
   return { file: comment.path, line: comment.line ?? comment.original_line ?? null, body: comment.body, commentId: comment.id };
 }

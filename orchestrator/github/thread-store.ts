@@ -11,7 +11,7 @@
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { z } from 'zod';
-import { ReviewAnswer, ReviewComment } from '../../core/bus/messages.js';
+import { CoderReviewComment, ReviewAnswer } from '../../core/bus/messages.js';
 import { GITHUB_REVIEW_THREADS_BUCKET } from '../../core/bus/subjects.js';
 import { versionedKv, WriteConflict, type Versioned, type VersionedKv } from '../../core/bus/versioned-kv.js';
 
@@ -23,7 +23,7 @@ export const ThreadEntry = z.object({
   /** The message id of the round that carried the comment to the coder; null while it waits for the next round. */
   batch: z.string().nullable(),
   /** The comment as the coder reads it, and who wrote it (`github:<login>`). */
-  comment: ReviewComment,
+  comment: CoderReviewComment,
   by: z.string(),
   /** Set once the reply is posted (and, for an addressed comment, the thread resolved). */
   answered: z.object({ status: ReviewAnswer.shape.status, commit: z.string(), at: z.string() }).optional(),

@@ -4,7 +4,7 @@
  * the text of a reply.
  */
 import { describe, expect, it } from 'vitest';
-import type { ReviewComment } from '../../core/bus/messages.js';
+import type { CoderReviewComment } from '../../core/bus/messages.js';
 import { UNANSWERED_REASON, answersFor } from '../../agents/coder/review-answers.js';
 import { whyNotForCoder, type GitHubReviewComment, type ReviewCommentRules } from '../../orchestrator/github/review-comment-rules.js';
 import { threadReplyBody, threadReplyMarker } from '../../orchestrator/github/thread-replies.js';
@@ -43,7 +43,7 @@ describe('which review comments go to the coder', () => {
 });
 
 describe('the answers a coder job reports', () => {
-  const given: ReviewComment[] = [
+  const given: CoderReviewComment[] = [
     { file: 'a.ts', line: 1, body: 'one', commentId: 11 },
     { file: 'a.ts', line: 2, body: 'from the reviewer agent' },
     { file: 'a.ts', line: 3, body: 'two', commentId: 12 },
