@@ -1,7 +1,8 @@
 /**
  * Review threads: a writer's review comments on the task's pull request go to the coder in one
  * round, each with its id; after the coder's push serve replies in each thread (the commit that
- * addressed it, or why it was declined) and resolves the addressed ones. Bots' comments, ones
+ * addressed it, or why it was declined) and resolves the addressed ones. Bots' comments (unless
+ * allow-listed), ones
  * marked `[skip stagegate]` and replies are never sent nor answered, a redelivered webhook or
  * `code.committed` replies nothing twice, and after `maxReviewerRounds` rounds a review starts
  * none: a person decides. Over a real nats-server, the orchestrator and serve in-process, the
@@ -30,6 +31,8 @@ const silent = pino({ level: 'silent' });
 const WRITER_TOKEN = 'ghp_wendy_writer_token_0002';
 const LINT_BOT = 'lint-helper[bot]';
 const LINT_BOT_TOKEN = 'ghp_lint_helper_token_0002';
+const STYLE_BOT = 'style-helper[bot]';
+const STYLE_BOT_TOKEN = 'ghp_style_helper_token_0002';
 const MAX_REVIEWER_ROUNDS = 2;
 const GREET = ['export function greet(name) {', '  return `Hello, ${name}!`;', '}', ''].join('\n');
 const DECLINE_REASON = 'The template literal is what interpolates the name; single quotes would print ${name}.';
@@ -59,7 +62,7 @@ function answerFor(comment: { commentId?: number | undefined; body: string }): R
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'sg-threads-test-'));
   h = await startGitHubServe({
-    settings: { github: { botLogin: BOT, maxReviewerRounds: MAX_REVIEWER_ROUNDS } },
+    settings: { github: { botLogin: BOT, maxReviewerRounds: MAX_REVIEWER_ROUNDS, reviewBots: [STYLE_BOT] } },
     agents: {
       coder: async (job) => {
         coderJobs.push(job);
@@ -81,6 +84,7 @@ beforeAll(async () => {
   });
   h.github.addUserToken(WRITER_TOKEN, WRITER);
   h.github.addUserToken(LINT_BOT_TOKEN, LINT_BOT);
+  h.github.addUserToken(STYLE_BOT_TOKEN, STYLE_BOT);
   h.github.setPermission(OWNER, REPO, LINT_BOT, 'write');
 }, 60_000);
 
@@ -231,6 +235,21 @@ describe('review threads', () => {
     expect(fakeRepo().comments.filter((c) => c.issueNumber === pr.number && c.body.startsWith(`@${WRITER} `)).map((c) => c.body)).toEqual([
       `@${WRITER} sending task \`${taskId}\` back to the coder with your review (1 line comment); the status comment follows it.`,
     ]);
+  });
+
+  it("sends an allow-listed bot's comments to the coder, though the bot has no permission on the repository", async () => {
+    const { taskId, pr } = await taskAtDeployGate('Greet in style');
+    strayAnswers.splice(0);
+    const styled = await review(pr, STYLE_BOT_TOKEN, STYLE_BOT, 'COMMENT', '', [{ line: 2, body: 'style: end with a full stop.' }]);
+
+    const res = await h.send('pull_request_review', styled.payload);
+
+    expect(res.status).toBe(200);
+    await roundsDone(taskId, 2);
+    expect(coderJobs.filter((j) => j.taskId === taskId && j.round === 2).map((j) => j.reviewComments)).toEqual([
+      [{ file: 'greet.js', line: 2, body: 'style: end with a full stop.', commentId: styled.comments[0]!.id }],
+    ]);
+    await waitFor('the bot\'s thread answered', async () => (repliesTo(styled.comments[0]!.id).length > 0 ? true : undefined));
   });
 
   it('ignores a reply in a thread: it is conversation, not a new request', async () => {
