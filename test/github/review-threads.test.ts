@@ -2,8 +2,8 @@
  * Review threads: a writer's review comments on the task's pull request go to the coder in one
  * round, each with its id; after the coder's push serve replies in each thread (the commit that
  * addressed it, or why it was declined) and resolves the addressed ones. Bots' comments (unless
- * allow-listed), ones
- * marked `[skip stagegate]` and replies are never sent nor answered, a redelivered webhook or
+ * allow-listed), ones marked `[skip stagegate]` and replies are never sent nor answered; comments
+ * written while the coder works wait for the next round; a redelivered webhook or
  * `code.committed` replies nothing twice, and after `maxReviewerRounds` rounds a review starts
  * none: a person decides. Over a real nats-server, the orchestrator and serve in-process, the
  * fake GitHub (REST and GraphQL) and real git; the coder is an in-process stand-in that clones
