@@ -237,6 +237,12 @@ export const GitHubConfig = z
     /** Our own login (e.g. `stagegate[bot]`), so our comments are never read as commands. */
     botLogin: z.string().min(1).optional(),
     permissionCacheMs: nonNegativeInt.default(60_000),
+    /** Bots whose review comments go to the coder like a person's (other bots' are ignored); logins as GitHub shows them. */
+    reviewBots: z.array(z.string().min(1)).default([]),
+    /** A review comment containing this text is not for Stagegate: the coder never sees it, nothing replies to it. */
+    skipMarker: z.string().min(1).default('[skip stagegate]'),
+    /** Coder rounds people's review comments may start per task; then the task waits at its gate for a person. */
+    maxReviewerRounds: nonNegativeInt.default(3),
     /** Space writes out as GitHub asks (1 s apart, 3 s for ones that notify); off only for tests. */
     paceWrites: flag.default(true),
     /**
@@ -365,6 +371,9 @@ const ENV_FIELDS: ReadonlyArray<{ env: string; path: string[]; list?: boolean; n
   { env: 'STAGEGATE_GITHUB_LABEL', path: ['github', 'label'] },
   { env: 'STAGEGATE_GITHUB_COMMAND_PERMISSION', path: ['github', 'commandPermission'] },
   { env: 'STAGEGATE_GITHUB_PACE_WRITES', path: ['github', 'paceWrites'] },
+  { env: 'STAGEGATE_GITHUB_REVIEW_BOTS', path: ['github', 'reviewBots'], list: true },
+  { env: 'STAGEGATE_GITHUB_SKIP_MARKER', path: ['github', 'skipMarker'] },
+  { env: 'STAGEGATE_GITHUB_MAX_REVIEWER_ROUNDS', path: ['github', 'maxReviewerRounds'], number: true },
   { env: 'STAGEGATE_GIT_GATEWAY_URL', path: ['github', 'gatewayUrl'] },
   { env: 'STAGEGATE_CI', path: ['github', 'ci', 'enabled'] },
   { env: 'STAGEGATE_CI_MAX_FIX_ATTEMPTS', path: ['github', 'ci', 'maxFixAttempts'] },

@@ -13,7 +13,7 @@ import {
   Gate,
   GateTimerKind,
   Plan,
-  ReviewComment,
+  CoderReviewComment,
   SecurityFinding,
   Stage,
   TaskId,
@@ -121,6 +121,14 @@ export const CiRecord = z.object({
 });
 export type CiRecord = z.infer<typeof CiRecord>;
 
+/** Coder rounds people's reviews of the pull request started: the loop breaker's count. */
+export const ReviewerRoundsRecord = z.object({
+  used: z.number().int().nonnegative(),
+  /** Set when a review came after the rounds were used up: why the task waits for a person. */
+  note: z.string().nullable(),
+});
+export type ReviewerRoundsRecord = z.infer<typeof ReviewerRoundsRecord>;
+
 export const TaskContext = z.object({
   taskId: TaskId,
   spec: TaskSpec,
@@ -131,7 +139,7 @@ export const TaskContext = z.object({
   planFeedback: z.array(z.string()),
   implementFeedback: z.array(z.string()),
   reviewRound: z.number().int().nonnegative(),
-  reviewComments: z.array(ReviewComment),
+  reviewComments: z.array(CoderReviewComment),
   verdict: Verdict.nullable(),
   implementation: z.object({ commit: z.string(), summary: z.string(), attempts: z.number().int() }).nullable(),
   deployed: z.object({ commit: z.string(), target: z.string() }).nullable(),
@@ -152,6 +160,7 @@ export const TaskContext = z.object({
   /** Null: the task does not wait for CI. */
   ciPolicy: CiPolicy.nullable().default(null),
   ci: CiRecord.default({ fixAttempts: 0, lastSignatures: null, note: null }),
+  reviewerRounds: ReviewerRoundsRecord.default({ used: 0, note: null }),
   /** The commit the task's branch points at, as last known: the coder's, or a push seen on its pull request. */
   head: z.string().nullable().default(null),
   /** The head the deploy gate was passed for: what the deploy job merges, on every attempt. */

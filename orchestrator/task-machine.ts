@@ -18,6 +18,9 @@
  * A pull request that conflicts with its base (or lags behind it, where that matters) while the
  * task waits at the review or deploy gate or for checks goes to an update round: an implement
  * job that merges the base into the branch, then a review of the merged result.
+ * Reviewers' comments go back to implementing at most the event's `maxReviewerRounds`
+ * times per task: after that the task stays at (or, from awaitingChecks, goes to) a gate and a
+ * person decides, so reviewers and coder cannot loop without end.
  * High or critical security findings in a review send the work back to the coder once, with the
  * findings as review comments; if the next review still has some, the deploy gate is held: only
  * the security group's approval with a reason (an override, recorded as such) passes it.
@@ -198,6 +201,8 @@ export const taskMachine = setup({
       context.security.fixRounds < SECURITY_FIX_ROUNDS,
     autoApproves: ({ context }, params: { gate: Gate }) => autoApprovalAt(context, params.gate) !== undefined,
     watchesChecks: ({ context }) => context.ciPolicy !== null,
+    hasReviewerRoundsLeft: ({ context, event }) =>
+      event.type === 'review.human_changes_requested' && (event.maxReviewerRounds === undefined || context.reviewerRounds.used < event.maxReviewerRounds),
     /** A report about the commit the task waits on (an older commit's checks change nothing). */
     checksGreen: ({ context, event }) => event.type === 'checks.reported' && event.commit === checkedCommit(context) && event.verdict === 'green',
     redBase: ({ context, event }, params: { onRedBase: 'wait' | 'proceed' }) =>
@@ -462,7 +467,19 @@ export const taskMachine = setup({
       if (event.type !== 'review.human_changes_requested') return {};
       const summary = event.summary.trim() === '' ? '' : `: ${event.summary.trim()}`;
       const note = `${event.by} requested changes in a review of the pull request${summary}`;
-      return { reviewComments: event.comments, implementFeedback: [...context.implementFeedback, note], updatedAt: event.sentAt };
+      return {
+        reviewComments: event.comments,
+        implementFeedback: [...context.implementFeedback, note],
+        reviewerRounds: { used: context.reviewerRounds.used + 1, note: null },
+        updatedAt: event.sentAt,
+      };
+    }),
+    /** The loop breaker held: the review is kept out of the coder's way and the record says why. */
+    recordReviewerLimit: assign(({ context, event }) => {
+      if (event.type !== 'review.human_changes_requested') return {};
+      const used = context.reviewerRounds.used;
+      const note = `${event.by} asked for changes, but reviews of the pull request already started ${used} coder round${used === 1 ? '' : 's'} (at most ${event.maxReviewerRounds ?? used}): a person decides at the gate (approve, or /reject with what to change)`;
+      return { reviewerRounds: { used, note }, updatedAt: event.sentAt };
     }),
     /** `stage: null` keeps the stage a failed task stopped at. */
     recordCancel: assign(({ context, event }, params: { stage: Stage | null }) =>
@@ -504,6 +521,7 @@ export const taskMachine = setup({
     security: { findings: [], summary: '', fixRounds: 0 },
     ciPolicy: input.ci ?? null,
     ci: { fixAttempts: 0, lastSignatures: null, note: null },
+    reviewerRounds: { used: 0, note: null },
     head: null,
     deployCommit: null,
     update: null,
@@ -715,8 +733,11 @@ export const taskMachine = setup({
       on: {
         'branch.moved': { guard: 'headMoved', actions: 'recordHead' },
         'task.cancel': { target: 'cancelled', actions: { type: 'recordCancel', params: { stage: 'review' } } },
-        'review.human_changes_requested': { target: 'implementing', actions: 'recordHumanReview' },
         'base.moved': { guard: 'updateDue', target: 'implementing', actions: 'startUpdateRound' },
+        'review.human_changes_requested': [
+          { guard: 'hasReviewerRoundsLeft', target: 'implementing', actions: 'recordHumanReview' },
+          { target: 'awaitingReviewApproval', actions: 'recordReviewerLimit' },
+        ],
         'checks.reported': [
           { guard: 'checksGreen', target: 'awaitingDeployApproval', actions: 'recordChecks' },
           { guard: { type: 'redBase', params: { onRedBase: 'proceed' } }, target: 'awaitingDeployApproval', actions: 'recordChecks' },
@@ -737,7 +758,10 @@ export const taskMachine = setup({
         'branch.moved': { guard: 'headMoved', actions: 'recordHead' },
         'task.cancel': { target: 'cancelled', actions: { type: 'recordCancel', params: { stage: 'review' } } },
         'base.moved': { guard: 'updateDue', target: 'implementing', actions: 'startUpdateRound' },
-        'review.human_changes_requested': { target: 'implementing', actions: 'recordHumanReview' },
+        'review.human_changes_requested': [
+          { guard: 'hasReviewerRoundsLeft', target: 'implementing', actions: 'recordHumanReview' },
+          { actions: 'recordReviewerLimit' },
+        ],
         'gate.decide': [
           {
             guard: { type: 'approvalPassesGate', params: { gate: 'review' } },
@@ -783,7 +807,10 @@ export const taskMachine = setup({
         'branch.moved': { guard: 'headMoved', actions: 'recordHead' },
         'task.cancel': { target: 'cancelled', actions: { type: 'recordCancel', params: { stage: 'deploy' } } },
         'base.moved': { guard: 'updateDue', target: 'implementing', actions: 'startUpdateRound' },
-        'review.human_changes_requested': { target: 'implementing', actions: 'recordHumanReview' },
+        'review.human_changes_requested': [
+          { guard: 'hasReviewerRoundsLeft', target: 'implementing', actions: 'recordHumanReview' },
+          { actions: 'recordReviewerLimit' },
+        ],
         'gate.decide': [
           {
             guard: { type: 'approvalPassesGate', params: { gate: 'deploy' } },

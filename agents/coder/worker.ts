@@ -23,7 +23,7 @@
  * A model or infrastructure failure fails the job with its clone left to inspect.
  */
 import type { JobContext, JobHandler, JobOutcome } from '../../core/bus/job-worker.js';
-import type { ForeignCommit, ImplementRequest, Usage } from '../../core/bus/messages.js';
+import type { ForeignCommit, ImplementRequest, ReviewAnswer, Usage } from '../../core/bus/messages.js';
 import type { CoderConfig, ModelPrice } from '../../core/config.js';
 import { isStagegateError } from '../../core/errors.js';
 import { describeResult } from '../../core/exec/run-command.js';
@@ -53,6 +53,7 @@ import {
 import { executeToolCall, toolDefinitions } from './harness/tools/index.js';
 import { commitMerge, foreignCommitsOn, isMerging, mergeFromBase, renderUpdateMessage, stageResolution, unresolvedConflicts } from './branch-update.js';
 import { describeConflictPlaces, renderConflictHunks, type ConflictedFile } from './conflicts.js';
+import { answersFor } from './review-answers.js';
 import { assertPushIsClean, secretFeedback, secretsInWork } from './secret-check.js';
 
 const PROMPT = loadPrompt(import.meta.url);
@@ -194,6 +195,7 @@ async function conclude(job: ImplementRequest, ws: Workspace, result: CoderLoopR
         usage,
         ...change,
         ...(foreign.length === 0 ? {} : { foreignCommits: foreign }),
+        ...answersOf(job, result.answers),
       };
     }
     case 'limit': {
@@ -290,4 +292,10 @@ function notesOf(result: CoderLoopResult, plan: PlanStep[]): string {
 function formatPlan(steps: PlanStep[], separator: string): string {
   const mark = { completed: '[x]', in_progress: '[>]', pending: '[ ]' } as const;
   return steps.map((s) => `${mark[s.status]} ${s.step}`).join(separator);
+}
+
+/** The answers to the job's review comments, when it had any with ids. */
+function answersOf(job: ImplementRequest, given: ReviewAnswer[] | undefined): { answers?: ReviewAnswer[] } {
+  const answers = answersFor(job.reviewComments, given ?? []);
+  return answers === undefined ? {} : { answers };
 }

@@ -112,12 +112,29 @@ export const Plan = z.object({
 });
 export type Plan = z.infer<typeof Plan>;
 
+/** A GitHub review comment's id (its REST `id`, GraphQL `databaseId`): what a thread reply names. */
+export const ReviewCommentId = z.number().int().positive();
+
+/** A review comment as the reviewer writes it (also part of the reviewer model's reply schema: keep every field required). */
 export const ReviewComment = z.object({
   file: z.string().min(1),
   line: z.number().int().positive().nullable(),
   body: z.string().min(1),
 });
 export type ReviewComment = z.infer<typeof ReviewComment>;
+
+/** A review comment the coder is given: a person's on the pull request carries its GitHub id, which the coder's answer names. */
+export const CoderReviewComment = ReviewComment.extend({ commentId: ReviewCommentId.optional() });
+export type CoderReviewComment = z.infer<typeof CoderReviewComment>;
+
+/** The coder's answer to one review comment it was given with an id: what serve replies in its thread. */
+export const ReviewAnswer = z.object({
+  commentId: ReviewCommentId,
+  status: z.enum(['addressed', 'declined']),
+  /** Why it was declined; for an addressed comment, optionally what was done. */
+  reason: z.string(),
+});
+export type ReviewAnswer = z.infer<typeof ReviewAnswer>;
 
 /**
  * What the reviewer produces. The model's reply schema (`agents/reviewer/output.ts`) requires
@@ -265,7 +282,7 @@ export const ImplementRequest = z.object({
   plan: Plan,
   branch: z.string().min(1),
   round: z.number().int().positive(),
-  reviewComments: z.array(ReviewComment),
+  reviewComments: z.array(CoderReviewComment),
   feedback: z.array(z.string()),
   /** Commands a human approved at the command gate for this task; the coder may run them. */
   approvedCommands: z.array(z.string()).default([]),
@@ -374,6 +391,8 @@ export const CodeCommitted = z.object({
   ...changeFacts,
   /** Commits on the branch (from the base to the commit) that Stagegate did not make: kept, never overwritten. */
   foreignCommits: z.array(ForeignCommit).optional(),
+  /** One per review comment of the job that had an id (absent when it had none). */
+  answers: z.array(ReviewAnswer).optional(),
 });
 export type CodeCommitted = z.infer<typeof CodeCommitted>;
 
@@ -535,8 +554,13 @@ export const HumanChangesRequested = z.object({
   by: z.string().min(1),
   /** The review's own text (may be empty when it only has line comments). */
   summary: z.string(),
-  comments: z.array(ReviewComment),
+  comments: z.array(CoderReviewComment),
   url: z.string().optional(),
+  /**
+   * Coder rounds people's reviews may start on this task (the channel's configured loop
+   * breaker); once used, the task stays at its gate for a person to decide. Absent: no limit.
+   */
+  maxReviewerRounds: z.number().int().nonnegative().optional(),
 });
 export type HumanChangesRequested = z.infer<typeof HumanChangesRequested>;
 

@@ -53,6 +53,8 @@ export const GITHUB_CHANNEL_CONSUMER = 'channel-github';
 export const GITHUB_CHANNEL_BUCKET = 'sg-channel-github';
 export const GITHUB_ISSUES_BUCKET = 'sg-github-issues';
 export const GITHUB_DELIVERIES_BUCKET = 'sg-github-deliveries';
+/** Pull request review comments sent to a task's coder, by comment id, and whether their thread was answered. */
+export const GITHUB_REVIEW_THREADS_BUCKET = 'sg-github-review-threads';
 
 /** The pull request channel's durable consumer on SG_LOG: opens and updates each task's pull request and posts its reviews. */
 export const GITHUB_PR_CONSUMER = 'channel-github-pr';

@@ -3,8 +3,8 @@
  * webhook secret; agents never do): the webhook route (when a secret is configured), what each
  * delivery means (the repository's trigger label starts a task, a comment is a command, a pull request on a Stagegate
  * branch is linked to its task, a push to its branch tells the task (`branch-moves.ts`), a pull request that no longer merges into its
- * base sends the task to an update round (`base-watch.ts`), a review requesting changes goes back to the coder:
- * `human-review.ts`; anything about a pull request from a fork is ignored), and a durable follower of the task log that keeps each task's
+ * base sends the task to an update round (`base-watch.ts`), people's review comments go back to the coder:
+ * `human-review.ts`, and are answered in their threads after its push: `thread-replies.ts`; anything about a pull request from a fork is ignored), and a durable follower of the task log that keeps each task's
  * status comment and label, and the `stagegate` check run on its head (`gate-check.ts`), in line with the task.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -25,7 +25,7 @@ import { isBot, parseCommand } from './command-parse.js';
 import { checkTask, routeCheckDelivery, startCiPolling, type CiWatchDeps } from './ci-watch.js';
 import { onIssueComment, type CommandDeps } from './commands.js';
 import { openDeliveryStore } from './deliveries.js';
-import { PullRequestReviewSubmitted, routePullRequestReview, type HumanReviewDeps } from './human-review.js';
+import { PullRequestReviewCommentCreated, PullRequestReviewSubmitted, routePullRequestReview, routePullRequestReviewComment, sendWaitingComments, type HumanReviewDeps } from './human-review.js';
 import { openIssueIndex, type IssueIndex } from './issue-index.js';
 import { limitComments } from './limit-comment.js';
 import { IssueCommentCreated, IssuesLabeled, PullRequestOpened, isFromFork, repositoryRefOf, type RepositoryClients } from './payloads.js';
@@ -34,6 +34,8 @@ import { reconcileGateCheck, type GateCheckDeps } from './gate-check.js';
 import { postGateReminder } from './gate-reminder.js';
 import { createSettingsLoader } from './repo-settings.js';
 import { reconcileStatus, type StatusDeps } from './status-channel.js';
+import { answerReviewThreads, type ThreadReplyDeps } from './thread-replies.js';
+import { openThreadStore } from './thread-store.js';
 import { openStatusStore } from './status-store.js';
 import { onIssueLabeled, type TriggerDeps } from './triggers.js';
 import { githubWebhookRoutes, type RoutedDelivery } from './webhook-route.js';
@@ -103,7 +105,17 @@ export async function createGitHubChannel(options: GitHubChannelOptions): Promis
     log,
   };
   const publish = inboxPublisher(nc);
-  const reviewDeps: HumanReviewDeps = { ...commandDeps, botLogin: settings.botLogin, publish, now };
+  const threads = await openThreadStore(nc);
+  const reviewDeps: HumanReviewDeps = {
+    ...commandDeps,
+    botLogin: settings.botLogin,
+    rules: { botLogin: settings.botLogin, reviewBots: settings.reviewBots, skipMarker: settings.skipMarker },
+    maxReviewerRounds: settings.maxReviewerRounds,
+    threads,
+    publish,
+    now,
+  };
+  const threadDeps: ThreadReplyDeps = { threads, github, log, now };
   const branchDeps: BranchMoveDeps = { index, github, publish, log, now };
   const baseDeps: BaseWatchDeps = { tasks, index, github, publish, log, now };
   const checkDeps: GateCheckDeps = { tasks, github, enabled: settings.appId !== undefined, log };
@@ -154,6 +166,11 @@ export async function createGitHubChannel(options: GitHubChannelOptions): Promis
       const review = parseAt(PullRequestReviewSubmitted, payload, 'GitHub pull_request_review.submitted delivery');
       if (isFromFork(review.pull_request)) return ignoreFork(review.pull_request, 'pull_request_review.submitted');
       return routePullRequestReview(reviewDeps, review);
+    }
+    if (event === 'pull_request_review_comment' && action === 'created') {
+      const created = parseAt(PullRequestReviewCommentCreated, payload, 'GitHub pull_request_review_comment.created delivery');
+      if (isFromFork(created.pull_request)) return ignoreFork(created.pull_request, 'pull_request_review_comment.created');
+      return routePullRequestReviewComment(reviewDeps, created);
     }
     return { ignored: action === undefined ? `no handler for ${event}` : `no handler for ${event}.${action}` };
   }
@@ -217,6 +234,8 @@ export async function createGitHubChannel(options: GitHubChannelOptions): Promis
               log.warn({ taskId: entry.taskId, err: errorMessage(err) }, 'reading the checks failed; the next poll tries again'),
             );
           }
+          await answerReviewThreads(threadDeps, entry);
+          await sendWaitingComments(reviewDeps, entry);
         },
       });
       if (settings.ci.enabled) polling = startCiPolling(ciDeps);

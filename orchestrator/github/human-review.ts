@@ -1,26 +1,46 @@
 /**
- * A person's review of a Stagegate pull request that requests changes
- * (`pull_request_review.submitted`, state `changes_requested`) sends the work back to the coder
- * with the review's text and line comments, as `review.human_changes_requested`. It counts only
- * from someone with at least the command permission on the repository, and only while the task
- * waits at the review or deploy gate; otherwise the person is told so on the pull request and
- * nothing changes. Reviews by bots (ours included) and other states are ignored.
+ * People's reviews of a Stagegate pull request send the work back to the coder as
+ * `review.human_changes_requested`, with the review's line comments, each carrying its GitHub
+ * comment id so the coder answers it and serve replies in its thread (`thread-replies.ts`).
+ *
+ * A batch is one delivery: a submitted review of any state (all its line comments, one webhook),
+ * or one `pull_request_review_comment`. A review with one comment arrives both ways; the thread
+ * store's claim per comment id lets whichever comes first carry it and makes the other a no-op.
+ * Comments go through `review-comment-rules.ts` (no bots unless allow-listed, no replies, none
+ * marked with the skip marker). A `changes_requested` review starts a round even without line
+ * comments (its text is the request); other reviews only with comments left to send.
+ *
+ * It counts only from someone with at least the command permission on the repository (or an
+ * allow-listed bot, which the collaborator API cannot rank). While the task waits at the review
+ * or deploy gate the batch is a round at once; while the coder (or reviewer, or CI) works, its
+ * comments are kept and go as one round when the task is back at a gate (`sendWaitingComments`,
+ * or with the next review, whichever comes first); at any other time the person is told so on
+ * the pull request and nothing changes. After `maxReviewerRounds` rounds the event still goes to the task, which keeps it
+ * at the gate and says why on its status comment: a person decides.
  */
 import { z } from 'zod';
-import type { HumanChangesRequested, ReviewComment } from '../../core/bus/messages.js';
+import type { HumanChangesRequested, CoderReviewComment, TaskEventRecorded } from '../../core/bus/messages.js';
 import { isStagegateError } from '../../core/errors.js';
-import { listAll } from '../../core/github/client.js';
+import { listAll, type GitHubOctokit } from '../../core/github/client.js';
 import type { Logger } from '../../core/log.js';
 import { parseAt } from '../../core/parse.js';
 import type { Permission } from '../../core/policy.js';
-import type { TaskRecord, TaskState } from '../../core/task-record.js';
+import { TaskState, type TaskRecord } from '../../core/task-record.js';
 import type { TaskClient } from '../task-client.js';
 import { isBot } from './command-parse.js';
 import { taskForPullRequest } from './commands.js';
 import type { IssueIndex } from './issue-index.js';
 import { GitHubUser, PullRequestEnds, Repository, repositoryRefOf, type RepositoryClients } from './payloads.js';
 import { hasAtLeast, type PermissionChecker } from './permissions.js';
+import { GitHubReviewComment, asCoderComment, isAllowListedBot, isIgnoredBot, whyNotForCoder, type ReviewCommentRules } from './review-comment-rules.js';
+import type { ThreadEntry, ThreadStore } from './thread-store.js';
 import type { RoutedDelivery } from './webhook-route.js';
+
+const PullRequestPart = z.object({
+  number: z.number().int().positive(),
+  html_url: z.string(),
+  ...PullRequestEnds,
+});
 
 export const PullRequestReviewSubmitted = z.object({
   action: z.literal('submitted'),
@@ -32,29 +52,27 @@ export const PullRequestReviewSubmitted = z.object({
     html_url: z.string().optional(),
     user: GitHubUser,
   }),
-  pull_request: z.object({
-    number: z.number().int().positive(),
-    html_url: z.string(),
-    ...PullRequestEnds,
-  }),
+  pull_request: PullRequestPart,
   repository: Repository,
   sender: GitHubUser,
   installation: z.object({ id: z.number().int().positive() }).nullish(),
 });
 export type PullRequestReviewSubmitted = z.infer<typeof PullRequestReviewSubmitted>;
 
-const ReviewCommentReply = z.array(
-  z.object({
-    pull_request_review_id: z.number().nullable(),
-    path: z.string(),
-    line: z.number().int().positive().nullish(),
-    original_line: z.number().int().positive().nullish(),
-    body: z.string(),
-  }),
-);
+export const PullRequestReviewCommentCreated = z.object({
+  action: z.literal('created'),
+  comment: GitHubReviewComment.extend({ user: GitHubUser, html_url: z.string().optional() }),
+  pull_request: PullRequestPart,
+  repository: Repository,
+  sender: GitHubUser,
+  installation: z.object({ id: z.number().int().positive() }).nullish(),
+});
+export type PullRequestReviewCommentCreated = z.infer<typeof PullRequestReviewCommentCreated>;
 
 /** Where a person's review can send the work back: the gates after the reviewer has spoken. */
 const TAKES_REVIEWS: ReadonlySet<TaskState> = new Set(['awaitingReviewApproval', 'awaitingDeployApproval']);
+/** Where the task is on its way back to one of those: comments written now wait for the next round. */
+const COMES_BACK_TO_A_GATE: ReadonlySet<TaskState> = new Set(['implementing', 'reviewing', 'awaitingChecks', 'awaitingCommandApproval']);
 
 export interface HumanReviewDeps {
   tasks: Pick<TaskClient, 'get'>;
@@ -63,42 +81,105 @@ export interface HumanReviewDeps {
   permissions: PermissionChecker;
   commandPermission: Permission;
   botLogin?: string | undefined;
-  /** Publishes the event to the task's inbox (Nats-Msg-Id: the review's id, so a redelivery is a no-op). */
+  rules: ReviewCommentRules;
+  maxReviewerRounds: number;
+  threads: ThreadStore;
+  /** Publishes the event to the task's inbox (Nats-Msg-Id: the batch's id, so a redelivery is a no-op). */
   publish(event: HumanChangesRequested): Promise<void>;
   log: Logger;
   now(): Date;
 }
 
-/** Pure routing of a `pull_request_review` delivery (not from a fork: the channel checked): the work it means, or why it is ignored. */
-export function routePullRequestReview(deps: HumanReviewDeps, review: PullRequestReviewSubmitted): RoutedDelivery {
-  if (review.review.state.toLowerCase() !== 'changes_requested') return { ignored: `a review that is ${review.review.state}, not changes_requested` };
-  if (isBot(review.review.user, deps.botLogin)) return { ignored: 'a review by a bot' };
-  if (!review.pull_request.head.ref.startsWith('stagegate/')) return { ignored: 'not a Stagegate branch' };
-  return { work: 'send the requested changes to the coder', run: () => onChangesRequested(deps, review) };
+/** One delivery's worth of review comments, from one reviewer. */
+interface ReviewBatch {
+  repository: PullRequestReviewSubmitted['repository'];
+  installation?: PullRequestReviewSubmitted['installation'];
+  number: number;
+  reviewer: GitHubUser;
+  /** `review` for a submitted review (its `id`), `comment` for one review comment. */
+  source: { kind: 'review'; id: number; state: string } | { kind: 'comment'; id: number };
+  summary: string;
+  url?: string | undefined;
 }
 
-export async function onChangesRequested(deps: HumanReviewDeps, event: PullRequestReviewSubmitted): Promise<void> {
-  const ref = repositoryRefOf(event);
+/** Pure routing of a `pull_request_review` delivery (not from a fork: the channel checked): the work it means, or why it is ignored. */
+export function routePullRequestReview(deps: HumanReviewDeps, review: PullRequestReviewSubmitted): RoutedDelivery {
+  const state = review.review.state.toLowerCase();
+  if (state !== 'changes_requested' && state !== 'commented' && state !== 'approved') return { ignored: `a review that is ${review.review.state}` };
+  if (isIgnoredBot(review.review.user, deps.rules)) return { ignored: 'a review by a bot' };
+  if (!review.pull_request.head.ref.startsWith('stagegate/')) return { ignored: 'not a Stagegate branch' };
+  const batch: ReviewBatch = {
+    repository: review.repository,
+    installation: review.installation,
+    number: review.pull_request.number,
+    reviewer: review.review.user,
+    source: { kind: 'review', id: review.review.id, state },
+    summary: review.review.body ?? '',
+    url: review.review.html_url,
+  };
+  return { work: 'send the review and its line comments to the coder', run: () => onReviewComments(deps, batch) };
+}
+
+/** Pure routing of a `pull_request_review_comment` delivery (not from a fork). */
+export function routePullRequestReviewComment(deps: HumanReviewDeps, created: PullRequestReviewCommentCreated): RoutedDelivery {
+  const why = whyNotForCoder(created.comment, deps.rules);
+  if (why !== undefined) return { ignored: why };
+  if (!created.pull_request.head.ref.startsWith('stagegate/')) return { ignored: 'not a Stagegate branch' };
+  const batch: ReviewBatch = {
+    repository: created.repository,
+    installation: created.installation,
+    number: created.pull_request.number,
+    reviewer: created.comment.user,
+    source: { kind: 'comment', id: created.comment.id },
+    summary: '',
+    url: created.comment.html_url,
+  };
+  return { work: 'send the review comment to the coder', run: () => onReviewComments(deps, batch) };
+}
+
+export async function onReviewComments(deps: HumanReviewDeps, batch: ReviewBatch): Promise<void> {
+  const ref = repositoryRefOf(batch);
   const { owner, repo } = ref;
-  const number = event.pull_request.number;
-  const login = event.review.user.login;
-  const log = deps.log.child({ owner, repo, pullRequest: number, by: `github:${login}`, review: event.review.id });
+  const { number } = batch;
+  const login = batch.reviewer.login;
+  const log = deps.log.child({ owner, repo, pullRequest: number, by: `github:${login}`, [batch.source.kind]: batch.source.id });
   const octokit = await deps.github.forRepository(ref);
   const reply = async (text: string) => {
     await octokit.rest.issues.createComment({ owner, repo, issue_number: number, body: `@${login} ${text}` });
   };
+  const requestsChanges = batch.source.kind === 'review' && batch.source.state === 'changes_requested';
 
   const found = await taskForPullRequest(deps.index, octokit, { owner, repo, number });
   if (found.kind !== 'task') {
-    log.info({ found: found.kind }, 'changes requested on a pull request with no task; ignored');
+    log.info({ found: found.kind }, 'review on a pull request with no task; ignored');
     return;
   }
   const { taskId } = found;
-  const permission = await deps.permissions.permissionOf(octokit, { owner, repo }, login);
-  if (permission === 'none' || !hasAtLeast(permission, deps.commandPermission)) {
-    log.info({ permission }, 'changes requested by someone below the command permission; not sent to the coder');
+  const msgId = `${taskId}:${batch.source.kind === 'review' ? 'pr-review' : 'pr-comment'}:${batch.source.id}`;
+  const by = `github:${login}`;
+  const candidates = await batchComments(octokit, deps.rules, { owner, repo, number, taskId, source: batch.source }, log);
+  // Comments another delivery already took are that one's; ones this batch took before mean a redelivery.
+  const held = await Promise.all(candidates.map(async (c) => ({ c, entry: (await deps.threads.load(taskId, c.id)).value })));
+  const fresh = held.filter(({ entry }) => entry === undefined).map(({ c }) => c);
+  const ours = held.filter(({ entry }) => entry?.batch === msgId);
+  if (ours.length > 0 && ours.every(({ entry }) => entry?.answered !== undefined)) {
+    log.info({ taskId, msgId }, 'review already sent to the coder and answered; nothing to do');
+    return;
+  }
+  const redelivery = ours.length > 0;
+  const kept = held.filter(({ entry }) => entry?.batch === null).length;
+  // All its comments went with another delivery (a one-comment review arrives twice): that one was the round.
+  if (fresh.length === 0 && kept === 0 && !redelivery && (candidates.length > 0 || !requestsChanges)) {
+    log.info({ taskId, candidates: candidates.length }, 'no review comments left to send to the coder; ignored');
+    return;
+  }
+
+  const allowListed = isBot(batch.reviewer, undefined) && isAllowListedBot(login, deps.rules);
+  const permission = allowListed ? 'allow-listed bot' : await deps.permissions.permissionOf(octokit, { owner, repo }, login);
+  if (permission !== 'allow-listed bot' && (permission === 'none' || !hasAtLeast(permission, deps.commandPermission))) {
+    log.info({ permission }, 'review by someone below the command permission; not sent to the coder');
     return reply(
-      `thanks for the review — Stagegate sends requested changes back to its coder only from people with ${deps.commandPermission} permission or more on ${owner}/${repo}, and yours is ${permission}. Nothing changed.`,
+      `thanks for the review — Stagegate sends review comments back to its coder only from people with ${deps.commandPermission} permission or more on ${owner}/${repo}, and yours is ${permission}. Nothing changed.`,
     );
   }
   let record: TaskRecord;
@@ -106,41 +187,111 @@ export async function onChangesRequested(deps: HumanReviewDeps, event: PullReque
     record = await deps.tasks.get(taskId);
   } catch (err) {
     if (!isStagegateError(err, 'TASK_UNKNOWN')) throw err;
-    return reply(`task \`${taskId}\` is still being started; request changes again in a moment. Nothing changed.`);
+    return reply(`task \`${taskId}\` is still being started; review again in a moment. Nothing changed.`);
   }
-  if (!TAKES_REVIEWS.has(record.state)) {
-    log.info({ state: record.state }, 'changes requested while the task is not at the review or deploy gate');
+  const entryOf = (c: GitHubReviewComment, batchId: string | null): ThreadEntry => ({ taskId, owner, repo, pullNumber: number, batch: batchId, comment: asCoderComment(c), by });
+  if (!TAKES_REVIEWS.has(record.state) && !redelivery) {
+    if (COMES_BACK_TO_A_GATE.has(record.state) && fresh.length === 0 && kept > 0) return;
+    if (COMES_BACK_TO_A_GATE.has(record.state) && fresh.length > 0) {
+      let keeping = 0;
+      for (const c of fresh) if (await deps.threads.claim(c.id, entryOf(c, null))) keeping += 1;
+      log.info({ state: record.state, kept: keeping }, 'review comments kept for the next round');
+      return reply(
+        `task \`${taskId}\` is ${record.state}: your ${keeping} line comment${keeping === 1 ? '' : 's'} will go to the coder with the next round, when the task is back at the review or deploy gate.`,
+      );
+    }
+    log.info({ state: record.state }, 'review while the task is not at the review or deploy gate');
     return reply(
-      `task \`${taskId}\` is ${record.state}: a review requesting changes goes back to the coder while the task waits at the review or deploy gate. Request changes again then (or comment \`/reject <reason>\` at the gate). Nothing changed.`,
+      `task \`${taskId}\` is ${record.state}: review comments go back to the coder while the task waits at the review or deploy gate. Review again then (or comment \`/reject <reason>\` at the gate). Nothing changed.`,
     );
   }
 
-  const comments = await reviewComments(octokit, { owner, repo, number, reviewId: event.review.id, taskId });
-  await deps.publish({
-    type: 'review.human_changes_requested',
-    taskId,
-    msgId: `${taskId}:pr-review:${event.review.id}`,
-    sentAt: deps.now().toISOString(),
-    by: `github:${login}`,
-    summary: event.review.body ?? '',
-    comments,
-    ...(event.review.html_url === undefined ? {} : { url: event.review.html_url }),
-  });
-  log.info({ taskId, comments: comments.length }, 'changes requested on the pull request sent to the coder');
-  await reply(`sending task \`${taskId}\` back to the coder with your review (${comments.length} line comment${comments.length === 1 ? '' : 's'}); the status comment follows it.`);
+  const limitReached = record.context.reviewerRounds.used >= deps.maxReviewerRounds;
+  const sent = ours.map(({ c }) => asCoderComment(c));
+  // At the limit nothing is taken: the comments stay free for a round a person allows later.
+  if (!limitReached) {
+    for (const c of fresh) if (await deps.threads.claim(c.id, entryOf(c, msgId))) sent.push(asCoderComment(c));
+    sent.push(...(await takeWaiting(deps.threads, taskId, msgId)));
+  }
+  await deps.publish(changesRequested(deps, { taskId, msgId, by, summary: batch.summary, comments: sent, url: batch.url }));
+  if (redelivery) {
+    log.info({ taskId, msgId }, 'review sent to the coder again after a redelivery');
+    return;
+  }
+  if (limitReached) {
+    const used = record.context.reviewerRounds.used;
+    log.info({ taskId, used }, 'review rounds used up; the task waits for a person');
+    return reply(
+      `reviews of this pull request already started ${used} coder round${used === 1 ? '' : 's'} for task \`${taskId}\` (at most ${deps.maxReviewerRounds}), so this one does not: a person decides at the gate (\`/approve\`, or \`/reject <what to change>\`).`,
+    );
+  }
+  log.info({ taskId, comments: sent.length }, 'review sent to the coder');
+  await reply(`sending task \`${taskId}\` back to the coder with your review (${sent.length} line comment${sent.length === 1 ? '' : 's'}); the status comment follows it.`);
 }
 
-/** The review's line comments as the coder reads review comments. */
-async function reviewComments(
-  octokit: Awaited<ReturnType<RepositoryClients['forRepository']>>,
-  where: { owner: string; repo: string; number: number; reviewId: number; taskId: string },
-): Promise<ReviewComment[]> {
-  const { owner, repo, number } = where;
+/**
+ * Comments kept while the coder worked go to it once the task is back at the review or deploy
+ * gate: on any applied event that leaves it there, as one round of their own (unless a review
+ * arriving at the same moment took them, or the reviewer rounds are used up).
+ */
+export async function sendWaitingComments(deps: HumanReviewDeps, entry: TaskEventRecorded): Promise<void> {
+  const state = TaskState.safeParse(entry.state);
+  if (!entry.accepted || !state.success || !TAKES_REVIEWS.has(state.data)) return;
+  const taskId = entry.taskId;
+  const waiting = await deps.threads.waiting(taskId);
+  const first = waiting[0];
+  if (first === undefined) return;
+  const record = await deps.tasks.get(taskId);
+  if (!TAKES_REVIEWS.has(record.state) || record.context.reviewerRounds.used >= deps.maxReviewerRounds) return;
+  const msgId = `${taskId}:pr-waiting:${first.commentId}`;
+  const comments = await takeWaiting(deps.threads, taskId, msgId);
+  if (comments.length === 0) return;
+  const by = [...new Set(waiting.map((w) => w.entry.by))].join(', ');
+  await deps.publish(changesRequested(deps, { taskId, msgId, by, summary: 'line comments written while the coder worked', comments }));
+  deps.log.info({ taskId, comments: comments.length }, 'review comments kept while the coder worked sent to it');
+}
+
+async function takeWaiting(threads: ThreadStore, taskId: string, batch: string): Promise<CoderReviewComment[]> {
+  const taken: CoderReviewComment[] = [];
+  for (const stored of await threads.waiting(taskId)) if (await threads.take(stored, batch)) taken.push(stored.entry.comment);
+  return taken;
+}
+
+function changesRequested(
+  deps: Pick<HumanReviewDeps, 'maxReviewerRounds' | 'now'>,
+  round: { taskId: string; msgId: string; by: string; summary: string; comments: CoderReviewComment[]; url?: string | undefined },
+): HumanChangesRequested {
+  return {
+    type: 'review.human_changes_requested',
+    taskId: round.taskId,
+    msgId: round.msgId,
+    sentAt: deps.now().toISOString(),
+    by: round.by,
+    summary: round.summary,
+    comments: round.comments,
+    maxReviewerRounds: deps.maxReviewerRounds,
+    ...(round.url === undefined ? {} : { url: round.url }),
+  };
+}
+
+
+/** The batch's review comments that go to the coder: its review's, or the one comment. */
+async function batchComments(
+  octokit: GitHubOctokit,
+  rules: ReviewCommentRules,
+  where: { owner: string; repo: string; number: number; taskId: string; source: ReviewBatch['source'] },
+  log: Logger,
+): Promise<GitHubReviewComment[]> {
+  const { owner, repo, number, source } = where;
   const all = await listAll(
     octokit.paginate.iterator(octokit.rest.pulls.listReviewComments, { owner, repo, pull_number: number, per_page: 100 }),
     `review comments of ${owner}/${repo}#${number}`,
   );
-  return parseAt(ReviewCommentReply, all, `GitHub review comments of ${owner}/${repo}#${number}`, where.taskId)
-    .filter((c) => c.pull_request_review_id === where.reviewId && c.body.trim() !== '' && c.path !== '')
-    .map((c) => ({ file: c.path, line: c.line ?? c.original_line ?? null, body: c.body }));
+  const comments = parseAt(z.array(GitHubReviewComment), all, `GitHub review comments of ${owner}/${repo}#${number}`, where.taskId);
+  const inBatch = comments.filter((c) => (source.kind === 'review' ? c.pull_request_review_id === source.id : c.id === source.id));
+  return inBatch.filter((c) => {
+    const why = whyNotForCoder(c, rules);
+    if (why !== undefined) log.debug({ comment: c.id, why }, 'review comment not for the coder');
+    return why === undefined;
+  });
 }

@@ -6,7 +6,7 @@
  */
 import type { Gate } from '../../core/bus/messages.js';
 import { isBlockingFinding, type ForeignCommit, type Usage } from '../../core/bus/messages.js';
-import type { TaskRecord, TaskState } from '../../core/task-record.js';
+import { gateAt, type TaskRecord, type TaskState } from '../../core/task-record.js';
 import { findingLabel, summarizeFindings, worstFirst } from '../../core/security/finding-summary.js';
 import { gateStatusOf, isPinnedGate, shortSha, staleApprovals } from '../gate-policy.js';
 
@@ -132,6 +132,8 @@ export function renderStatusComment(input: StatusInput): string {
     out.push('', `**Update:** ${c.spec.base} moved on and ${why}; the coder merges ${c.spec.base} into the branch (nothing on the branch is rewritten), then the result is reviewed again.`);
   }
   if (c.foreignCommits.length > 0) out.push('', `**Commits by people:** ${describeForeignCommits(c.foreignCommits)}`);
+  // Only while the task waits at a gate: once a person decided, the loop breaker has done its job.
+  if (c.reviewerRounds.note !== null && gateAt(record.state) !== undefined) out.push('', `**Review comments:** ${oneLine(c.reviewerRounds.note)}`);
 
   const decisions = c.decisions.filter((d) => d.counted);
   if (decisions.length > 0) {

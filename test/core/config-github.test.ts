@@ -25,6 +25,9 @@ describe('GitHub configuration', () => {
       label: 'stagegate',
       commandPermission: 'write',
       permissionCacheMs: 60_000,
+      reviewBots: [],
+      skipMarker: '[skip stagegate]',
+      maxReviewerRounds: 3,
       paceWrites: true,
       ci: { enabled: true, maxFixAttempts: 3, onRedBase: 'wait', pollMs: 60_000, noChecksAfterMs: 120_000, logTailChars: 8_000 },
     });
@@ -42,6 +45,18 @@ describe('GitHub configuration', () => {
     });
 
     expect(github).toMatchObject({ token: 'ghp_example', webhookSecret: 'shh', label: 'ai-task', commandPermission: 'maintain', paceWrites: false });
+  });
+
+  it('reads the review bots allow-list, the skip marker and the reviewer rounds from the environment', () => {
+    const { github } = loadConfig({
+      env: { STAGEGATE_GITHUB_REVIEW_BOTS: 'lint-helper[bot], style[bot]', STAGEGATE_GITHUB_SKIP_MARKER: '[no bot]', STAGEGATE_GITHUB_MAX_REVIEWER_ROUNDS: '5' },
+    });
+
+    expect(github).toMatchObject({ reviewBots: ['lint-helper[bot]', 'style[bot]'], skipMarker: '[no bot]', maxReviewerRounds: 5 });
+  });
+
+  it('refuses a negative number of reviewer rounds, naming the variable', () => {
+    expect(configError({ STAGEGATE_GITHUB_MAX_REVIEWER_ROUNDS: '-1' })).toContain('STAGEGATE_GITHUB_MAX_REVIEWER_ROUNDS');
   });
 
   it('takes a GitHub App by id and private key, the key as given (PEM text or a path)', () => {

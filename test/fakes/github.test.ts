@@ -434,6 +434,34 @@ describe('git over HTTP and pull requests', () => {
   });
 });
 
+describe('review threads', () => {
+  it('takes a reply in a thread, lists the threads over GraphQL at the base URL, and resolves one; a reply to a reply is refused', async () => {
+    const repo = await newRepo({ 'app.js': 'one\ntwo\n' });
+    const client = tokenClient();
+    const octokit = await client.forRepository({ owner: OWNER, repo });
+    const clone = await cloneWith(authedRemote(client, repo, TOKEN));
+    await pushBranch(clone, 'change', { 'app.js': 'ONE\nTWO\n' });
+    const { data: pr } = await octokit.rest.pulls.create({ owner: OWNER, repo, title: 'Shout', head: 'change', base: 'main' });
+    const alice = await createGitHubClient(GitHubConfig.parse({ token: ALICE_TOKEN, apiUrl: fake.url, paceWrites: false }), log).forRepository({ owner: OWNER, repo });
+    const { data: review } = await alice.rest.pulls.createReview({ owner: OWNER, repo, pull_number: pr.number, event: 'COMMENT', comments: [{ path: 'app.js', line: 1, body: 'a' }, { path: 'app.js', line: 2, body: 'b' }] });
+    const [a, b] = fake.state.repo(OWNER, repo)!.reviewComments.filter((c) => c.reviewId === review.id);
+
+    const { data: reply } = await octokit.rest.pulls.createReplyForReviewComment({ owner: OWNER, repo, pull_number: pr.number, comment_id: a!.id, body: 'done' });
+    const nested = await githubError(octokit.rest.pulls.createReplyForReviewComment({ owner: OWNER, repo, pull_number: pr.number, comment_id: reply.id, body: 'again' }));
+    const query = 'query($owner: String!, $repo: String!, $number: Int!) { repository(owner: $owner, name: $repo) { pullRequest(number: $number) { reviewThreads(first: 100) { nodes { id isResolved comments(first: 1) { nodes { databaseId } } } } } } }';
+    const before = await octokit.graphql<{ repository: { pullRequest: { reviewThreads: { nodes: Array<{ id: string; isResolved: boolean; comments: { nodes: Array<{ databaseId: number }> } }> } } } }>(query, { owner: OWNER, repo, number: pr.number });
+    const threadOfA = before.repository.pullRequest.reviewThreads.nodes.find((t) => t.comments.nodes[0]?.databaseId === a!.id)!;
+    await octokit.graphql('mutation($threadId: ID!) { resolveReviewThread(input: { threadId: $threadId }) { thread { id isResolved } } }', { threadId: threadOfA.id });
+    const after = await octokit.graphql<typeof before>(query, { owner: OWNER, repo, number: pr.number });
+
+    expect(reply).toMatchObject({ in_reply_to_id: a!.id, body: 'done', user: { login: 'stagegate-bot' } });
+    expect(nested.status).toBe(422);
+    expect(before.repository.pullRequest.reviewThreads.nodes.map((t) => [t.comments.nodes[0]?.databaseId, t.isResolved])).toEqual([[a!.id, false], [b!.id, false]]);
+    expect(after.repository.pullRequest.reviewThreads.nodes.map((t) => [t.comments.nodes[0]?.databaseId, t.isResolved])).toEqual([[a!.id, true], [b!.id, false]]);
+    expect(fake.requests.filter((r) => r.path === '/api/graphql')).toHaveLength(3);
+  });
+});
+
 describe('checks, workflows and deployments', () => {
   it('reports check runs and the combined status of a ref', async () => {
     const repo = await newRepo();

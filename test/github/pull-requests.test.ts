@@ -168,7 +168,8 @@ describe('pull requests', () => {
     expect(res.status).toBe(200);
     const job = await waitFor('the second coder job', async () => coderJobs.slice(before).find((j) => j.taskId === record.context.taskId));
     expect(job.round).toBe(2);
-    expect(job.reviewComments).toEqual([{ file: 'greet.js', line: 2, body: 'Bonjour, not Hello.' }]);
+    const [line] = fakeRepo().reviewComments.filter((c) => c.reviewId === review.id);
+    expect(job.reviewComments).toEqual([{ file: 'greet.js', line: 2, body: 'Bonjour, not Hello.', commentId: line?.id }]);
     expect(job.feedback).toEqual([`github:${WRITER} requested changes in a review of the pull request: Please say it in French.`]);
     const back = await waitFor('the second round reviewed', async () => {
       const r = await h.client.get(record.context.taskId);
@@ -193,13 +194,25 @@ describe('pull requests', () => {
     expect((await h.client.get(record.context.taskId)).state).toBe('awaitingDeployApproval');
   });
 
-  it('ignores approving and commenting reviews', async () => {
-    const { pr } = await taskAtDeployGate('Add a cheer');
+  it('starts no coder round for an approving review without line comments, and says nothing', async () => {
+    const { record, pr } = await taskAtDeployGate('Add a cheer');
+    const before = coderJobs.length;
 
     const res = await h.send('pull_request_review', reviewSubmitted(pr, { id: 77_001, state: 'approved', user: WRITER }));
 
+    expect(res.status).toBe(200);
+    expect(coderJobs.slice(before)).toEqual([]);
+    expect(repliesOn(pr.number, WRITER)).toEqual([]);
+    expect((await h.client.get(record.context.taskId)).state).toBe('awaitingDeployApproval');
+  });
+
+  it('ignores a review in a state it does not know', async () => {
+    const { pr } = await taskAtDeployGate('Add a hum');
+
+    const res = await h.send('pull_request_review', reviewSubmitted(pr, { id: 77_003, state: 'dismissed', user: WRITER }));
+
     expect(res.status).toBe(202);
-    expect(res.json).toMatchObject({ status: 'ignored', reason: 'a review that is approved, not changes_requested' });
+    expect(res.json).toMatchObject({ status: 'ignored', reason: 'a review that is dismissed' });
   });
 
   it('tells the reviewer when the task is not at the review or deploy gate', async () => {
@@ -216,7 +229,7 @@ describe('pull requests', () => {
     const res = await h.send('pull_request_review', reviewSubmitted(pr, { id: 77_002, state: 'changes_requested', user: WRITER, body: 'Too early.' }));
 
     expect(res.status).toBe(200);
-    expect(repliesOn(pr.number, WRITER)[0]?.body).toContain(`task \`${record.context.taskId}\` is awaitingPlanApproval: a review requesting changes goes back to the coder while the task waits at the review or deploy gate`);
+    expect(repliesOn(pr.number, WRITER)[0]?.body).toContain(`task \`${record.context.taskId}\` is awaitingPlanApproval: review comments go back to the coder while the task waits at the review or deploy gate`);
     expect((await h.client.get(record.context.taskId)).state).toBe('awaitingPlanApproval');
   });
 });

@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { PushDelivery } from '../../orchestrator/github/base-watch.js';
 import { PullRequestSynchronize } from '../../orchestrator/github/branch-moves.js';
 import { CheckEvent } from '../../orchestrator/github/ci-watch.js';
-import { PullRequestReviewSubmitted } from '../../orchestrator/github/human-review.js';
+import { PullRequestReviewCommentCreated, PullRequestReviewSubmitted } from '../../orchestrator/github/human-review.js';
 import { IssueCommentCreated, IssuesLabeled, PullRequestOpened } from '../../orchestrator/github/payloads.js';
 
 type Json = Record<string, unknown>;
@@ -46,7 +46,7 @@ function withRepository(payload: Json, where: RepoOf): Json {
   return payload;
 }
 
-const person = (login: string, type = 'User') => ({ login, type, id: 4242, node_id: 'U_test', site_admin: false });
+const person = (login: string, type = login.endsWith('[bot]') ? 'Bot' : 'User') => ({ login, type, id: 4242, node_id: 'U_test', site_admin: false });
 
 export function issueLabeled(options: RepoOf & { number: number; label: string; sender: string; title?: string; body?: string | null; pullRequest?: boolean }): Json {
   const payload = withRepository(exampleOf('issues', 'labeled', (p) => 'organization' in p), options);
@@ -142,6 +142,32 @@ export function pullRequestReviewSubmitted(options: RepoOf & { number: number; h
     sender: person(review.user),
   });
   PullRequestReviewSubmitted.parse(payload);
+  return payload;
+}
+
+/** One review comment on the pull request, as GitHub announces each (those of a submitted review too). */
+export function pullRequestReviewCommentCreated(
+  options: RepoOf & { number: number; head: string; comment: { id: number; reviewId: number; user: string; body: string; path: string; line: number | null; inReplyTo?: number } },
+): Json {
+  const payload = withRepository(exampleOf('pull_request_review_comment', 'created'), options);
+  const pr = payload.pull_request as Json;
+  const { comment } = options;
+  Object.assign(payload, {
+    comment: {
+      ...(payload.comment as Json),
+      id: comment.id,
+      pull_request_review_id: comment.reviewId,
+      body: comment.body,
+      path: comment.path,
+      line: comment.line,
+      original_line: comment.line,
+      user: person(comment.user),
+      ...(comment.inReplyTo === undefined ? {} : { in_reply_to_id: comment.inReplyTo }),
+    },
+    pull_request: { ...pr, number: options.number, html_url: `https://github.com/${options.owner}/${options.repo}/pull/${options.number}`, head: headOf(pr, options.head, undefined) },
+    sender: person(comment.user),
+  });
+  PullRequestReviewCommentCreated.parse(payload);
   return payload;
 }
 

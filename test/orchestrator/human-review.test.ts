@@ -142,4 +142,34 @@ describe('human changes requested on the pull request', () => {
     expect(outcome.record.state).toBe('implementing');
     expect(outcome.effects.filter((e) => e.kind === 'timer.clear').map((e) => e.key)).toEqual([`${TASK}.deploy.1.remind`]);
   });
+
+  it('counts each round a review starts, and with rounds left sends the work back', () => {
+    const [next] = transition(taskMachine, toDeployGate(), { ...humanReview(), maxReviewerRounds: 1 });
+
+    expect(next.value).toBe('implementing');
+    expect(next.context.reviewerRounds).toEqual({ used: 1, note: null });
+  });
+
+  it('keeps the task at the deploy gate once the rounds are used up, dispatches nothing, and records why', () => {
+    const afterOne = drive(
+      toDeployGate(),
+      () => ({ ...humanReview(10), maxReviewerRounds: 1 }),
+      (s) => ({ type: 'code.committed', ...envelope(11), jobId: job(s), usage: noUsage, branch: 'stagegate/2-greet', commit: 'c2', summary: 'French too', attempts: 1 }),
+      (s) => ({ type: 'review.approved', ...envelope(12), jobId: job(s), usage: noUsage, verdict: approve, testsPassed: true }),
+    );
+
+    const [next, actions] = transition(taskMachine, afterOne, { ...humanReview(13, [{ file: 'README.md', line: null, body: 'Again.' }]), maxReviewerRounds: 1 });
+
+    expect(next.value).toBe('awaitingDeployApproval');
+    expect(actions.map((a) => a.type)).not.toContain('dispatchJob');
+    expect(next.context.reviewComments).not.toEqual([{ file: 'README.md', line: null, body: 'Again.' }]);
+    expect(next.context.reviewerRounds.used).toBe(1);
+    expect(next.context.reviewerRounds.note).toContain('already started 1 coder round (at most 1): a person decides at the gate');
+  });
+
+  it('takes a review without a limit (an older channel) as before', () => {
+    const [next] = transition(taskMachine, toDeployGate(), humanReview());
+
+    expect(next.value).toBe('implementing');
+  });
 });

@@ -40,8 +40,11 @@ export function renderTaskMessage({ job, instructions, repoView, commands, branc
     parts.push(`# Already on the branch\n\nThe branch already has these commits beyond ${job.task.base} (newest first); build on them:\n\n${branchLog.trim()}`);
   }
   if (job.reviewComments.length > 0) {
-    const comments = job.reviewComments.map((c) => `- ${c.file}${c.line === null ? '' : `:${c.line}`}: ${c.body}`).join('\n');
+    const comments = job.reviewComments.map((c) => `- ${c.commentId === undefined ? '' : `[comment ${c.commentId}] `}${c.file}${c.line === null ? '' : `:${c.line}`}: ${c.body}`).join('\n');
     parts.push(`# Review comments to address\n\n${untrustedBlock('REVIEW COMMENTS', comments)}`);
+    if (job.reviewComments.some((c) => c.commentId !== undefined)) {
+      parts.push('Comments marked [comment <id>] are from people reviewing the pull request. When you call finish, give one answer per id: addressed (the change does what it asks) or declined, with the reason. Each answer is posted in that comment\'s thread.');
+    }
   }
   if (job.feedback.length > 0) {
     parts.push(`# Feedback from people\n\n${job.feedback.map((f, i) => untrustedBlock(`FEEDBACK ${i + 1}`, f)).join('\n\n')}`);

@@ -12,7 +12,7 @@
  * loop at once, the calls after it not run.
  */
 import { performance } from 'node:perf_hooks';
-import { Usage } from '../../../core/bus/messages.js';
+import { Usage, type ReviewAnswer } from '../../../core/bus/messages.js';
 import type { ModelPrice } from '../../../core/config.js';
 import { StagegateError, isStagegateError } from '../../../core/errors.js';
 import type { Logger } from '../../../core/log.js';
@@ -58,7 +58,7 @@ export interface CoderLoopInput {
 }
 
 export type CoderLoopEnd =
-  | { kind: 'finished'; summary: string }
+  | { kind: 'finished'; summary: string; answers?: ReviewAnswer[] }
   | { kind: 'limit'; reason: string }
   | { kind: 'needs-approval'; command: string; pattern: string };
 
@@ -152,18 +152,18 @@ async function runCalls(
   countFinish: () => void,
 ): Promise<CoderLoopEnd | undefined> {
   const outputs = new Map<string, string>();
-  const finishes: Array<{ call: FunctionCall; summary: string }> = [];
+  const finishes: Array<{ call: FunctionCall; summary: string; answers?: ReviewAnswer[] | undefined }> = [];
   for (const call of calls) {
     const outcome = await input.executeTool(call);
     lines.push(describeToolCall(call, outcome));
     if (outcome.control?.kind === 'needs-approval') {
       return { kind: 'needs-approval', command: outcome.control.command, pattern: outcome.control.pattern };
     }
-    if (outcome.control?.kind === 'finish') finishes.push({ call, summary: outcome.control.summary });
+    if (outcome.control?.kind === 'finish') finishes.push({ call, summary: outcome.control.summary, answers: outcome.control.answers });
     else outputs.set(call.call_id, outcome.output);
   }
   let finished: CoderLoopEnd | undefined;
-  for (const { call, summary } of finishes) {
+  for (const { call, summary, answers } of finishes) {
     if (finished !== undefined) {
       outputs.set(call.call_id, 'ignored: finish was already called in this turn');
       continue;
@@ -171,7 +171,7 @@ async function runCalls(
     countFinish();
     const verdict = await input.verifyFinish(summary);
     if (verdict.accepted) {
-      finished = { kind: 'finished', summary };
+      finished = { kind: 'finished', summary, ...(answers === undefined ? {} : { answers }) };
       outputs.set(call.call_id, 'finished');
     } else {
       outputs.set(call.call_id, verdict.output);

@@ -3,6 +3,7 @@
  * to the model (byte-identical every turn), runs each call through `executeToolCall`, and
  * sends back `output`. A tool never throws for a bad call: the model gets an error it can read.
  */
+import type { ReviewAnswer } from '../../../core/bus/messages.js';
 import type { Logger } from '../../../core/log.js';
 import type { Sandbox } from '../../../core/sandbox/sandbox.js';
 
@@ -37,7 +38,7 @@ export interface ToolContext {
 
 /** What a tool call asks of the loop beyond its output. */
 export type ToolControl =
-  | { kind: 'finish'; summary: string }
+  | { kind: 'finish'; summary: string; answers?: ReviewAnswer[] }
   | { kind: 'needs-approval'; command: string; pattern: string };
 
 export interface ToolOutcome {

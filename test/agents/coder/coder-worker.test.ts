@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createCoderHandler } from '../../../agents/coder/worker.js';
 import { DEMO_SCRIPT, DEMO_CODER_TURNS } from '../../../cli/demo/demo-script.js';
+import { UNANSWERED_REASON } from '../../../agents/coder/review-answers.js';
 import { createSampleRepo } from '../../../cli/demo/sample-repo.js';
 import type { JobContext, JobOutcome } from '../../../core/bus/job-worker.js';
 import type { ImplementRequest, Usage } from '../../../core/bus/messages.js';
@@ -163,6 +164,38 @@ describe('coder worker', () => {
     const told = (model.requests[1]?.body.input as Array<{ type: string; call_id?: string; output?: string }>).find((i) => i.type === 'function_call_output' && i.call_id === 'call_2');
     expect(told?.output).toMatch(/^The tests failed, so the task is not finished:\n`npm test` exited with code 1/);
     expect(await branchFile(repo, 'stagegate/t-coder', 'src/textkit.js')).toContain(goodBody);
+  });
+
+  it("shows the review comments' ids to the model and reports one answer per id given, never one for another id", async () => {
+    const reviewComments = [
+      { file: 'src/textkit.js', line: 3, body: 'Add slugify.', commentId: 501 },
+      { file: 'src/textkit.js', line: 4, body: 'Rename capitalize.', commentId: 502 },
+      { file: 'src/textkit.js', line: 5, body: 'From the reviewer agent: add a test.' },
+    ];
+    const answers = [
+      { commentId: 501, status: 'addressed', reason: 'added' },
+      { commentId: 777, status: 'addressed', reason: 'not a comment I was given' },
+    ];
+    const { model, repo, handle, ctx } = await setup([{ output: [call('1', 'apply_patch', { patch: slugifyPatch(goodBody) }), call('2', 'finish', { summary: 'slugify added', answers })] }]);
+
+    const outcome = await handle(job(repo, { reviewComments }), ctx);
+
+    expect(inputOf(model.requests[0])).toContain('[comment 501] src/textkit.js:3: Add slugify.');
+    expect(inputOf(model.requests[0])).toContain('[comment 502] src/textkit.js:4: Rename capitalize.');
+    expect(outcome).toMatchObject({ type: 'code.committed', summary: 'slugify added' });
+    expect((outcome as Extract<JobOutcome, { type: 'code.committed' }>).answers).toEqual([
+      { commentId: 501, status: 'addressed', reason: 'added' },
+      { commentId: 502, status: 'declined', reason: UNANSWERED_REASON },
+    ]);
+  });
+
+  it('reports no answers when the job had no comments with ids', async () => {
+    const { repo, handle, ctx } = await setup([{ output: [call('1', 'apply_patch', { patch: slugifyPatch(goodBody) }), call('2', 'finish', { summary: 'slugify added' })] }]);
+
+    const outcome = await handle(job(repo), ctx);
+
+    expect(outcome).toMatchObject({ type: 'code.committed' });
+    expect(outcome).not.toHaveProperty('answers');
   });
 
   it('ends the stage at the turn limit with the reason, the work so far committed on the branch', async () => {

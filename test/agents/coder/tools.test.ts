@@ -112,7 +112,7 @@ describe('tool definitions', () => {
         expect(object.additionalProperties, tool.name).toBe(false);
         expect(object.required, tool.name).toEqual(Object.keys(object.properties as object));
       }
-      expect(JSON.stringify(tool.parameters)).not.toMatch(/minLength|maxLength|9007199254740991/);
+      expect(JSON.stringify(tool.parameters)).not.toMatch(/minLength|maxLength|9007199254740991|"default"/);
     }
   });
 
@@ -498,6 +498,21 @@ describe('finish', () => {
       output: 'finished',
       control: { kind: 'finish', summary: 'Added add(); tests pass.' },
     });
+  });
+
+  it('carries one answer per review comment to the job, by comment id', async () => {
+    const answers = [
+      { commentId: 41, status: 'addressed', reason: '' },
+      { commentId: 42, status: 'declined', reason: 'Out of the task.' },
+    ];
+
+    expect(await call('finish', { summary: 'Renamed.', answers })).toEqual({ isError: false, output: 'finished', control: { kind: 'finish', summary: 'Renamed.', answers } });
+    expect((await call('finish', { summary: 'Renamed.', answers: null })).control).toEqual({ kind: 'finish', summary: 'Renamed.' });
+  });
+
+  it('answers an answer with an unknown status or no comment id with an error', async () => {
+    expectError(await call('finish', { summary: 'x', answers: [{ commentId: 1, status: 'ignored', reason: '' }] }), "'answers[0].status'");
+    expectError(await call('finish', { summary: 'x', answers: [{ status: 'addressed', reason: '' }] }), "'answers[0].commentId'");
   });
 
   it('answers an empty or missing summary with an error', async () => {

@@ -23,6 +23,12 @@ describe('reviewer reply schema', () => {
     expect(JSON.stringify(format.schema)).not.toContain('"default"');
   });
 
+  it('keeps every field of a comment required: the ids of people\'s comments are not the model\'s to write', () => {
+    const format = zodTextFormat(ReviewerReply, 'verdict');
+    expect(JSON.stringify(format.schema)).not.toContain('commentId');
+    expect(format.schema).toMatchObject({ properties: { comments: { items: { required: ['file', 'line', 'body'], additionalProperties: false } } } });
+  });
+
   it('reads a reply without risk, from a script written before risk levels, as medium', () => {
     expect(ReviewerReply.parse({ decision: 'approve', summary: 'ok', comments: [] })).toEqual({
       decision: 'approve', summary: 'ok', comments: [], risk: 'medium',

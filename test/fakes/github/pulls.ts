@@ -190,7 +190,7 @@ function reviewShape(ctx: RouteContext, pr: OpenPull, r: FakeReview): Schemas['p
   };
 }
 
-function reviewCommentShape(ctx: RouteContext, c: FakeReviewComment): Schemas['pull-request-review-comment'] {
+export function reviewCommentShape(ctx: RouteContext, c: FakeReviewComment): Schemas['pull-request-review-comment'] {
   const url = `${repoUrl(ctx.urls, ctx.repo)}/pulls/comments/${c.id}`;
   const html = `${repoHtml(ctx.urls, ctx.repo)}/pull/${c.pullNumber}#discussion_r${c.id}`;
   const pullUrl = `${repoUrl(ctx.urls, ctx.repo)}/pulls/${c.pullNumber}`;
@@ -215,6 +215,7 @@ function reviewCommentShape(ctx: RouteContext, c: FakeReviewComment): Schemas['p
     line: c.line ?? undefined,
     side: c.side,
     subject_type: c.line === null ? 'file' : 'line',
+    ...(c.inReplyTo === undefined ? {} : { in_reply_to_id: c.inReplyTo }),
   };
 }
 

@@ -1,7 +1,8 @@
 /**
  * A loopback GitHub for tests, laid out like GitHub Enterprise: the REST API under
  * `<origin>/api/v3` (`url`, what GITHUB_API_URL points at) and git over smart HTTP at the
- * origin (`gitUrl`: `<gitUrl>/<owner>/<repo>.git`). It keeps state for the endpoints Stagegate
+ * origin (`gitUrl`: `<gitUrl>/<owner>/<repo>.git`), plus the two GraphQL review-thread operations at
+ * `<origin>/api/graphql` (`review-threads.ts`). It keeps state for the endpoints Stagegate
  * uses, backed by real bare repositories, and checks credentials as GitHub does: every API
  * request needs a user token, a current installation token scoped to the repository with the
  * permission the route needs, or (App endpoints) the App's JWT; git needs basic auth with a token.
@@ -30,6 +31,7 @@ import { describePush, serveGitHttp } from './git-http.js';
 import { addComment, addIssue, issueRoutes } from './issues.js';
 import { pullRoutes } from './pulls.js';
 import { refRoutes } from './refs.js';
+import { reviewThreadRoutes } from './review-threads.js';
 import { DOCS, HttpError, type Caller, type FakeUrls, type Route, type RouteContext, type RouteReply } from './routes.js';
 import {
   FakeGitHubState,
@@ -47,7 +49,7 @@ import {
   type TokenPermissions,
 } from './state.js';
 
-export const ROUTES: readonly Route[] = [...issueRoutes, ...collaboratorRoutes, ...pullRoutes, ...checkRoutes, ...actionRoutes, ...deploymentRoutes, ...refRoutes, ...contentRoutes, ...appRoutes];
+export const ROUTES: readonly Route[] = [...issueRoutes, ...collaboratorRoutes, ...pullRoutes, ...reviewThreadRoutes, ...checkRoutes, ...actionRoutes, ...deploymentRoutes, ...refRoutes, ...contentRoutes, ...appRoutes];
 
 /** What an installation is granted when a test does not say: everything Stagegate could ask for. */
 export const DEFAULT_INSTALLATION_PERMISSIONS: TokenPermissions = {

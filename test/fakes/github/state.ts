@@ -74,6 +74,10 @@ export interface FakeReviewComment {
   user: string;
   commitId: string;
   createdAt: string;
+  /** A reply in the thread this comment started (GitHub's `in_reply_to_id`). */
+  inReplyTo?: number;
+  /** Set on a thread's first comment when the thread is resolved (GraphQL `resolveReviewThread`). */
+  resolvedBy?: string;
 }
 
 export interface FakeReview {

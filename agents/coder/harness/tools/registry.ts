@@ -95,7 +95,8 @@ function strictParameters(schema: z.ZodType): Record<string, unknown> {
 function stripUnsupported(node: Record<string, unknown>): Record<string, unknown> {
   const result: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(node)) {
-    if (key === 'minLength' || key === 'maxLength') continue;
+    // `default` too: strict mode refuses it, and a nullable field's null already says "none".
+    if (key === 'minLength' || key === 'maxLength' || key === 'default') continue;
     if ((key === 'maximum' && value === Number.MAX_SAFE_INTEGER) || (key === 'minimum' && value === Number.MIN_SAFE_INTEGER)) continue;
     // Under `properties` the keys are field names, not keywords: only their schemas are walked.
     result[key] = key === 'properties' && isRecord(value) ? mapValues(value, stripValue) : stripValue(value);
