@@ -1,5 +1,6 @@
 /** git, run as a child process with its arguments as an array: nothing passes through a shell. */
 import { execFile } from 'node:child_process';
+import { explainPushRefusal } from './push-refusal.js';
 import { StagegateError } from '../errors.js';
 
 /** Who every commit Stagegate makes is by: a commit by anyone else on a task's branch was pushed by a person. */
@@ -25,9 +26,11 @@ export function git(args: string[], options: GitOptions): Promise<string> {
       { cwd: options.cwd, maxBuffer: 64 * 1024 * 1024, timeout: GIT_TIMEOUT_MS, killSignal: 'SIGKILL', env: { ...process.env, ...options.env, GIT_TERMINAL_PROMPT: '0' } },
       (err, stdout, stderr) => {
         if (err === null) return resolve(stdout);
-        const detail = (stderr || stdout || err.message).trim().split('\n').slice(-6).join(' / ');
+        const output = (stderr || stdout || err.message).trim();
+        const detail = output.split('\n').slice(-6).join(' / ');
+        const explained = args.includes('push') ? explainPushRefusal(output) : undefined;
         reject(
-          new StagegateError('GIT_FAILED', `git ${args.join(' ')} failed in ${options.cwd}: ${detail}`, {
+          new StagegateError('GIT_FAILED', `${explained === undefined ? '' : `${explained}. `}git ${args.join(' ')} failed in ${options.cwd}: ${detail}`, {
             cause: err,
             ...(options.taskId === undefined ? {} : { taskId: options.taskId }),
           }),

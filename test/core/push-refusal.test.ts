@@ -1,0 +1,57 @@
+/**
+ * A push GitHub refuses fails with the reason in plain words and the way out, ahead of git's own
+ * terse output: over real git, with a bare repository whose pre-receive hook answers as GitHub does.
+ */
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { git } from '../../core/git/git.js';
+import { explainPushRefusal } from '../../core/git/push-refusal.js';
+
+let dir: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'sg-push-refusal-'));
+});
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+async function pushAgainst(refusal: string | undefined): Promise<string> {
+  const name = `r${Math.random().toString(36).slice(2, 8)}`;
+  const bare = join(dir, `${name}.git`);
+  const work = join(dir, name);
+  await git(['init', '--quiet', '--bare', bare], { cwd: dir });
+  if (refusal !== undefined) {
+    await writeFile(join(bare, 'hooks', 'pre-receive'), `#!/bin/sh\necho '${refusal}' >&2\nexit 1\n`);
+    await chmod(join(bare, 'hooks', 'pre-receive'), 0o755);
+  }
+  await git(['init', '--quiet', '--initial-branch=main', work], { cwd: dir });
+  await writeFile(join(work, 'ci.yml'), 'on: push\n');
+  await git(['add', '--all'], { cwd: work });
+  await git(['commit', '--quiet', '-m', 'ci'], { cwd: work });
+  return git(['push', '--quiet', bare, 'HEAD:refs/heads/stagegate/1-x'], { cwd: work }).then(
+    () => 'pushed',
+    (err: unknown) => (err instanceof Error ? err.message : String(err)),
+  );
+}
+
+describe('push refusals', () => {
+  it('says the token lacks the workflows permission, and how to grant it or avoid it', async () => {
+    const message = await pushAgainst('refusing to allow a GitHub App to create or update workflow `.github/workflows/ci.yml` without `workflows` permission');
+    expect(message.startsWith('push refused: the token lacks the workflows permission')).toBe(true);
+    expect(message).toContain('grant the GitHub App `workflows: write`');
+    expect(message).toContain('without `workflows` permission');
+  });
+
+  it('names a protected branch and a ruleset', async () => {
+    expect(await pushAgainst('error: GH006: Protected branch update failed for refs/heads/stagegate/1-x.')).toMatch(/^push refused: the branch is protected on GitHub/);
+    expect(await pushAgainst('error: GH013: Repository rule violations found for refs/heads/stagegate/1-x.')).toMatch(/^push refused by a repository ruleset/);
+  });
+
+  it('leaves other failures as git printed them, and a push that works alone', async () => {
+    const other = await pushAgainst('something else went wrong');
+    expect(other.startsWith('git push')).toBe(true);
+    expect(await pushAgainst(undefined)).toBe('pushed');
+    expect(explainPushRefusal(' ! [rejected]        HEAD -> main (fetch first)')).toContain('Stagegate never force-pushes');
+  });
+});
