@@ -92,8 +92,11 @@ describe('stagegate autoscale', () => {
       .filter((line) => line.includes('"msg":"scaling workers"'))
       .map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(decisions[0]).toMatchObject({ role: 'planner', reason: 'backlog', running: 1, desired: 3 });
-    // Down in steps, each to the most the last cool-down needed, the last one to min when idle.
-    expect(decisions.at(-1)).toMatchObject({ role: 'planner', reason: 'idle', desired: 1, pending: 0, inFlight: 0 });
+    // Down in steps, each to the most the last cool-down needed, the last one to min when idle
+    // (the last job may still be in flight then: never more of them than the workers kept).
+    const last = decisions.at(-1);
+    expect(last).toMatchObject({ role: 'planner', reason: 'idle', desired: 1, pending: 0 });
+    expect(last?.inFlight as number).toBeLessThanOrEqual(1);
     expect(decisions.slice(1).every((d) => d.reason === 'idle' && (d.desired as number) < (d.running as number))).toBe(true);
   }, 90_000);
 });
