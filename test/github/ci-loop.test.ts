@@ -5,15 +5,15 @@
  * plays CI, finishing that run (with output, annotations and an Actions job log) and sending the
  * `check_run` webhook, or leaving serve's poll to find it.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ImplementRequest } from '../../core/bus/messages.js';
-import { cloneForJob, remoteBranchExists } from '../../core/git/workspace.js';
 import type { TaskRecord } from '../../core/task-record.js';
 import { statusMarker } from '../../orchestrator/github/status-comment.js';
 import type { FakeAnnotation } from '../fakes/github/state.js';
+import { pushRound } from '../helpers/push-round.js';
 import { oneCall } from '../helpers/canned-agents.js';
 import { OWNER, REPO, WRITER, startGitHubServe, type GitHubServeHarness } from '../helpers/github-serve.js';
 import { checkRunCompleted, issueCommentCreated, issueLabeled } from '../helpers/github-webhooks.js';
@@ -35,15 +35,7 @@ beforeAll(async () => {
       coder: async (job) => {
         if (job.type !== 'implement.request') throw new Error(`unexpected ${job.type}`);
         coderJobs.push(job);
-        const ws = await cloneForJob({ repo: job.task.repo, workDir: work, taskId: job.taskId, name: `implement-${job.attempt}` });
-        const resumes = await remoteBranchExists(ws, job.branch);
-        await ws.git(['checkout', '--quiet', '-B', job.branch, `origin/${resumes ? job.branch : job.task.base}`]);
-        await writeFile(join(ws.dir, 'parse.js'), `export const parse = () => ${job.round};\n`);
-        await ws.git(['add', '--all']);
-        await ws.git(['commit', '--quiet', '-m', `Round ${job.round}`]);
-        await ws.git(['push', '--quiet', 'origin', `HEAD:refs/heads/${job.branch}`]);
-        const commit = (await ws.git(['rev-parse', 'HEAD'])).trim();
-        await ws.remove();
+        const commit = await pushRound(job, work, { 'parse.js': `export const parse = () => ${job.round};\n` });
         // The repository's CI starts on the push.
         await h.github.setCheck(OWNER, REPO, commit, 'test', { status: 'in_progress', app: 'github-actions' });
         return { type: 'code.committed', branch: job.branch, commit, summary: `round ${job.round}`, attempts: 1, usage: oneCall };

@@ -4,13 +4,13 @@
  * fake GitHub and real git: in progress while the task waits, success only once the deploy gate
  * passed for that commit, failure when the gate rejects it, and a run of its own for a new head.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { DeployRequest } from '../../core/bus/messages.js';
-import { cloneForJob, remoteBranchExists } from '../../core/git/workspace.js';
 import type { FakeCheckRun } from '../fakes/github/state.js';
+import { pushRound } from '../helpers/push-round.js';
 import { oneCall } from '../helpers/canned-agents.js';
 import { APP_BOT, OWNER, REPO, WRITER, startGitHubServe, type GitHubServeHarness } from '../helpers/github-serve.js';
 import { cloneFromFake } from '../helpers/github-git.js';
@@ -30,15 +30,7 @@ beforeAll(async () => {
     app: true,
     agents: {
       coder: async (job) => {
-        const ws = await cloneForJob({ repo: job.task.repo, workDir: work, taskId: job.taskId, name: `implement-${job.attempt}` });
-        const resumes = await remoteBranchExists(ws, job.branch);
-        await ws.git(['checkout', '--quiet', '-B', job.branch, `origin/${resumes ? job.branch : job.task.base}`]);
-        await writeFile(join(ws.dir, 'greet.js'), `export const greet = () => 'hi, round ${job.round}';\n`);
-        await ws.git(['add', '--all']);
-        await ws.git(['commit', '--quiet', '-m', `Round ${job.round}`]);
-        await ws.git(['push', '--quiet', 'origin', `HEAD:refs/heads/${job.branch}`]);
-        const commit = (await ws.git(['rev-parse', 'HEAD'])).trim();
-        await ws.remove();
+        const commit = await pushRound(job, work, { 'greet.js': `export const greet = () => 'hi, round ${job.round}';\n` });
         return { type: 'code.committed', branch: job.branch, commit, summary: 'greet()', attempts: 1, usage: oneCall };
       },
       deployer: async (job) => {

@@ -5,14 +5,14 @@
  * their own and GitHub's `pull_request.synchronize` tells serve. The deploy gate needs two
  * maintainers, so an approval can go stale before the gate passes.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { DeployRequest } from '../../core/bus/messages.js';
-import { cloneForJob, remoteBranchExists } from '../../core/git/workspace.js';
 import { statusMarker } from '../../orchestrator/github/status-comment.js';
 import type { FakeIssue } from '../fakes/github/state.js';
+import { pushRound } from '../helpers/push-round.js';
 import { oneCall } from '../helpers/canned-agents.js';
 import { cloneFromFake } from '../helpers/github-git.js';
 import { BOT, OWNER, REPO, WRITER, startGitHubServe, type GitHubServeHarness } from '../helpers/github-serve.js';
@@ -33,15 +33,7 @@ beforeAll(async () => {
     gates: { deploy: { required: 2 } },
     agents: {
       coder: async (job) => {
-        const ws = await cloneForJob({ repo: job.task.repo, workDir: work, taskId: job.taskId, name: `implement-${job.attempt}` });
-        const resumes = await remoteBranchExists(ws, job.branch);
-        await ws.git(['checkout', '--quiet', '-B', job.branch, `origin/${resumes ? job.branch : job.task.base}`]);
-        await writeFile(join(ws.dir, 'greet.js'), `export const greet = () => 'hi ${job.taskId}';\n`);
-        await ws.git(['add', '--all']);
-        await ws.git(['commit', '--quiet', '-m', `Round ${job.round}`]);
-        await ws.git(['push', '--quiet', 'origin', `HEAD:refs/heads/${job.branch}`]);
-        const commit = (await ws.git(['rev-parse', 'HEAD'])).trim();
-        await ws.remove();
+        const commit = await pushRound(job, work, { 'greet.js': `export const greet = () => 'hi ${job.taskId}';\n` });
         return { type: 'code.committed', branch: job.branch, commit, summary: 'greet()', attempts: 1, usage: oneCall };
       },
       deployer: async (job) => {

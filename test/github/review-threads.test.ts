@@ -9,7 +9,7 @@
  * fake GitHub (REST and GraphQL) and real git; the coder is an in-process stand-in that clones
  * and pushes through the gateway like the real one and answers as the scripted rule below says.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -17,11 +17,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ImplementRequest, ReviewAnswer, TaskEventRecorded } from '../../core/bus/messages.js';
 import { loadConfig } from '../../core/config.js';
 import { createGitHubClient } from '../../core/github/client.js';
-import { cloneForJob, remoteBranchExists } from '../../core/git/workspace.js';
 import { statusMarker } from '../../orchestrator/github/status-comment.js';
 import { answerReviewThreads } from '../../orchestrator/github/thread-replies.js';
 import { openThreadStore } from '../../orchestrator/github/thread-store.js';
 import type { FakeIssue, FakeReviewComment } from '../fakes/github/state.js';
+import { pushRound } from '../helpers/push-round.js';
 import { oneCall } from '../helpers/canned-agents.js';
 import { BOT, OWNER, REPO, WRITER, startGitHubServe, type GitHubServeHarness } from '../helpers/github-serve.js';
 import { issueCommentCreated, issueLabeled, pullRequestReviewCommentCreated, pullRequestReviewSubmitted } from '../helpers/github-webhooks.js';
@@ -67,15 +67,7 @@ beforeAll(async () => {
       coder: async (job) => {
         coderJobs.push(job);
         await holds.get(`${job.taskId}:${job.round}`)?.promise;
-        const ws = await cloneForJob({ repo: job.task.repo, workDir: work, taskId: job.taskId, name: `implement-${job.attempt}` });
-        const resumes = await remoteBranchExists(ws, job.branch);
-        await ws.git(['checkout', '--quiet', '-B', job.branch, `origin/${resumes ? job.branch : job.task.base}`]);
-        await writeFile(join(ws.dir, 'greet.js'), `${GREET}// round ${job.round}\n`);
-        await ws.git(['add', '--all']);
-        await ws.git(['commit', '--quiet', '-m', `Round ${job.round}`]);
-        await ws.git(['push', '--quiet', 'origin', `HEAD:refs/heads/${job.branch}`]);
-        const commit = (await ws.git(['rev-parse', 'HEAD'])).trim();
-        await ws.remove();
+        const commit = await pushRound(job, work, { 'greet.js': `${GREET}// round ${job.round}\n` });
         const answers = [...job.reviewComments.flatMap(answerFor), ...(job.round > 1 ? strayAnswers : [])];
         return { type: 'code.committed', branch: job.branch, commit, summary: `Round ${job.round}.`, attempts: 1, usage: oneCall, ...(answers.length === 0 ? {} : { answers }) };
       },
