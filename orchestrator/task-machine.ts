@@ -276,10 +276,18 @@ export const taskMachine = setup({
           }
         : {},
     ),
-    /** The next implement job merges the base into the branch; the merged result is reviewed again. */
+    /** The next implement job merges the base into the branch or rebases onto it (the task's strategy); the result is reviewed again. */
     startUpdateRound: assign(({ context, event }) =>
       event.type === 'base.moved'
-        ? { update: { baseSha: event.baseSha, conflicts: event.mergeableState === 'dirty' }, updateRounds: context.updateRounds + 1, updatedAt: event.sentAt }
+        ? {
+            update: {
+              baseSha: event.baseSha,
+              conflicts: event.mergeableState === 'dirty',
+              ...(context.spec.updateStrategy === undefined ? {} : { strategy: context.spec.updateStrategy }),
+            },
+            updateRounds: context.updateRounds + 1,
+            updatedAt: event.sentAt,
+          }
         : {},
     ),
     /**

@@ -1,11 +1,14 @@
 /**
- * Bringing a task's branch up to date with its base, in the coder's clone: the base is merged
- * into the branch, never rebased onto it, because the branch may hold a person's commits and the
- * gateway takes fast-forward pushes only. What git cannot merge on its own is left in the files
- * with conflict markers for the model to resolve with its tools; `finish` is refused while a
- * marker or an unmerged path remains. Also here: the commits on the branch Stagegate did not make.
+ * Bringing a task's branch up to date with its base, in the coder's clone. By default the base is
+ * merged into the branch. With the `rebase` strategy, Stagegate's commits are replayed onto the
+ * base instead, but only while the branch holds no person's commit (a person's work is never
+ * rewritten; such a branch is merged); the result replaces the branch with a lease on the tip it
+ * replaces, which the git gateway checks (`push-check.ts`). What git cannot merge or replay on
+ * its own is left in the files with conflict markers for the model to resolve with its tools;
+ * `finish` is refused while a marker or an unmerged path remains, and a rebase moves on to its
+ * next commit each time one is resolved. Also here: the commits on the branch Stagegate did not make.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ForeignCommit, ImplementRequest } from '../../core/bus/messages.js';
 import { isStagegateError } from '../../core/errors.js';
@@ -27,14 +30,37 @@ export async function foreignCommitsOn(ws: Workspace, base: string): Promise<For
     .map(([sha = '', name = '', email = '', subject = '']) => ({ sha, author: `${name} <${email}>`, subject }));
 }
 
-export type MergeOutcome = { kind: 'up-to-date' } | { kind: 'merged'; commit: string } | { kind: 'conflicts'; files: ConflictedFile[] };
+export type UpdateOutcome = { kind: 'up-to-date' } | { kind: 'updated'; commit: string } | { kind: 'conflicts'; files: ConflictedFile[] };
+
+/** Git's editor for the messages of merges and replayed commits: keep the message as it is. */
+const KEEP_MESSAGE = ['-c', 'core.editor=true'];
 
 /** Merges `origin/<base>` into the checked-out branch: a merge commit when it merges cleanly, else the conflicts. */
-export async function mergeFromBase(ws: Workspace, job: ImplementRequest): Promise<MergeOutcome> {
-  const before = await headOf(ws);
+export async function mergeFromBase(ws: Workspace, job: ImplementRequest): Promise<UpdateOutcome> {
   const base = `origin/${job.task.base}`;
+  return updateWith(ws, ['merge', '--no-ff', '--no-edit', '-m', `Merge ${job.task.base} into ${job.branch}\n\nStagegate-Task: ${job.taskId} (round ${job.round})`, base]);
+}
+
+/** Replays the branch's commits onto `origin/<base>`: done when every one applies, else the first commit's conflicts. */
+export async function rebaseOntoBase(ws: Workspace, job: ImplementRequest): Promise<UpdateOutcome> {
+  return updateWith(ws, [...KEEP_MESSAGE, 'rebase', '--quiet', `origin/${job.task.base}`]);
+}
+
+/**
+ * Stages the resolution of the commit a rebase stopped at and replays the rest: the next
+ * commit's conflicts, or done. A commit the resolution left empty (the base already had its
+ * change) is dropped, as git would.
+ */
+export async function continueRebase(ws: Workspace): Promise<UpdateOutcome> {
+  await ws.git(['add', '--all']);
+  const empty = (await ws.git(['diff', '--cached', '--name-only', 'HEAD'])).trim() === '';
+  return updateWith(ws, [...KEEP_MESSAGE, 'rebase', empty ? '--skip' : '--continue']);
+}
+
+async function updateWith(ws: Workspace, args: string[]): Promise<UpdateOutcome> {
+  const before = await headOf(ws);
   try {
-    await ws.git(['merge', '--no-ff', '--no-edit', '-m', `Merge ${job.task.base} into ${job.branch}\n\nStagegate-Task: ${job.taskId} (round ${job.round})`, base]);
+    await ws.git(args);
   } catch (err) {
     if (!isStagegateError(err, 'GIT_FAILED')) throw err;
     const paths = await unmergedPaths(ws);
@@ -42,7 +68,7 @@ export async function mergeFromBase(ws: Workspace, job: ImplementRequest): Promi
     return { kind: 'conflicts', files: await Promise.all(paths.map(async (path) => ({ path, hunks: parseConflictHunks(await readText(ws, path)) }))) };
   }
   const after = await headOf(ws);
-  return after === before ? { kind: 'up-to-date' } : { kind: 'merged', commit: after };
+  return after === before ? { kind: 'up-to-date' } : { kind: 'updated', commit: after };
 }
 
 /** The conflicted files that still hold markers (with where), for the model and for a failure; empty when resolved. */
@@ -65,8 +91,17 @@ export async function stageResolution(ws: Workspace): Promise<string[]> {
 
 /** A merge is under way (MERGE_HEAD exists): its commit is still to be made. */
 export async function isMerging(ws: Workspace): Promise<boolean> {
-  const path = (await ws.git(['rev-parse', '--git-path', 'MERGE_HEAD'])).trim();
-  return readFile(join(ws.dir, path)).then(
+  return gitPathExists(ws, 'MERGE_HEAD');
+}
+
+/** A rebase stopped at a commit and has more to replay. */
+export async function isRebasing(ws: Workspace): Promise<boolean> {
+  return (await gitPathExists(ws, 'rebase-merge')) || (await gitPathExists(ws, 'rebase-apply'));
+}
+
+async function gitPathExists(ws: Workspace, name: string): Promise<boolean> {
+  const path = (await ws.git(['rev-parse', '--git-path', name])).trim();
+  return stat(join(ws.dir, path)).then(
     () => true,
     () => false,
   );
@@ -87,10 +122,15 @@ export function renderUpdateMessage(input: {
   conflicts: readonly ConflictedFile[];
   checkFailure?: string;
   foreign: readonly ForeignCommit[];
+  /** The branch is being rebased onto the base rather than merged with it. */
+  rebasing: boolean;
 }): string {
   const { job } = input;
   const parts = [...(input.instructions === '' ? [] : [input.instructions])];
-  parts.push(`# Task\n\n${untrustedBlock('TASK TITLE', job.task.title)}\n\nThe base branch ${job.task.base} has moved on since this branch (${job.branch}) was reviewed. It has been merged into the branch in your worktree; the task now is to finish that merge, not to change anything else.`);
+  const how = input.rebasing
+    ? `The branch's commits are being replayed onto ${job.task.base} one at a time (a rebase) in your worktree; the task now is to finish that rebase, not to change anything else. When you call finish, the resolved commit is kept and the rebase moves on: if a later commit conflicts too, finish says where.`
+    : `It has been merged into the branch in your worktree; the task now is to finish that merge, not to change anything else.`;
+  parts.push(`# Task\n\n${untrustedBlock('TASK TITLE', job.task.title)}\n\nThe base branch ${job.task.base} has moved on since this branch (${job.branch}) was reviewed. ${how}`);
   if (input.conflicts.length > 0) {
     parts.push(
       `# Conflicts to resolve\n\nThese files hold conflict markers (\`<<<<<<<\`, \`=======\`, \`>>>>>>>\`) where the branch and ${job.task.base} changed the same lines: ${describeConflictPlaces(input.conflicts)}. Read each file, edit it so it keeps what both sides meant (the branch's change applied on top of the base's), and leave no marker behind.\n\n${untrustedBlock('CONFLICT HUNKS', renderConflictHunks(input.conflicts))}`,
@@ -100,7 +140,7 @@ export function renderUpdateMessage(input: {
   if (input.foreign.length > 0) {
     parts.push(`# Commits by people on the branch\n\nKeep them: they are part of the change.\n${input.foreign.map((c) => `- ${c.sha.slice(0, 10)} ${c.subject} (${c.author})`).join('\n')}`);
   }
-  parts.push(`# Checks\n\n${input.checks}`, 'Resolve the merge with the tools, then call finish; it is refused while any conflict marker remains.');
+  parts.push(`# Checks\n\n${input.checks}`, `Resolve the ${input.rebasing ? 'rebase' : 'merge'} with the tools, then call finish; it is refused while any conflict marker remains.`);
   return parts.join('\n\n');
 }
 

@@ -15,10 +15,11 @@
  * a push that would send one fails the job naming file, line and rule (`secret-check.ts`).
  *
  * A job with `update` brings the branch up to date with its base instead (`branch-update.ts`):
- * the base is merged in; a clean merge whose checks pass is pushed without a model call; conflicts
- * or failing checks go to the model, and a merge it cannot finish fails the job naming the files
- * and hunks, with nothing pushed. Commits on the branch that Stagegate did not make are kept
- * (every push is a fast-forward) and named in `code.committed`.
+ * the base is merged in, or the branch rebased onto it; a clean update whose checks pass is
+ * pushed without a model call; conflicts or failing checks go to the model, and an update it
+ * cannot finish fails the job naming the files and hunks, with nothing pushed. Commits on the
+ * branch that Stagegate did not make are kept (a branch holding one is merged, never rebased)
+ * and named in `code.committed`.
  *
  * A model or infrastructure failure fails the job with its clone left to inspect.
  */
@@ -34,6 +35,7 @@ import type { TurnClient } from '../../core/model/turn.js';
 import { commandsFor, detectCommands } from '../../core/repo/commands.js';
 import { readRepoInstructions, renderRepoInstructions } from '../../core/repo/instructions.js';
 import { keywordsOf, renderRepoView } from '../../core/repo/repo-view.js';
+import { untrustedBlock } from '../../core/model/untrusted.js';
 import { withEgress, type Sandbox } from '../../core/sandbox/index.js';
 import { describeFindings } from '../../core/security/secret-scan.js';
 import { emptyUsage } from '../../core/task-record.js';
@@ -51,7 +53,7 @@ import {
   type ToolOutcome,
 } from './harness/index.js';
 import { executeToolCall, toolDefinitions } from './harness/tools/index.js';
-import { commitMerge, foreignCommitsOn, isMerging, mergeFromBase, renderUpdateMessage, stageResolution, unresolvedConflicts } from './branch-update.js';
+import { commitMerge, continueRebase, foreignCommitsOn, isMerging, isRebasing, mergeFromBase, rebaseOntoBase, renderUpdateMessage, stageResolution, unresolvedConflicts } from './branch-update.js';
 import { describeConflictPlaces, renderConflictHunks, type ConflictedFile } from './conflicts.js';
 import { answersFor } from './review-answers.js';
 import { assertPushIsClean, secretFeedback, secretsInWork } from './secret-check.js';
@@ -133,24 +135,43 @@ export function createCoderHandler(deps: CoderDeps): JobHandler<'coder'> {
 
     let conflicted: ConflictedFile[] = [];
     let taskMessage = renderTaskMessage({ job, instructions, repoView, commands, branchLog });
+    // A person's commits are never rewritten: a branch holding one is merged whatever the strategy.
+    const rebasing = job.update?.strategy === 'rebase' && foreign.length === 0;
+    const update: UpdatePush = { foreign, rebasing, ...(rebasing ? { lease: await head(ws) } : {}) };
     if (job.update !== undefined) {
-      const merge = await mergeFromBase(ws, job);
-      await ctx.progress(merge.kind === 'conflicts' ? `merging ${job.task.base} conflicts in ${describeConflictPlaces(merge.files)}` : `merged ${job.task.base}: ${merge.kind}`);
+      if (job.update.strategy === 'rebase' && !rebasing) {
+        await ctx.progress(`not rebasing: the branch holds ${foreign.length === 1 ? "a person's commit" : `${foreign.length} commits by people`}, which Stagegate never rewrites; merging ${job.task.base} instead`);
+      }
+      const outcome = rebasing ? await rebaseOntoBase(ws, job) : await mergeFromBase(ws, job);
+      const doing = rebasing ? `rebasing onto ${job.task.base}` : `merging ${job.task.base}`;
+      await ctx.progress(outcome.kind === 'conflicts' ? `${doing} conflicts in ${describeConflictPlaces(outcome.files)}` : `${doing}: ${outcome.kind}`);
       let checkFailure: string | undefined;
-      if (merge.kind !== 'conflicts') {
+      if (outcome.kind !== 'conflicts') {
         const checks = await runChecks();
-        if (checks.accepted) return pushUpdate(job, ws, ctx, foreign, emptyUsage()).catch((err: unknown) => failOnSecret(err, ws, emptyUsage(), ctx));
+        if (checks.accepted) return pushUpdate(job, ws, ctx, update, emptyUsage()).catch((err: unknown) => failOnSecret(err, ws, emptyUsage(), ctx));
         checkFailure = checks.output;
-      } else conflicted = merge.files;
-      taskMessage = renderUpdateMessage({ job, instructions, checks: renderChecks(commands), conflicts: conflicted, ...(checkFailure === undefined ? {} : { checkFailure }), foreign });
+      } else conflicted = outcome.files;
+      taskMessage = renderUpdateMessage({ job, instructions, checks: renderChecks(commands), conflicts: conflicted, ...(checkFailure === undefined ? {} : { checkFailure }), foreign, rebasing });
     }
-    /** An update is finished when no conflict is left and the checks pass. */
+    /** An update is finished when no conflict is left (in every commit a rebase replays) and the checks pass. */
     const verifyUpdate = async (): Promise<FinishVerdict> => {
       const left = await unresolvedConflicts(ws, conflicted);
       const unmerged = await stageResolution(ws);
       if (left.length > 0 || unmerged.length > 0) {
         const places = describeConflictPlaces([...left, ...unmerged.filter((p) => !left.some((f) => f.path === p)).map((path) => ({ path, hunks: [] }))]);
-        return { accepted: false, output: `Conflicts remain, so the merge is not finished: ${places}. Edit these files so no conflict marker is left, then call finish again.` };
+        return { accepted: false, output: `Conflicts remain, so the ${rebasing ? 'rebase' : 'merge'} is not finished: ${places}. Edit these files so no conflict marker is left, then call finish again.` };
+      }
+      if (await isRebasing(ws)) {
+        const next = await continueRebase(ws);
+        if (next.kind === 'conflicts') {
+          conflicted = next.files;
+          const places = describeConflictPlaces(next.files);
+          await ctx.progress(`rebasing onto ${job.task.base}: the next commit conflicts in ${places}`);
+          return {
+            accepted: false,
+            output: `That commit is resolved and the rebase moved on, but the next commit conflicts in ${places}:\n\n${untrustedBlock('CONFLICT HUNKS', renderConflictHunks(next.files))}\n\nResolve these the same way, then call finish again.`,
+          };
+        }
       }
       return runChecks();
     };
@@ -170,7 +191,7 @@ export function createCoderHandler(deps: CoderDeps): JobHandler<'coder'> {
       log: ctx.log,
       ...(deps.clock === undefined ? {} : { clock: deps.clock }),
     });
-    const concluded = job.update === undefined ? conclude(job, ws, result, plan, ctx, foreign) : concludeUpdate(job, ws, result, conflicted, ctx, foreign);
+    const concluded = job.update === undefined ? conclude(job, ws, result, plan, ctx, foreign) : concludeUpdate(job, ws, result, conflicted, ctx, update);
     const outcome = await concluded.catch((err: unknown) => failOnSecret(err, ws, result.usage, ctx));
     // A failed job's clone stays to inspect; the other outcomes' work is on the branch.
     if (outcome.type !== 'job.failed') await ws.remove();
@@ -212,55 +233,78 @@ async function conclude(job: ImplementRequest, ws: Workspace, result: CoderLoopR
   }
 }
 
+/** How an update round's result goes out. */
+interface UpdatePush {
+  foreign: ForeignCommit[];
+  rebasing: boolean;
+  /** A rebase replaces the branch: only if it still points at this commit (the tip the rebase started from). */
+  lease?: string;
+}
+
 /**
- * An update round's end: the resolved merge (and any fix) committed and pushed as a fast-forward;
- * an update the model could not finish fails, naming what still conflicts, and pushes nothing.
+ * An update round's end: the resolved merge or rebase (and any fix) committed and pushed; an
+ * update the model could not finish fails, naming what still conflicts, and pushes nothing.
  */
-async function concludeUpdate(job: ImplementRequest, ws: Workspace, result: CoderLoopResult, conflicted: ConflictedFile[], ctx: JobContext, foreign: ForeignCommit[]): Promise<JobOutcome> {
+async function concludeUpdate(job: ImplementRequest, ws: Workspace, result: CoderLoopResult, conflicted: ConflictedFile[], ctx: JobContext, update: UpdatePush): Promise<JobOutcome> {
+  const what = update.rebasing ? `rebase ${job.branch} onto ${job.task.base}` : `merge ${job.task.base} into ${job.branch}`;
   if (result.kind === 'finished') {
     if (await isMerging(ws)) await commitMerge(ws, job);
-    else await commitAndPush(ws, job, result.summary);
-    return pushUpdate(job, ws, ctx, foreign, result.usage, result.summary);
+    else await commitWork(ws, job, result.summary);
+    return pushUpdate(job, ws, ctx, update, result.usage, result.summary);
   }
   const why = result.kind === 'limit' ? `the coder stopped at ${result.reason}` : `the coder wanted to run \`${result.command}\`, which needs approval`;
   const left = await unresolvedConflicts(ws, conflicted);
   const reason =
     left.length > 0
-      ? `could not merge ${job.task.base} into ${job.branch}: conflicts remain in ${describeConflictPlaces(left)} (${why}); nothing was pushed; worktree left at ${ws.dir}\n\n${renderConflictHunks(left, 10)}`
-      : `could not finish merging ${job.task.base} into ${job.branch}: ${why}; nothing was pushed; worktree left at ${ws.dir}`;
+      ? `could not ${what}: conflicts remain in ${describeConflictPlaces(left)} (${why}); nothing was pushed; worktree left at ${ws.dir}\n\n${renderConflictHunks(left, 10)}`
+      : `could not finish the ${update.rebasing ? 'rebase' : 'merge'} (${what}): ${why}; nothing was pushed; worktree left at ${ws.dir}`;
   await ctx.progress(`update failed: ${left.length > 0 ? `conflicts remain in ${describeConflictPlaces(left)}` : why}`);
   return { type: 'job.failed', stage: 'implement', reason, usage: result.usage };
 }
 
-/** Pushes the updated branch (a fast-forward: the merge has the old tip as its first parent). */
-async function pushUpdate(job: ImplementRequest, ws: Workspace, ctx: JobContext, foreign: ForeignCommit[], usage: Usage, summary?: string): Promise<JobOutcome> {
+/**
+ * Pushes the updated branch: a merge as a fast-forward (it has the old tip as its first parent),
+ * a rebase as a replacement leased on the tip it started from, so a push made meanwhile is
+ * never overwritten.
+ */
+async function pushUpdate(job: ImplementRequest, ws: Workspace, ctx: JobContext, update: UpdatePush, usage: Usage, summary?: string): Promise<JobOutcome> {
   await assertPushIsClean(ws, job.taskId);
-  await ws.git(['push', '--quiet', 'origin', `HEAD:refs/heads/${job.branch}`]);
+  const ref = `refs/heads/${job.branch}`;
+  await ws.git(['push', '--quiet', ...(update.lease === undefined ? [] : [`--force-with-lease=${ref}:${update.lease}`]), 'origin', `HEAD:${ref}`]);
   const commit = await head(ws);
   const change = parseNumstat(await ws.git([...NUMSTAT_ARGS, `origin/${job.task.base}...HEAD`]));
-  await ctx.progress(`pushed the update of ${job.branch} from ${job.task.base} at ${commit.slice(0, 10)}`);
+  await ctx.progress(`pushed the update of ${job.branch} from ${job.task.base} at ${commit.slice(0, 10)}${update.rebasing ? ' (rebased)' : ''}`);
   await ws.remove();
+  const clean = update.rebasing
+    ? `Rebased ${job.branch} onto ${job.task.base}; every commit applied cleanly and the checks pass.`
+    : `Merged ${job.task.base} into ${job.branch}; it merged cleanly and the checks pass.`;
   return {
     type: 'code.committed',
     branch: job.branch,
     commit,
-    summary: summary ?? `Merged ${job.task.base} into ${job.branch}; it merged cleanly and the checks pass.`,
+    summary: summary ?? clean,
     attempts: 1,
     usage,
     ...change,
-    ...(foreign.length === 0 ? {} : { foreignCommits: foreign }),
+    ...(update.foreign.length === 0 ? {} : { foreignCommits: update.foreign }),
   };
 }
 
 /** The commit made, or null when there was nothing to commit. Throws SECRET_FOUND, before pushing, when the push would send a secret. */
 async function commitAndPush(ws: Workspace, job: ImplementRequest, body: string): Promise<string | null> {
-  await ws.git(['add', '--all']);
-  if ((await ws.git(['status', '--porcelain'])).trim() === '') return null;
-  await ws.git(['commit', '--quiet', '-m', `${job.task.title}\n\n${body}\n\nStagegate-Task: ${job.taskId} (round ${job.round})`]);
-  const commit = await head(ws);
+  const commit = await commitWork(ws, job, body);
+  if (commit === null) return null;
   await assertPushIsClean(ws, job.taskId);
   await ws.git(['push', '--quiet', 'origin', `HEAD:refs/heads/${job.branch}`]);
   return commit;
+}
+
+/** Commits what the worktree holds; null when there is nothing to commit. */
+async function commitWork(ws: Workspace, job: ImplementRequest, body: string): Promise<string | null> {
+  await ws.git(['add', '--all']);
+  if ((await ws.git(['status', '--porcelain'])).trim() === '') return null;
+  await ws.git(['commit', '--quiet', '-m', `${job.task.title}\n\n${body}\n\nStagegate-Task: ${job.taskId} (round ${job.round})`]);
+  return head(ws);
 }
 
 /** A push stopped for a secret fails the job with where it is; the commit stays in the clone, on no remote. */

@@ -76,6 +76,15 @@ export const CoderCaps = z.object({
 });
 export type CoderCaps = z.infer<typeof CoderCaps>;
 
+/**
+ * How a pull request's branch is brought up to date with its base: `merge` adds a merge commit;
+ * `rebase` replays Stagegate's commits onto the base and replaces the branch (a lease-checked
+ * force push), and is done only while every commit on the branch is Stagegate's: a branch with a
+ * person's commit is merged instead.
+ */
+export const UpdateStrategy = z.enum(['merge', 'rebase']);
+export type UpdateStrategy = z.infer<typeof UpdateStrategy>;
+
 export const TaskSpec = z.object({
   repo: z.string().min(1, 'expected a repository path or git URL'),
   title: z.string().min(1, 'expected a title'),
@@ -88,6 +97,8 @@ export const TaskSpec = z.object({
   coderCaps: CoderCaps.optional(),
   /** Hosts the task's sandboxed commands may reach through the egress proxy (absent: no network). */
   egress: EgressRules.optional(),
+  /** How the branch is updated when its base moves (absent: merge). */
+  updateStrategy: UpdateStrategy.optional(),
   deployCommand: z.string().min(1).optional(),
   submittedBy: z.string().min(1),
   /** The working branch; `stagegate/<task id>` when not given. */
@@ -248,14 +259,16 @@ export type ForeignCommit = z.infer<typeof ForeignCommit>;
 
 /**
  * An implement job that brings the branch up to date with its base: the coder merges the base
- * into the branch (never rewrites it: the gateway takes fast-forwards only) and resolves any
- * conflicts, then the work is reviewed again.
+ * into the branch, or rebases the branch onto it (`UpdateStrategy`), and resolves any conflicts;
+ * then the work is reviewed again.
  */
 export const BranchUpdate = z.object({
   /** The base branch's head the update was asked for; the coder merges whatever the base holds when it runs. */
   baseSha: CommitSha,
   /** GitHub said the merge conflicts (`mergeable_state: dirty`); false: the branch is only behind. */
   conflicts: z.boolean(),
+  /** Absent: merge. The git gateway lets this task's branch be replaced only during a rebase update. */
+  strategy: UpdateStrategy.optional(),
 });
 export type BranchUpdate = z.infer<typeof BranchUpdate>;
 

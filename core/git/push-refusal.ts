@@ -18,7 +18,11 @@ const EXPLANATIONS: ReadonlyArray<{ match: RegExp; explain: string }> = [
   },
   {
     match: /\[rejected\].*\((non-fast-forward|fetch first)\)/i,
-    explain: 'push refused: the branch moved on GitHub since it was cloned (someone pushed to it); Stagegate never force-pushes, so the next round starts from the branch as it is now',
+    explain: 'push refused: the branch moved on GitHub since it was cloned (someone pushed to it); Stagegate never pushes over it, so the next round starts from the branch as it is now',
+  },
+  {
+    match: /\[rejected\].*\(stale info\)/i,
+    explain: 'push refused: the branch moved on GitHub while it was being rebased (someone pushed to it); the rebase is not pushed over it, and the next round starts from the branch as it is now',
   },
 ];
 

@@ -7,12 +7,14 @@
  * from the layer below rather than from a schema default.
  *
  * What a repository can change: the trigger label, the gate policies, its commands (test, lint,
- * build), the hosts its sandboxed commands may reach (`sandbox.egress`) and its limits. Limits only ever lower the configured ones: a repository file, written
- * by anyone who can push to the default branch, cannot buy a task more turns or money.
+ * build), the hosts its sandboxed commands may reach (`sandbox.egress`), how a branch is brought
+ * up to date with its base (`update.strategy`) and its limits. Limits only ever lower the
+ * configured ones: a repository file, written by anyone who can push to the default branch,
+ * cannot buy a task more turns or money.
  */
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { CoderCaps, type TaskSpec } from '../bus/messages.js';
+import { CoderCaps, UpdateStrategy, type TaskSpec } from '../bus/messages.js';
 import { EgressRules } from '../sandbox/egress-rules.js';
 import { GatePolicies, GatePolicy } from '../policy.js';
 import { zodIssueLines } from '../zod-issues.js';
@@ -41,6 +43,7 @@ export const RepoSettingsFile = z
     gates: z.strictObject({ plan: GatePolicyPart, review: GatePolicyPart, deploy: GatePolicyPart, command: GatePolicyPart }).partial(),
     commands: z.strictObject({ test: Command, lint: Command, build: Command }).partial(),
     sandbox: z.strictObject({ egress: EgressRules }).partial(),
+    update: z.strictObject({ strategy: UpdateStrategy }).partial(),
     limits: z
       .strictObject({
         maxReviewRounds: z.number().int('expected a whole number').nonnegative('expected 0 or more'),
@@ -63,7 +66,7 @@ export interface TaskSettings {
   label: string;
   policies: GatePolicies;
   maxReviewRounds: number;
-  spec: Pick<TaskSpec, 'testCommand' | 'lintCommand' | 'buildCommand' | 'coderCaps' | 'egress'>;
+  spec: Pick<TaskSpec, 'testCommand' | 'lintCommand' | 'buildCommand' | 'coderCaps' | 'egress' | 'updateStrategy'>;
 }
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; problems: string[] };
@@ -94,7 +97,7 @@ export function resolveTaskSettings(defaults: SettingsDefaults, layers: readonly
   const gates = isRecord(merged) ? merged.gates : undefined;
   const policies = GatePolicies.safeParse(deepMerge(defaults.gates, gates));
   if (!policies.success) return { ok: false, problems: zodIssueLines(policies.error, ['gates']) };
-  const { label, commands = {}, limits = {}, sandbox = {} } = file.data;
+  const { label, commands = {}, limits = {}, sandbox = {}, update = {} } = file.data;
   return {
     ok: true,
     value: {
@@ -107,6 +110,7 @@ export function resolveTaskSettings(defaults: SettingsDefaults, layers: readonly
         ...(commands.build === undefined ? {} : { buildCommand: commands.build }),
         ...(limits.coder === undefined || Object.keys(limits.coder).length === 0 ? {} : { coderCaps: limits.coder }),
         ...(sandbox.egress === undefined || sandbox.egress.length === 0 ? {} : { egress: sandbox.egress }),
+        ...(update.strategy === undefined ? {} : { updateStrategy: update.strategy }),
       },
     },
   };

@@ -9,7 +9,8 @@
  * - only for a task that came from that repository's issue and is not done or cancelled;
  * - fetches of that repository;
  * - pushes that create or fast-forward the task's own branch, nothing else: no other ref, no
- *   deletion, no force, and no commit that adds a secret (the coder scans its own pushes, but a
+ *   deletion, no force (except in the task's rebase update, and then never over a commit
+ *   Stagegate did not make), and no commit that adds a secret (the coder scans its own pushes, but a
  *   compromised one could skip that). Each push is read before it is forwarded (its commands,
  *   and its pack: `push-check.ts`); a refused push is answered in git's protocol, so the client
  *   prints `! [remote rejected] <ref> (<why>)`, e.g. `(secret found: src/a.ts:3 (aws/…))`, and
@@ -184,7 +185,7 @@ async function forwardPush(deps: GitGatewayDeps, target: Target, req: Request, r
   log.info({ status: upstreamRes.statusCode, updates: request.updates.map((u) => `${u.ref} ${u.before.slice(0, 10)}..${u.after.slice(0, 10)}`) }, 'git gateway push forwarded');
 }
 
-/** Why each update may not pass (the task's own branch only; created or fast-forwarded, never deleted; no secret added). */
+/** Why each update may not pass (the task's own branch only; created or fast-forwarded, or replaced in a rebase update; never deleted; no secret added). */
 async function refusals(target: Target, updates: readonly RefUpdate[], pack: Buffer, repository: Upstream): Promise<Map<string, string>> {
   const own = `refs/heads/${target.record.context.branch}`;
   const refused = new Map<string, string>();
@@ -193,7 +194,9 @@ async function refusals(target: Target, updates: readonly RefUpdate[], pack: Buf
     else if (u.after === ZERO_SHA) refused.set(u.ref, 'deleting the branch is not allowed');
   }
   if (refused.size > 0) return refused;
-  return refuseUnsafeUpdates(updates, pack, repository);
+  // A rebase update replaces the branch; any other push only adds to it.
+  const { state, context } = target.record;
+  return refuseUnsafeUpdates(updates, pack, repository, { mayReplace: state === 'implementing' && context.update?.strategy === 'rebase' });
 }
 
 /** Request headers git's protocol needs upstream; never the caller's own authorization. */

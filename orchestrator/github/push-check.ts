@@ -1,6 +1,9 @@
 /**
  * What the commits of a push are, judged from the push's own pack before it reaches GitHub: each
- * update must be a fast-forward, and no new commit may add a secret.
+ * update must be a fast-forward, and no new commit may add a secret. The one exception is a
+ * rebase update the task asked for (`mayReplace`): the branch may then be replaced, but only if
+ * every commit the push drops from it is Stagegate's (by its author identity), so a person's
+ * commit is never pushed over.
  *
  * The gateway advertises `no-thin`, so the pack holds every object its deltas need; it is indexed
  * in an empty scratch repository and the new commit's ancestry is walked through the commits in
@@ -12,18 +15,22 @@
  * (`core/security/secret-scan.ts`). The parents that are not in the pack (the old tip; for a new
  * branch, the base commit it grew from) are fetched from GitHub first, one commit deep and without
  * file contents; the repository is a partial clone of GitHub, so git fetches the few older objects
- * a diff needs on demand, with the push's own credentials.
+ * a diff needs on demand, with the push's own credentials. To tell which commits a replacement
+ * drops, both histories are fetched (commits and trees, up to `HISTORY_DEPTH` deep); a history
+ * cut short by that depth makes the base's commits look dropped, and the push is refused.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { errorMessage } from '../../core/errors.js';
-import { git } from '../../core/git/git.js';
+import { git, STAGEGATE_EMAIL } from '../../core/git/git.js';
 import { describeFindings, scanCommits } from '../../core/security/secret-scan.js';
 import { ZERO_SHA, type RefUpdate } from './pkt-line.js';
 
 /** Commits walked per update before giving up (and refusing). */
 const MAX_WALK = 2_000;
+/** How deep the replaced tip's and the base's histories are fetched to tell which commits a replacement drops. */
+const HISTORY_DEPTH = 1_000;
 
 /** The repository on GitHub and the `Authorization` header value that reads it. */
 export interface Upstream {
@@ -39,8 +46,13 @@ interface Walk {
   reachedOldTip: boolean;
 }
 
+export interface UpdateRules {
+  /** The branch may be replaced rather than fast-forwarded (a rebase update), dropping only Stagegate's commits. */
+  mayReplace: boolean;
+}
+
 /** Why each update may not pass (not a fast-forward, or adding a secret); updates that may have no entry. */
-export async function refuseUnsafeUpdates(updates: readonly RefUpdate[], pack: Buffer, upstream: Upstream): Promise<Map<string, string>> {
+export async function refuseUnsafeUpdates(updates: readonly RefUpdate[], pack: Buffer, upstream: Upstream, rules: UpdateRules): Promise<Map<string, string>> {
   const refused = new Map<string, string>();
   const toCheck = updates.filter((u) => u.after !== ZERO_SHA && u.before !== u.after);
   if (toCheck.length === 0) return refused;
@@ -61,7 +73,7 @@ export async function refuseUnsafeUpdates(updates: readonly RefUpdate[], pack: B
       return refused;
     }
     for (const u of toCheck) {
-      const why = await refusalOf(dir, u, upstream);
+      const why = await refusalOf(dir, u, upstream, rules);
       if (why !== undefined) refused.set(u.ref, why);
     }
     return refused;
@@ -70,15 +82,22 @@ export async function refuseUnsafeUpdates(updates: readonly RefUpdate[], pack: B
   }
 }
 
-async function refusalOf(dir: string, update: RefUpdate, upstream: Upstream): Promise<string | undefined> {
+async function refusalOf(dir: string, update: RefUpdate, upstream: Upstream, rules: UpdateRules): Promise<string | undefined> {
   const walk = await walkNewCommits(dir, update);
   if (walk === undefined) return `not checked: more than ${MAX_WALK} new commits`;
-  if (update.before !== ZERO_SHA && !walk.reachedOldTip) {
-    return `not a fast-forward of ${update.before.slice(0, 10)} (a force push): Stagegate only adds commits to its branch`;
+  const replaces = update.before !== ZERO_SHA && !walk.reachedOldTip;
+  if (replaces && !rules.mayReplace) {
+    return `not a fast-forward of ${update.before.slice(0, 10)} (a force push): Stagegate replaces its branch only in a rebase update`;
   }
   try {
     const env = credentialEnv(upstream);
-    if (walk.outside.size > 0) await fetchParents(dir, upstream.url, [...walk.outside], env);
+    if (replaces) {
+      await fetchCommits(dir, upstream.url, [update.before, ...walk.outside], { depth: HISTORY_DEPTH }, env);
+      const people = (await droppedCommits(dir, update)).filter((c) => c.email !== STAGEGATE_EMAIL);
+      if (people.length > 0) {
+        return `the push would drop ${people.length === 1 ? 'a commit' : `${people.length} commits`} Stagegate did not make (${people.slice(0, 3).map((c) => `${c.sha.slice(0, 10)} by ${c.email}`).join(', ')}): a person's commits are never pushed over`;
+      }
+    } else if (walk.outside.size > 0) await fetchCommits(dir, upstream.url, [...walk.outside], { depth: 1 }, env);
     const findings = await scanCommits(dir, walk.commits, { env });
     return findings.length === 0 ? undefined : `secret found: ${describeFindings(findings)}`;
   } catch (err) {
@@ -127,10 +146,22 @@ async function parentsIn(dir: string, sha: string): Promise<string[] | undefined
     .map((line) => line.slice('parent '.length).trim());
 }
 
-/** The parents' trees from GitHub, blobs left out where the server allows (the scan fetches the ones a diff needs). */
-async function fetchParents(dir: string, url: string, shas: readonly string[], env: Record<string, string>): Promise<void> {
+/** Commits and their trees from GitHub, blobs left out where the server allows (the scan fetches the ones a diff needs). */
+async function fetchCommits(dir: string, url: string, shas: readonly string[], history: { depth: number }, env: Record<string, string>): Promise<void> {
   await git(['config', 'remote.origin.url', url], { cwd: dir });
-  await git(['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--depth=1', '--filter=blob:none', 'origin', ...shas], { cwd: dir, env });
+  await git(['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', `--depth=${history.depth}`, '--filter=blob:none', 'origin', ...shas], { cwd: dir, env });
+}
+
+/** The commits on the branch's old tip that the new one does not keep, with their authors' email. */
+async function droppedCommits(dir: string, update: RefUpdate): Promise<{ sha: string; email: string }[]> {
+  const out = await git(['log', '--format=%H %ae', update.before, '--not', update.after], { cwd: dir });
+  return out
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => {
+      const [sha = '', email = ''] = line.split(' ');
+      return { sha, email };
+    });
 }
 
 /** The credentials as git configuration in the environment: never in an argument, a file or an error message. */

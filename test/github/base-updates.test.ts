@@ -1,15 +1,18 @@
 /**
  * The base branch moving under a task's pull request, over a real nats-server, the orchestrator
  * and serve in-process, the fake GitHub and real git. The coder is an in-process stand-in that
- * works like the real one through the gateway, using its real merge code (`branch-update.ts`)
- * and resolving the one conflict the test makes; the model's part is covered by the coder's own
- * tests. A person's commit on the branch is made on GitHub (as the web editor does).
+ * works like the real one through the gateway, using its real merge and rebase code
+ * (`branch-update.ts`) and resolving the conflicts the test makes; the model's part is covered by
+ * the coder's own tests. A person's commit on the branch is made on GitHub (as the web editor
+ * does). With `update.strategy: rebase` in the repository's settings, the gateway lets the rebase
+ * replace the branch, and refuses a replacement that would drop a person's commit (a stand-in
+ * that rebases anyway plays a compromised coder).
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { commitMerge, foreignCommitsOn, mergeFromBase } from '../../agents/coder/branch-update.js';
+import { commitMerge, continueRebase, foreignCommitsOn, mergeFromBase, rebaseOntoBase, type UpdateOutcome } from '../../agents/coder/branch-update.js';
 import type { DeployRequest, ImplementRequest, ReviewRequest } from '../../core/bus/messages.js';
 import { cloneForJob, remoteBranchExists } from '../../core/git/workspace.js';
 import { statusMarker } from '../../orchestrator/github/status-comment.js';
@@ -20,6 +23,8 @@ import { issueCommentCreated, issueLabeled, pullRequestSynchronize, pushed } fro
 import { waitFor } from '../helpers/wait-for.js';
 
 const RESOLVED = "export const greet = () => 'hello, merged';\n";
+/** A task with this in its title rebases even over a person's commit, as a compromised coder could. */
+const OVER_PEOPLE = 'over people';
 
 let h: GitHubServeHarness;
 let work: string;
@@ -37,18 +42,31 @@ beforeAll(async () => {
         const resumes = await remoteBranchExists(ws, job.branch);
         await ws.git(['checkout', '--quiet', '-B', job.branch, `origin/${resumes ? job.branch : job.task.base}`]);
         const foreign = resumes ? await foreignCommitsOn(ws, `origin/${job.task.base}`) : [];
+        const lease = (await ws.git(['rev-parse', 'HEAD'])).trim();
+        const rebasing = job.update?.strategy === 'rebase' && (foreign.length === 0 || job.task.title.includes(OVER_PEOPLE));
         if (job.update === undefined) {
           await writeFile(join(ws.dir, 'greet.js'), `export const greet = () => 'hi ${job.taskId}';\n`);
           await ws.git(['add', '--all']);
           await ws.git(['commit', '--quiet', '-m', `Round ${job.round}`]);
+        } else if (rebasing) {
+          let step: UpdateOutcome = await rebaseOntoBase(ws, job);
+          while (step.kind === 'conflicts') {
+            await writeFile(join(ws.dir, 'greet.js'), RESOLVED);
+            step = await continueRebase(ws);
+          }
         } else if ((await mergeFromBase(ws, job)).kind === 'conflicts') {
           await writeFile(join(ws.dir, 'greet.js'), RESOLVED);
           await commitMerge(ws, job);
         }
-        await ws.git(['push', '--quiet', 'origin', `HEAD:refs/heads/${job.branch}`]);
+        const ref = `refs/heads/${job.branch}`;
+        const pushedOut = await ws.git(['push', '--quiet', ...(rebasing ? [`--force-with-lease=${ref}:${lease}`] : []), 'origin', `HEAD:${ref}`]).then(
+          () => undefined,
+          (err: unknown) => String(err),
+        );
+        if (pushedOut !== undefined) return { type: 'job.failed', stage: 'implement', reason: pushedOut, usage: oneCall };
         const commit = (await ws.git(['rev-parse', 'HEAD'])).trim();
         await ws.remove();
-        return { type: 'code.committed', branch: job.branch, commit, summary: job.update === undefined ? 'greet()' : 'merged main', attempts: 1, usage: oneCall, ...(foreign.length === 0 ? {} : { foreignCommits: foreign }) };
+        return { type: 'code.committed', branch: job.branch, commit, summary: job.update === undefined ? 'greet()' : 'updated from main', attempts: 1, usage: oneCall, ...(foreign.length === 0 ? {} : { foreignCommits: foreign }) };
       },
       reviewer: async (job) => {
         reviewJobs.push(job);
@@ -144,5 +162,48 @@ describe('base branch updates', () => {
     expect(record.context.head).toBe(head);
     expect(record.context.update).toBeNull();
     expect(of(coderJobs, taskId)).toHaveLength(jobsBefore);
+  });
+
+  describe('with update.strategy: rebase in .github/stagegate.yml', () => {
+    beforeAll(async () => {
+      await h.github.commitFiles(OWNER, REPO, { '.github/stagegate.yml': 'update:\n  strategy: rebase\n' }, { message: 'Rebase task branches' });
+    });
+
+    it('rebases the branch onto a conflicting base: a straight line on main, replacing only Stagegate\'s commits', async () => {
+      const { taskId, branch, head } = await taskAtDeployGate('Base: rebased change');
+
+      const base = await advanceMain({ 'greet.js': "export const greet = () => 'hello again';\n" }, 'Greet again on main');
+
+      const record = await waitFor('the task to be rebased and back at the deploy gate', async () => {
+        const r = await h.client.get(taskId);
+        return r.state === 'awaitingDeployApproval' && r.context.head !== head ? r : undefined;
+      });
+      expect(of(coderJobs, taskId).filter((j) => j.update !== undefined).map((j) => j.update)).toEqual([{ baseSha: base, conflicts: true, strategy: 'rebase' }]);
+      const rebased = record.context.head ?? '';
+      expect(await branchHead(branch)).toBe(rebased);
+      // Stagegate's one commit, replayed on main's head: no merge commit, the old tip no longer on the branch.
+      expect((await git(fakeRepo().dir, ['rev-parse', `${rebased}~1`]))).toBe(base);
+      expect(await isAncestor(fakeRepo().dir, head, rebased)).toBe(false);
+      expect(await git(fakeRepo().dir, ['show', `${rebased}:greet.js`])).toBe(RESOLVED.trim());
+      expect(h.github.pushes.flatMap((p) => p.updates).filter((u) => u.forced)).toEqual([expect.objectContaining({ ref: `refs/heads/${branch}`, before: head, after: rebased, applied: true })]);
+      expect(of(reviewJobs, taskId).map((j) => j.commit)).toEqual([head, rebased]);
+    });
+
+    it('refuses, at the gateway, a rebase that would push over a person\'s commit, and the branch keeps it', async () => {
+      const { number, taskId, branch, head, pr } = await taskAtDeployGate(`Base: rebased ${OVER_PEOPLE}`);
+      const human = await h.github.commitFiles(OWNER, REPO, { 'NOTES.md': 'kept by hand\n' }, { branch, message: 'Keep notes by hand' });
+      await h.send('pull_request', pullRequestSynchronize({ ...repo, number: pr.number, head: branch, before: head, after: human, sender: WRITER }));
+      await waitFor('the task to see the person\'s push', async () => ((await h.client.get(taskId)).context.head === human ? true : undefined));
+      const forcedBefore = h.github.pushes.flatMap((p) => p.updates).filter((u) => u.forced).length;
+
+      await advanceMain({ 'greet.js': "export const greet = () => 'hello once more';\n" }, 'Greet once more on main');
+
+      const record = await h.taskAt(number, (s) => s === 'failed', 'failed after the refused push');
+      expect(record.context.error?.reason).toMatch(
+        new RegExp(`\\[remote rejected\\].*\\(the push would drop a commit Stagegate did not make \\(${human.slice(0, 10)} by noreply@github\\.com\\): a person's commits are never pushed over\\)`),
+      );
+      expect(await branchHead(branch)).toBe(human);
+      expect(h.github.pushes.flatMap((p) => p.updates).filter((u) => u.forced)).toHaveLength(forcedBefore);
+    });
   });
 });

@@ -50,11 +50,18 @@ function call(id: string, name: string, args: Record<string, unknown>) {
   return { type: 'function_call', id: `fc_${id}`, call_id: `call_${id}`, name, arguments: JSON.stringify(args), status: 'completed' };
 }
 
+interface BranchShape {
+  /** A person's commit on the branch after Stagegate's (default true). */
+  person?: boolean;
+  /** Further greetings Stagegate's later commits write, each its own commit. */
+  laterGreetings?: string[];
+}
+
 /**
  * acme/app with the task's branch: Stagegate's commit changing the greeting, then a person's
  * commit (by the fake's GitHub identity) on the branch; `baseChange` lands on main afterwards.
  */
-async function setup(baseChange: Record<string, string>, answers: Answer[], coder: Partial<CoderConfig> = {}) {
+async function setup(baseChange: Record<string, string>, answers: Answer[], coder: Partial<CoderConfig> = {}, shape: BranchShape = {}) {
   github = await startFakeGitHub({ userTokens: { [TOKEN]: 'stagegate-bot' } });
   const repo = await github.addRepo({ owner: 'acme', repo: 'app', files: FILES });
   github.setPermission('acme', 'app', 'stagegate-bot', 'write');
@@ -67,8 +74,13 @@ async function setup(baseChange: Record<string, string>, answers: Answer[], code
   await git(['checkout', '--quiet', '-b', BRANCH], { cwd: seed });
   await writeFile(join(seed, 'src/greeting.js'), 'export const greeting = "hi there";\n');
   await git(['commit', '--quiet', '-am', 'Greet warmly\n\nStagegate-Task: t-up (round 1)'], { cwd: seed });
+  for (const [i, greeting] of (shape.laterGreetings ?? []).entries()) {
+    await writeFile(join(seed, 'src/greeting.js'), `export const greeting = "${greeting}";\n`);
+    await git(['commit', '--quiet', '-am', `Greet again\n\nStagegate-Task: t-up (round ${i + 2})`], { cwd: seed });
+  }
   await git(['push', '--quiet', 'origin', `HEAD:refs/heads/${BRANCH}`], { cwd: seed });
-  const human = await github.commitFiles('acme', 'app', { 'src/other.js': 'export const other = 2;\n' }, { branch: BRANCH, message: 'Bump other' });
+  // '': no person's commit.
+  const human = shape.person === false ? '' : await github.commitFiles('acme', 'app', { 'src/other.js': 'export const other = 2;\n' }, { branch: BRANCH, message: 'Bump other' });
   const base = await github.commitFiles('acme', 'app', baseChange, { message: 'Change on main' });
   const tipBefore = (await git(['rev-parse', `refs/heads/${BRANCH}`], { cwd: repo.dir })).trim();
 
@@ -157,6 +169,64 @@ describe('coder update round', () => {
     expect(told).toContain('Conflicts remain, so the merge is not finished: src/greeting.js (lines 1-5)');
     expect((await git(['rev-parse', `refs/heads/${BRANCH}`], { cwd: t.repo })).trim()).toBe(t.tipBefore);
     expect(github?.pushes.some((p) => p.updates.some((u) => u.ref === `refs/heads/${BRANCH}` && u.after !== t.tipBefore && u.before === t.tipBefore))).toBe(false);
+  });
+
+  it('rebases Stagegate\'s commits onto a conflicting base one at a time, the model resolving each, and replaces the branch with a lease', async () => {
+    const write = (greeting: string) => call(greeting.length.toString(), 'shell', { command: `printf 'export const greeting = "${greeting}";\\n' > src/greeting.js`, workdir: null, timeoutMs: null });
+    const t = await setup(
+      { 'src/greeting.js': 'export const greeting = "hello";\n' },
+      [
+        { output: [write('hello there'), call('f1', 'finish', { summary: 'first commit resolved' })] },
+        { output: [write('hello there!'), call('f2', 'finish', { summary: 'Rebased onto main; both commits keep the new greeting' })] },
+      ],
+      {},
+      { person: false, laterGreetings: ['hi there!'] },
+    );
+
+    const outcome = await t.handle({ ...t.job, update: { baseSha: t.base, conflicts: true, strategy: 'rebase' } }, t.ctx);
+
+    expect(outcome).toMatchObject({ type: 'code.committed', branch: BRANCH, summary: 'Rebased onto main; both commits keep the new greeting' });
+    const committed = outcome as Extract<JobOutcome, { type: 'code.committed' }>;
+    expect(committed.foreignCommits).toBeUndefined();
+    const tip = (await git(['rev-parse', `refs/heads/${BRANCH}`], { cwd: t.repo })).trim();
+    expect(tip).toBe(committed.commit);
+    // A straight line of Stagegate's two commits on top of main: no merge commit, the old tip replaced.
+    expect(await isAncestor(t.repo, t.base, tip)).toBe(true);
+    expect(await isAncestor(t.repo, t.tipBefore, tip)).toBe(false);
+    expect((await git(['rev-list', '--merges', `${t.base}..${tip}`], { cwd: t.repo })).trim()).toBe('');
+    expect((await git(['log', '--format=%s', `${t.base}..${tip}`], { cwd: t.repo })).trim().split('\n')).toEqual(['Greet again', 'Greet warmly']);
+    expect(await git(['show', `${tip}:src/greeting.js`], { cwd: t.repo })).toBe('export const greeting = "hello there!";\n');
+    expect(await git(['show', `${tip}~1:src/greeting.js`], { cwd: t.repo })).toBe('export const greeting = "hello there";\n');
+    const updates = github?.pushes.flatMap((p) => p.updates).filter((u) => u.ref === `refs/heads/${BRANCH}` && u.before === t.tipBefore) ?? [];
+    expect(updates).toEqual([expect.objectContaining({ after: tip, forced: true, applied: true })]);
+    // The model was told it is a rebase, and at the first finish where the next commit conflicts.
+    expect(JSON.stringify(model?.requests[0]?.body.input)).toContain('one at a time (a rebase)');
+    expect(JSON.stringify(model?.requests[1]?.body.input)).toContain('the rebase moved on, but the next commit conflicts in src/greeting.js');
+    expect(t.progress.some((p) => p.includes('the next commit conflicts in src/greeting.js'))).toBe(true);
+  });
+
+  it('merges instead of rebasing a branch that holds a person\'s commit, never rewriting it', async () => {
+    const t = await setup({ 'README.md': '# app, now documented\n' }, []);
+
+    const outcome = await t.handle({ ...t.job, update: { baseSha: t.base, conflicts: false, strategy: 'rebase' } }, t.ctx);
+
+    expect(outcome).toMatchObject({ type: 'code.committed', summary: 'Merged main into stagegate/t-up; it merged cleanly and the checks pass.' });
+    const tip = (await git(['rev-parse', `refs/heads/${BRANCH}`], { cwd: t.repo })).trim();
+    expect(await isAncestor(t.repo, t.human, tip)).toBe(true);
+    expect(await isAncestor(t.repo, t.tipBefore, tip)).toBe(true);
+    expect(t.progress).toContain("not rebasing: the branch holds a person's commit, which Stagegate never rewrites; merging main instead");
+    expect(github?.pushes.flatMap((p) => p.updates).some((u) => u.forced)).toBe(false);
+  });
+
+  it('rebases a branch of Stagegate\'s commits that applies cleanly without asking the model', async () => {
+    const t = await setup({ 'README.md': '# app, now documented\n' }, [], {}, { person: false });
+
+    const outcome = await t.handle({ ...t.job, update: { baseSha: t.base, conflicts: false, strategy: 'rebase' } }, t.ctx);
+
+    expect(outcome).toMatchObject({ type: 'code.committed', usage: { calls: 0 }, summary: 'Rebased stagegate/t-up onto main; every commit applied cleanly and the checks pass.' });
+    const tip = (await git(['rev-parse', `refs/heads/${BRANCH}`], { cwd: t.repo })).trim();
+    expect((await git(['rev-parse', `${tip}~1`], { cwd: t.repo })).trim()).toBe(t.base);
+    expect(model?.requests).toHaveLength(0);
   });
 
   it('pushes a clean merge whose tests pass without asking the model', async () => {
