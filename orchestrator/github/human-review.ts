@@ -6,8 +6,8 @@
  * A batch is one delivery: a submitted review of any state (all its line comments, one webhook),
  * or one `pull_request_review_comment`. A review with one comment arrives both ways; the thread
  * store's claim per comment id lets whichever comes first carry it and makes the other a no-op.
- * Comments go through `review-comment-rules.ts` (no bots unless allow-listed, no replies, none
- * marked with the skip marker). A `changes_requested` review starts a round even without line
+ * Comments go through `review-comment-rules.ts` (no bots unless allow-listed, none marked with
+ * the skip marker; a reply goes with the thread before it, unless Stagegate addressed that thread). A `changes_requested` review starts a round even without line
  * comments (its text is the request); other reviews only with comments left to send.
  *
  * It counts only from someone with at least the command permission on the repository (or an
@@ -157,10 +157,10 @@ export async function onReviewComments(deps: HumanReviewDeps, batch: ReviewBatch
   const { taskId } = found;
   const msgId = `${taskId}:${batch.source.kind === 'review' ? 'pr-review' : 'pr-comment'}:${batch.source.id}`;
   const by = `github:${login}`;
-  const candidates = await batchComments(octokit, deps.rules, { owner, repo, number, taskId, source: batch.source }, log);
+  const candidates = await batchComments(octokit, deps, { owner, repo, number, taskId, source: batch.source }, log);
   // Comments another delivery already took are that one's; ones this batch took before mean a redelivery.
-  const held = await Promise.all(candidates.map(async (c) => ({ c, entry: (await deps.threads.load(taskId, c.id)).value })));
-  const fresh = held.filter(({ entry }) => entry === undefined).map(({ c }) => c);
+  const held = await Promise.all(candidates.map(async (t) => ({ ...t, entry: (await deps.threads.load(taskId, t.c.id)).value })));
+  const fresh = held.filter(({ entry }) => entry === undefined);
   const ours = held.filter(({ entry }) => entry?.batch === msgId);
   if (ours.length > 0 && ours.every(({ entry }) => entry?.answered !== undefined)) {
     log.info({ taskId, msgId }, 'review already sent to the coder and answered; nothing to do');
@@ -189,12 +189,21 @@ export async function onReviewComments(deps: HumanReviewDeps, batch: ReviewBatch
     if (!isStagegateError(err, 'TASK_UNKNOWN')) throw err;
     return reply(`task \`${taskId}\` is still being started; review again in a moment. Nothing changed.`);
   }
-  const entryOf = (c: GitHubReviewComment, batchId: string | null): ThreadEntry => ({ taskId, owner, repo, pullNumber: number, batch: batchId, comment: asCoderComment(c), by });
+  const entryOf = ({ c, earlier }: InThread, batchId: string | null): ThreadEntry => ({
+    taskId,
+    owner,
+    repo,
+    pullNumber: number,
+    batch: batchId,
+    comment: asCoderComment(c, earlier),
+    by,
+    ...(c.in_reply_to_id == null ? {} : { threadRoot: c.in_reply_to_id }),
+  });
   if (!TAKES_REVIEWS.has(record.state) && !redelivery) {
     if (COMES_BACK_TO_A_GATE.has(record.state) && fresh.length === 0 && kept > 0) return;
     if (COMES_BACK_TO_A_GATE.has(record.state) && fresh.length > 0) {
       let keeping = 0;
-      for (const c of fresh) if (await deps.threads.claim(c.id, entryOf(c, null))) keeping += 1;
+      for (const t of fresh) if (await deps.threads.claim(t.c.id, entryOf(t, null))) keeping += 1;
       log.info({ state: record.state, kept: keeping }, 'review comments kept for the next round');
       return reply(
         `task \`${taskId}\` is ${record.state}: your ${keeping} line comment${keeping === 1 ? '' : 's'} will go to the coder with the next round, when the task is back at the review or deploy gate.`,
@@ -207,10 +216,10 @@ export async function onReviewComments(deps: HumanReviewDeps, batch: ReviewBatch
   }
 
   const limitReached = record.context.reviewerRounds.used >= deps.maxReviewerRounds;
-  const sent = ours.map(({ c }) => asCoderComment(c));
+  const sent = ours.map(({ c, earlier }) => asCoderComment(c, earlier));
   // At the limit nothing is taken: the comments stay free for a round a person allows later.
   if (!limitReached) {
-    for (const c of fresh) if (await deps.threads.claim(c.id, entryOf(c, msgId))) sent.push(asCoderComment(c));
+    for (const t of fresh) if (await deps.threads.claim(t.c.id, entryOf(t, msgId))) sent.push(asCoderComment(t.c, t.earlier));
     sent.push(...(await takeWaiting(deps.threads, taskId, msgId)));
   }
   await deps.publish(changesRequested(deps, { taskId, msgId, by, summary: batch.summary, comments: sent, url: batch.url }));
@@ -275,13 +284,19 @@ function changesRequested(
 }
 
 
+/** A review comment with the comments before it in its thread (none for a thread's first). */
+interface InThread {
+  c: GitHubReviewComment;
+  earlier: GitHubReviewComment[];
+}
+
 /** The batch's review comments that go to the coder: its review's, or the one comment. */
 async function batchComments(
   octokit: GitHubOctokit,
-  rules: ReviewCommentRules,
+  deps: Pick<HumanReviewDeps, 'rules' | 'threads'>,
   where: { owner: string; repo: string; number: number; taskId: string; source: ReviewBatch['source'] },
   log: Logger,
-): Promise<GitHubReviewComment[]> {
+): Promise<InThread[]> {
   const { owner, repo, number, source } = where;
   const all = await listAll(
     octokit.paginate.iterator(octokit.rest.pulls.listReviewComments, { owner, repo, pull_number: number, per_page: 100 }),
@@ -289,9 +304,24 @@ async function batchComments(
   );
   const comments = parseAt(z.array(GitHubReviewComment), all, `GitHub review comments of ${owner}/${repo}#${number}`, where.taskId);
   const inBatch = comments.filter((c) => (source.kind === 'review' ? c.pull_request_review_id === source.id : c.id === source.id));
-  return inBatch.filter((c) => {
-    const why = whyNotForCoder(c, rules);
-    if (why !== undefined) log.debug({ comment: c.id, why }, 'review comment not for the coder');
-    return why === undefined;
-  });
+  const taken: InThread[] = [];
+  for (const c of inBatch) {
+    // GitHub's replies all name the thread's first comment; ids grow with time.
+    const root = c.in_reply_to_id;
+    const earlier = root == null ? [] : comments.filter((o) => o.id < c.id && (o.id === root || o.in_reply_to_id === root)).sort((a, b) => a.id - b.id);
+    const why = whyNotForCoder(c, deps.rules, root == null ? undefined : { earlier, lastAnswer: await lastAnswerIn(deps.threads, where.taskId, earlier) });
+    if (why === undefined) taken.push({ c, earlier });
+    else log.debug({ comment: c.id, why }, 'review comment not for the coder');
+  }
+  return taken;
+}
+
+/** Stagegate's latest answer to any comment of the thread so far. */
+async function lastAnswerIn(threads: ThreadStore, taskId: string, earlier: readonly GitHubReviewComment[]): Promise<'addressed' | 'declined' | undefined> {
+  let last: { status: 'addressed' | 'declined'; at: string } | undefined;
+  for (const c of earlier) {
+    const answered = (await threads.load(taskId, c.id)).value?.answered;
+    if (answered !== undefined && (last === undefined || answered.at > last.at)) last = answered;
+  }
+  return last?.status;
 }

@@ -1,10 +1,12 @@
 /**
  * Which pull request review comments go to the coder: pure rules over GitHub's review comments.
- * A comment counts when it starts a thread (a reply in a thread is conversation, not a new
- * request), is written by a person or by a bot on the `reviewBots` allow-list (other bots, ours
- * included, are ignored), has text, and does not carry the skip marker, with which a reviewer
- * says a comment is for the humans only. Who may steer the task at all (the command permission)
- * is checked by the caller, once per reviewer.
+ * A comment counts when it is written by a person or by a bot on the `reviewBots` allow-list
+ * (other bots, and Stagegate's own replies whoever posted them, are ignored), has text, and does
+ * not carry the skip marker, with which a reviewer says a comment is for the humans only. A reply
+ * in a thread counts too (a person pushing back on a declined comment, or asking for more), with
+ * the thread so far for context, except in a thread marked with the skip marker or one Stagegate
+ * last answered as addressed (a "thanks" there is conversation; a new comment asks for more).
+ * Who may steer the task at all (the command permission) is checked by the caller, once per reviewer.
  */
 import { z } from 'zod';
 import type { CoderReviewComment } from '../../core/bus/messages.js';
@@ -16,6 +18,9 @@ export interface ReviewCommentRules {
   reviewBots: readonly string[];
   skipMarker: string;
 }
+
+/** How every reply Stagegate posts in a thread begins (`thread-replies.ts` adds the comment id). */
+export const THREAD_REPLY_PREFIX = '<!-- stagegate:thread-reply:';
 
 /** A review comment as GitHub's REST API and the `pull_request_review_comment` webhook give it. */
 export const GitHubReviewComment = z.object({
@@ -41,17 +46,42 @@ export function isIgnoredBot(user: GitHubUser, rules: ReviewCommentRules): boole
   return isBot(user, rules.botLogin) && !isAllowListedBot(user.login, rules);
 }
 
+/** What is known of the thread a reply is in; a caller without it (a webhook's first look) passes none. */
+export interface ThreadContext {
+  /** The comments before this one, the thread's first comment first. */
+  earlier: readonly GitHubReviewComment[];
+  /** Stagegate's latest answer in the thread, if it gave one. */
+  lastAnswer?: 'addressed' | 'declined' | undefined;
+}
+
 /** Why the comment does not go to the coder; undefined when it does. */
-export function whyNotForCoder(comment: GitHubReviewComment, rules: ReviewCommentRules): string | undefined {
-  if (comment.in_reply_to_id != null) return 'a reply in a thread';
+export function whyNotForCoder(comment: GitHubReviewComment, rules: ReviewCommentRules, thread?: ThreadContext): string | undefined {
+  if (comment.body.startsWith(THREAD_REPLY_PREFIX)) return 'a reply by Stagegate';
   if (comment.user === null) return 'a comment by a deleted account';
   if (isIgnoredBot(comment.user, rules)) return 'a comment by a bot';
   if (comment.body.trim() === '' || comment.path === '') return 'an empty comment';
-  if (comment.body.toLowerCase().includes(rules.skipMarker.toLowerCase())) return `a comment marked ${rules.skipMarker}`;
+  if (hasSkipMarker(comment.body, rules)) return `a comment marked ${rules.skipMarker}`;
+  if (comment.in_reply_to_id == null || thread === undefined) return undefined;
+  const first = thread.earlier[0];
+  if (first !== undefined && hasSkipMarker(first.body, rules)) return `a reply in a thread marked ${rules.skipMarker}`;
+  if (thread.lastAnswer === 'addressed') return 'a reply in a thread Stagegate addressed';
   return undefined;
 }
 
-/** The comment as the coder reads it, with the id its answer names. */
-export function asCoderComment(comment: GitHubReviewComment): CoderReviewComment {
-  return { file: comment.path, line: comment.line ?? comment.original_line ?? null, body: comment.body, commentId: comment.id };
+function hasSkipMarker(body: string, rules: Pick<ReviewCommentRules, 'skipMarker'>): boolean {
+  return body.toLowerCase().includes(rules.skipMarker.toLowerCase());
+}
+
+/** Characters of each earlier comment of a thread the coder is shown with a reply. */
+const EARLIER_KEPT = 500;
+
+/** The comment as the coder reads it, with the id its answer names; a reply, with the thread before it. */
+export function asCoderComment(comment: GitHubReviewComment, earlier: readonly GitHubReviewComment[] = []): CoderReviewComment {
+  const context = earlier.map((c) => `- ${c.user?.login ?? 'a deleted account'}: ${withoutReplyMarker(c.body).replace(/\s+/g, ' ').trim().slice(0, EARLIER_KEPT)}`);
+  const body = context.length === 0 ? comment.body : `${comment.body}\n\n(A reply in a thread; earlier in it:\n${context.join('\n')})`;
+  return { file: comment.path, line: comment.line ?? comment.original_line ?? null, body, commentId: comment.id };
+}
+
+function withoutReplyMarker(body: string): string {
+  return body.startsWith(THREAD_REPLY_PREFIX) ? body.slice(body.indexOf('-->') + 3) : body;
 }

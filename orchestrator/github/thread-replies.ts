@@ -17,7 +17,7 @@ import { gitHubStatusOf, listAll, type GitHubOctokit } from '../../core/github/c
 import type { Logger } from '../../core/log.js';
 import { parseAt } from '../../core/parse.js';
 import type { RepositoryClients } from './payloads.js';
-import { GitHubReviewComment } from './review-comment-rules.js';
+import { GitHubReviewComment, THREAD_REPLY_PREFIX } from './review-comment-rules.js';
 import type { ThreadEntry, ThreadStore } from './thread-store.js';
 
 export interface ThreadReplyDeps {
@@ -32,7 +32,14 @@ const REASON_KEPT = 1_000;
 
 /** The hidden marker that says which comment a reply answers: what the look before posting finds. */
 export function threadReplyMarker(commentId: number): string {
-  return `<!-- stagegate:thread-reply:${commentId} -->`;
+  return `${THREAD_REPLY_PREFIX}${commentId} -->`;
+}
+
+/** The comment a reply of ours answers, from its marker; undefined for any other comment. */
+function answeredBy(body: string): number | undefined {
+  if (!body.startsWith(THREAD_REPLY_PREFIX)) return undefined;
+  const id = Number.parseInt(body.slice(THREAD_REPLY_PREFIX.length), 10);
+  return Number.isSafeInteger(id) && id > 0 ? id : undefined;
 }
 
 /** The reply's text: pure. */
@@ -80,11 +87,13 @@ async function answerOnPull(
   const replied = await repliedComments(octokit, { owner, repo, pullNumber, taskId: event.taskId });
   let threads: Map<number, { id: string; isResolved: boolean }> | undefined;
   for (const { answer, thread, revision } of due) {
-    if (!replied.has(answer.commentId) && !(await postReply(octokit, { owner, repo, pullNumber }, answer, event.commit))) {
+    // GitHub takes replies to a thread's first comment only: a reply's answer goes there too.
+    const root = thread.threadRoot ?? answer.commentId;
+    if (!replied.has(answer.commentId) && !(await postReply(octokit, { owner, repo, pullNumber, root }, answer, event.commit))) {
       log.warn({ comment: answer.commentId }, 'review comment gone (deleted, or its pull request); no reply');
     } else if (answer.status === 'addressed') {
       threads ??= await reviewThreads(octokit, { owner, repo, pullNumber, taskId: event.taskId });
-      const found = threads.get(answer.commentId);
+      const found = threads.get(root);
       if (found === undefined) log.warn({ comment: answer.commentId }, 'no review thread found for an addressed comment; left open');
       else if (!found.isResolved) await resolveThread(octokit, found.id);
     }
@@ -99,9 +108,9 @@ async function answerOnPull(
 }
 
 /** False when GitHub no longer has the comment: retrying would not bring it back. */
-async function postReply(octokit: GitHubOctokit, where: { owner: string; repo: string; pullNumber: number }, answer: ReviewAnswer, commit: string): Promise<boolean> {
+async function postReply(octokit: GitHubOctokit, where: { owner: string; repo: string; pullNumber: number; root: number }, answer: ReviewAnswer, commit: string): Promise<boolean> {
   try {
-    await octokit.rest.pulls.createReplyForReviewComment({ owner: where.owner, repo: where.repo, pull_number: where.pullNumber, comment_id: answer.commentId, body: threadReplyBody(answer, commit) });
+    await octokit.rest.pulls.createReplyForReviewComment({ owner: where.owner, repo: where.repo, pull_number: where.pullNumber, comment_id: where.root, body: threadReplyBody(answer, commit) });
     return true;
   } catch (err) {
     if (gitHubStatusOf(err) === 404) return false;
@@ -119,7 +128,8 @@ async function repliedComments(octokit: GitHubOctokit, where: { owner: string; r
   const comments = parseAt(z.array(GitHubReviewComment), all, `GitHub review comments of ${owner}/${repo}#${pullNumber}`, where.taskId);
   const replied = new Set<number>();
   for (const c of comments) {
-    if (c.in_reply_to_id != null && c.body.startsWith(threadReplyMarker(c.in_reply_to_id))) replied.add(c.in_reply_to_id);
+    const answered = answeredBy(c.body);
+    if (answered !== undefined) replied.add(answered);
   }
   return replied;
 }

@@ -25,6 +25,8 @@ export const ThreadEntry = z.object({
   /** The comment as the coder reads it, and who wrote it (`github:<login>`). */
   comment: CoderReviewComment,
   by: z.string(),
+  /** For a reply in a thread: the thread's first comment, where GitHub takes the answer. */
+  threadRoot: z.number().int().positive().optional(),
   /** Set once the reply is posted (and, for an addressed comment, the thread resolved). */
   answered: z.object({ status: ReviewAnswer.shape.status, commit: z.string(), at: z.string() }).optional(),
 });

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import type { CoderReviewComment } from '../../core/bus/messages.js';
 import { UNANSWERED_REASON, answersFor } from '../../agents/coder/review-answers.js';
-import { whyNotForCoder, type GitHubReviewComment, type ReviewCommentRules } from '../../orchestrator/github/review-comment-rules.js';
+import { asCoderComment, whyNotForCoder, type GitHubReviewComment, type ReviewCommentRules } from '../../orchestrator/github/review-comment-rules.js';
 import { threadReplyBody, threadReplyMarker } from '../../orchestrator/github/thread-replies.js';
 
 const rules: ReviewCommentRules = { botLogin: 'stagegate[bot]', reviewBots: ['Lint-Helper[bot]'], skipMarker: '[skip stagegate]' };
@@ -26,12 +26,37 @@ describe('which review comments go to the coder', () => {
     ['an allow-listed bot (any case)', { user: { login: 'lint-helper[bot]', type: 'Bot' } }, undefined],
     ['another bot', { user: { login: 'dependabot[bot]', type: 'Bot' } }, 'a comment by a bot'],
     ['our own bot, by its configured login', { user: { login: 'stagegate[bot]', type: 'Bot' } }, 'a comment by a bot'],
-    ['a reply in a thread', { in_reply_to_id: 6 }, 'a reply in a thread'],
+    ['a reply in a thread, before its thread is known', { in_reply_to_id: 6 }, undefined],
+    ["Stagegate's own reply, whoever posted it", { in_reply_to_id: 6, user: { login: 'wendy', type: 'User' }, body: `${threadReplyMarker(6)}\nAddressed in abc.` }, 'a reply by Stagegate'],
     ['the skip marker, in any case', { body: 'For Rita only [Skip Stagegate]' }, 'a comment marked [skip stagegate]'],
     ['an empty body', { body: '  ' }, 'an empty comment'],
     ['a deleted account', { user: null }, 'a comment by a deleted account'],
   ])('%s', (_name, over, why) => {
     expect(whyNotForCoder(comment(over), rules)).toBe(why);
+  });
+
+  it('takes a reply in a thread Stagegate declined or never answered, and not one in a thread it addressed or one marked to skip', () => {
+    const first = comment({ id: 6, body: 'Use single quotes.' });
+    const reply = comment({ id: 9, in_reply_to_id: 6, body: 'Please do it anyway.' });
+
+    expect(whyNotForCoder(reply, rules, { earlier: [first] })).toBeUndefined();
+    expect(whyNotForCoder(reply, rules, { earlier: [first], lastAnswer: 'declined' })).toBeUndefined();
+    expect(whyNotForCoder(reply, rules, { earlier: [first], lastAnswer: 'addressed' })).toBe('a reply in a thread Stagegate addressed');
+    expect(whyNotForCoder(reply, rules, { earlier: [comment({ id: 6, body: 'Rita? [skip stagegate]' })] })).toBe('a reply in a thread marked [skip stagegate]');
+  });
+
+  it('gives the coder a reply with the thread before it, our reply without its marker', () => {
+    const first = comment({ id: 6, body: 'Use single\nquotes.' });
+    const ours = comment({ id: 8, in_reply_to_id: 6, user: { login: 'stagegate[bot]', type: 'Bot' }, body: `${threadReplyMarker(6)}\nNot changed: the template interpolates.` });
+    const reply = comment({ id: 9, in_reply_to_id: 6, body: 'Please do it anyway.' });
+
+    expect(asCoderComment(reply, [first, ours])).toEqual({
+      file: 'src/a.ts',
+      line: 3,
+      commentId: 9,
+      body: 'Please do it anyway.\n\n(A reply in a thread; earlier in it:\n- wendy: Use single quotes.\n- stagegate[bot]: Not changed: the template interpolates.)',
+    });
+    expect(asCoderComment(first)).toEqual({ file: 'src/a.ts', line: 3, commentId: 6, body: 'Use single\nquotes.' });
   });
 
   it('honours a configured marker instead of the default', () => {

@@ -2,8 +2,9 @@
  * Review threads: a writer's review comments on the task's pull request go to the coder in one
  * round, each with its id; after the coder's push serve replies in each thread (the commit that
  * addressed it, or why it was declined) and resolves the addressed ones. Bots' comments (unless
- * allow-listed), ones marked `[skip stagegate]` and replies are never sent nor answered; comments
- * written while the coder works wait for the next round; a redelivered webhook or
+ * allow-listed) and ones marked `[skip stagegate]` are never sent nor answered; a writer's reply
+ * in a thread Stagegate declined goes back with the thread so far and is answered in it, a
+ * "thanks" in a thread it addressed goes nowhere; comments written while the coder works wait for the next round; a redelivered webhook or
  * `code.committed` replies nothing twice, and after `maxReviewerRounds` rounds a review starts
  * none: a person decides. Over a real nats-server, the orchestrator and serve in-process, the
  * fake GitHub (REST and GraphQL) and real git; the coder is an in-process stand-in that clones
@@ -51,10 +52,10 @@ function hold(key: string) {
 /** Answers the stand-in coder adds, naming ids it was never given (as a misled model might). */
 const strayAnswers: ReviewAnswer[] = [];
 
-/** The stand-in coder's rule: a comment about quotes is declined, every other one addressed. */
+/** The stand-in coder's rule: a comment about quotes is declined, every other one addressed (a reply, by its own first line). */
 function answerFor(comment: { commentId?: number | undefined; body: string }): ReviewAnswer[] {
   if (comment.commentId === undefined) return [];
-  return comment.body.includes('quotes')
+  return (comment.body.split('\n')[0] ?? '').includes('quotes')
     ? [{ commentId: comment.commentId, status: 'declined', reason: DECLINE_REASON }]
     : [{ commentId: comment.commentId, status: 'addressed', reason: '' }];
 }
@@ -244,14 +245,51 @@ describe('review threads', () => {
     await waitFor('the bot\'s thread answered', async () => (repliesTo(styled.comments[0]!.id).length > 0 ? true : undefined));
   });
 
-  it('ignores a reply in a thread: it is conversation, not a new request', async () => {
-    const { pr } = await taskAtDeployGate('Greet back');
-    const first = await review(pr, WRITER_TOKEN, WRITER, 'COMMENT', '', [{ line: 2, body: 'Hmm.' }]);
+  it("sends a writer's reply in a thread Stagegate declined back to the coder with the thread so far, answers it there, and takes no round from a thanks where it addressed", async () => {
+    const { taskId, pr } = await taskAtDeployGate('Greet back');
+    strayAnswers.splice(0);
+    const first = await review(pr, WRITER_TOKEN, WRITER, 'COMMENT', '', [{ line: 2, body: 'Use single quotes here.' }, { line: 1, body: 'Add a doc comment.' }]);
+    const [quotes, doc] = ['single quotes', 'doc comment'].map((b) => byId(first.comments, b)) as [FakeReviewComment, FakeReviewComment];
+    await h.send('pull_request_review', first.payload);
+    await roundsDone(taskId, 2);
+    await waitFor('both threads answered', async () => (repliesTo(quotes.id).length === 1 && repliesTo(doc.id).length === 1 ? true : undefined));
+    const writer = await clientAs(WRITER_TOKEN);
+    const replyIn = async (to: FakeReviewComment, body: string) => {
+      const { data } = await writer.rest.pulls.createReplyForReviewComment({ ...repo, pull_number: pr.number, comment_id: to.id, body });
+      const delivery = pullRequestReviewCommentCreated({ ...repo, number: pr.number, head: pr.pull?.head ?? '', comment: { id: data.id, reviewId: data.pull_request_review_id ?? 0, user: WRITER, body, path: 'greet.js', line: to.line ?? null, inReplyTo: to.id } });
+      return { id: data.id, res: await h.send('pull_request_review_comment', delivery) };
+    };
+    const jobsBefore = coderJobs.length;
 
-    const res = await h.send('pull_request_review_comment', pullRequestReviewCommentCreated({ ...repo, number: pr.number, head: pr.pull?.head ?? '', comment: { id: 990_001, reviewId: first.id, user: WRITER, body: 'Still not right.', path: 'greet.js', line: 2, inReplyTo: first.comments[0]!.id } }));
+    const thanks = await replyIn(doc, 'Thanks, looks good.');
+    const pushback = await replyIn(quotes, 'Please switch anyway; the linter wants them.');
 
-    expect(res.status).toBe(202);
-    expect(res.json).toMatchObject({ status: 'ignored', reason: 'a reply in a thread' });
+    expect(thanks.res.status).toBe(200);
+    expect(pushback.res.status).toBe(200);
+    const back = await roundsDone(taskId, 3);
+    const jobs = coderJobs.slice(jobsBefore).filter((j) => j.taskId === taskId);
+    const ourDecline = repliesTo(quotes.id)[0]!;
+    expect(jobs.map((j) => j.reviewComments)).toEqual([
+      [
+        {
+          file: 'greet.js',
+          line: 2,
+          commentId: pushback.id,
+          body: `Please switch anyway; the linter wants them.\n\n(A reply in a thread; earlier in it:\n- ${WRITER}: Use single quotes here.\n- ${BOT}: ${ourDecline.body.split('\n')[1]})`,
+        },
+      ],
+    ]);
+    // The answer goes in the thread (GitHub takes replies to its first comment), which is then resolved.
+    const commit = back.context.implementation?.commit ?? '';
+    await waitFor('the reply answered and its thread resolved', async () => (repliesTo(quotes.id).length === 3 && quotes.resolvedBy !== undefined ? true : undefined));
+    expect(repliesTo(quotes.id).map((c) => [c.user, c.body.split('\n').at(-1)])).toEqual([
+      [BOT, `Not changed: ${DECLINE_REASON}`],
+      [WRITER, 'Please switch anyway; the linter wants them.'],
+      [BOT, `Addressed in ${commit}.`],
+    ]);
+    expect(quotes.resolvedBy).toBe(BOT);
+    // Nothing more in the addressed thread than the writer's thanks.
+    expect(repliesTo(doc.id).map((c) => c.user)).toEqual([BOT, WRITER]);
   });
 
   it('keeps a comment written while the coder works and sends it in a round of its own once the task is back at the gate', async () => {
