@@ -171,6 +171,8 @@ export const TaskContext = z.object({
   updateRounds: z.number().int().nonnegative().default(0),
   /** Commits on the branch Stagegate did not make, as the coder last found them: the status comment names them. */
   foreignCommits: z.array(ForeignCommit).default([]),
+  /** The latest push to the branch a channel saw, and who made it: until the coder's next commit, the status comment names it. */
+  lastPush: z.object({ sha: z.string(), by: z.string(), at: z.string() }).nullable().default(null),
   decisions: z.array(Decision),
   stages: z.array(StageRecord),
   usage: Usage,

@@ -334,7 +334,11 @@ export const taskMachine = setup({
         : {},
     ),
     /** The branch moved: deploy approvals for the earlier head are stale from now on (`gate-policy.ts`). */
-    recordHead: assign(({ event }) => (event.type === 'branch.moved' ? { head: event.sha, updatedAt: event.sentAt } : {})),
+    recordHead: assign(({ event }) =>
+      event.type === 'branch.moved'
+        ? { head: event.sha, updatedAt: event.sentAt, ...(event.by === undefined ? {} : { lastPush: { sha: event.sha, by: event.by, at: event.sentAt } }) }
+        : {},
+    ),
     /** The resumed coder job may run the command, and is told where it left off. */
     approveCommand: assign(({ context }) => {
       const pending = context.pendingCommand;
@@ -535,6 +539,7 @@ export const taskMachine = setup({
     update: null,
     updateRounds: 0,
     foreignCommits: [],
+    lastPush: null,
     decisions: [],
     stages: [],
     usage: emptyUsage(),

@@ -89,6 +89,13 @@ function describeForeignCommits(commits: readonly ForeignCommit[]): string {
   return `${parts.join('; ')}; ${them} kept (never overwritten) and go${commits.length === 1 ? 'es' : ''} into the next review.`;
 }
 
+/** A push someone made to the branch after Stagegate's last commit, while it is still the head. */
+function pushSinceStagegate(record: TaskRecord): string | undefined {
+  const { head, lastPush, implementation } = record.context;
+  if (lastPush === null || head !== lastPush.sha || implementation === null || implementation.commit === head) return undefined;
+  return `${personOf(lastPush.by)} moved the branch to \`${shortSha(head)}\`. It is kept (never overwritten), a deploy approval must be for it, and it goes into the next review.`;
+}
+
 export function statusMarker(taskId: string): string {
   return `<!-- stagegate:status ${taskId} -->`;
 }
@@ -132,6 +139,8 @@ export function renderStatusComment(input: StatusInput): string {
     out.push('', `**Update:** ${c.spec.base} moved on and ${why}; the coder merges ${c.spec.base} into the branch (nothing on the branch is rewritten), then the result is reviewed again.`);
   }
   if (c.foreignCommits.length > 0) out.push('', `**Commits by people:** ${describeForeignCommits(c.foreignCommits)}`);
+  const push = pushSinceStagegate(record);
+  if (push !== undefined) out.push('', `**Pushed since Stagegate's last commit:** ${push}`);
   // Only while the task waits at a gate: once a person decided, the loop breaker has done its job.
   if (c.reviewerRounds.note !== null && gateAt(record.state) !== undefined) out.push('', `**Review comments:** ${oneLine(c.reviewerRounds.note)}`);
 

@@ -109,6 +109,7 @@ describe('deploy approvals pinned to the head', () => {
     });
     expect(body).toContain(`- approval by @${MONA} for ${head.slice(0, 7)} is stale: the branch moved to ${moved.slice(0, 7)}`);
     expect(body).toContain('**Waiting at the deploy gate**: 0 of 2 approvals');
+    expect(body).toContain(`**Pushed since Stagegate's last commit:** @${WRITER} moved the branch to \`${moved.slice(0, 7)}\`. It is kept (never overwritten), a deploy approval must be for it, and it goes into the next review.`);
 
     // One fresh approval is not two: the stale one does not count beside it.
     await comment(number, '/approve', MAX);
