@@ -241,7 +241,8 @@ export async function onReviewComments(deps: HumanReviewDeps, batch: ReviewBatch
 /**
  * Comments kept while the coder worked go to it once the task is back at the review or deploy
  * gate: on any applied event that leaves it there, as one round of their own (unless a review
- * arriving at the same moment took them, or the reviewer rounds are used up).
+ * arriving at the same moment took them). With the reviewer rounds used up they go nowhere, and
+ * their writers are told so once on the pull request.
  */
 export async function sendWaitingComments(deps: HumanReviewDeps, entry: TaskEventRecorded): Promise<void> {
   const state = TaskState.safeParse(entry.state);
@@ -251,13 +252,33 @@ export async function sendWaitingComments(deps: HumanReviewDeps, entry: TaskEven
   const first = waiting[0];
   if (first === undefined) return;
   const record = await deps.tasks.get(taskId);
-  if (!TAKES_REVIEWS.has(record.state) || record.context.reviewerRounds.used >= deps.maxReviewerRounds) return;
+  if (!TAKES_REVIEWS.has(record.state)) return;
+  if (record.context.reviewerRounds.used >= deps.maxReviewerRounds) return dropAtLimit(deps, taskId, record.context.reviewerRounds.used);
   const msgId = `${taskId}:pr-waiting:${first.commentId}`;
   const comments = await takeWaiting(deps.threads, taskId, msgId);
   if (comments.length === 0) return;
   const by = [...new Set(waiting.map((w) => w.entry.by))].join(', ');
   await deps.publish(changesRequested(deps, { taskId, msgId, by, summary: 'line comments written while the coder worked', comments }));
   deps.log.info({ taskId, comments: comments.length }, 'review comments kept while the coder worked sent to it');
+}
+
+/** Takes the kept comments out of the waiting ones for good, and tells their writers on the pull request (once: whoever takes them tells). */
+async function dropAtLimit(deps: HumanReviewDeps, taskId: string, used: number): Promise<void> {
+  const dropped: ThreadEntry[] = [];
+  for (const stored of await deps.threads.waiting(taskId)) if (await deps.threads.take(stored, `${taskId}:pr-kept-past-limit`)) dropped.push(stored.entry);
+  const first = dropped[0];
+  if (first === undefined) return;
+  const { owner, repo, pullNumber } = first;
+  const people = [...new Set(dropped.map((d) => d.by))].map((by) => by.replace(/^github:/, '@')).join(', ');
+  const n = dropped.length;
+  const octokit = await deps.github.forRepository({ owner, repo });
+  await octokit.rest.issues.createComment({
+    owner,
+    repo,
+    issue_number: pullNumber,
+    body: `${people}: ${n} line comment${n === 1 ? '' : 's'} written while the coder worked did not go to it: reviews of this pull request already started ${used} coder round${used === 1 ? '' : 's'} for task \`${taskId}\` (at most ${deps.maxReviewerRounds}). A person decides at the gate (\`/approve\`, or \`/reject <what to change>\`).`,
+  });
+  deps.log.info({ taskId, comments: n }, 'review comments kept while the coder worked dropped: the reviewer rounds are used up');
 }
 
 async function takeWaiting(threads: ThreadStore, taskId: string, batch: string): Promise<CoderReviewComment[]> {

@@ -319,14 +319,32 @@ describe('review threads', () => {
     expect(repliesTo(laterComment.id)).toHaveLength(1);
   });
 
-  it(`starts no coder round from a review after ${MAX_REVIEWER_ROUNDS} rounds: the task waits at its gate and its status comment says why`, async () => {
+  it(`starts no coder round from a review after ${MAX_REVIEWER_ROUNDS} rounds: the task waits at its gate, its status comment says why, and a comment kept meanwhile is told it did not go`, async () => {
     const { issue, taskId, pr } = await taskAtDeployGate('Greet in a loop');
     strayAnswers.splice(0);
+    let kept: FakeReviewComment | undefined;
     for (let round = 1; round <= MAX_REVIEWER_ROUNDS; round++) {
+      const release = round === MAX_REVIEWER_ROUNDS ? hold(`${taskId}:${round + 1}`) : undefined;
       const r = await review(pr, WRITER_TOKEN, WRITER, 'REQUEST_CHANGES', `Round ${round} please.`, [{ line: 1, body: `Change ${round}.` }]);
       await h.send('pull_request_review', r.payload);
+      if (release !== undefined) {
+        // Written while the last round the reviews may start is at work: kept, then left with the limit reached.
+        await waitFor('the last coder round under way', async () => (coderJobs.some((j) => j.taskId === taskId && j.round === round + 1) ? true : undefined));
+        const meanwhile = await review(pr, WRITER_TOKEN, WRITER, 'COMMENT', '', [{ line: 3, body: 'Written while you worked.' }]);
+        await h.send('pull_request_review', meanwhile.payload);
+        kept = meanwhile.comments[0];
+        release();
+      }
       await roundsDone(taskId, round + 1);
     }
+    const told = await waitFor('the writer told the kept comment did not go', async () =>
+      fakeRepo().comments.find((c) => c.issueNumber === pr.number && c.body.includes('written while the coder worked did not go to it')),
+    );
+    expect(told.body).toBe(
+      `@${WRITER}: 1 line comment written while the coder worked did not go to it: reviews of this pull request already started ${MAX_REVIEWER_ROUNDS} coder rounds for task \`${taskId}\` (at most ${MAX_REVIEWER_ROUNDS}). A person decides at the gate (\`/approve\`, or \`/reject <what to change>\`).`,
+    );
+    expect(coderJobs.flatMap((j) => j.reviewComments).some((c) => c.commentId === kept?.id)).toBe(false);
+    expect(repliesTo(kept?.id ?? 0)).toEqual([]);
     const jobsBefore = coderJobs.length;
     const last = await review(pr, WRITER_TOKEN, WRITER, 'REQUEST_CHANGES', 'One more.', [{ line: 1, body: 'And another change.' }]);
 
