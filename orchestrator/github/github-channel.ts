@@ -106,12 +106,14 @@ export async function createGitHubChannel(options: GitHubChannelOptions): Promis
   };
   const publish = inboxPublisher(nc);
   const threads = await openThreadStore(nc);
+  const deliveries = await openDeliveryStore(nc);
   const reviewDeps: HumanReviewDeps = {
     ...commandDeps,
     botLogin: settings.botLogin,
     rules: { botLogin: settings.botLogin, reviewBots: settings.reviewBots, skipMarker: settings.skipMarker },
     maxReviewerRounds: settings.maxReviewerRounds,
     threads,
+    answers: deliveries,
     publish,
     now,
   };
@@ -192,7 +194,7 @@ export async function createGitHubChannel(options: GitHubChannelOptions): Promis
           githubWebhookRoutes({
             secret: settings.webhookSecret,
             bodyLimitBytes: config.serve.bodyLimitBytes,
-            deliveries: await openDeliveryStore(nc),
+            deliveries,
             route,
             track(work) {
               inFlight.add(work);

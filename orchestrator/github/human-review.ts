@@ -3,9 +3,12 @@
  * `review.human_changes_requested`, with the review's line comments, each carrying its GitHub
  * comment id so the coder answers it and serve replies in its thread (`thread-replies.ts`).
  *
- * A batch is one delivery: a submitted review of any state (all its line comments, one webhook),
- * or one `pull_request_review_comment`. A review with one comment arrives both ways; the thread
- * store's claim per comment id lets whichever comes first carry it and makes the other a no-op.
+ * A batch is one review: GitHub delivers a submitted review (any state, all its line comments)
+ * as one `pull_request_review` and one `pull_request_review_comment` per comment, in any order
+ * and at once. Each of them carries the whole review, under one message id (the review's): the
+ * thread store's claim per comment id lets whichever comes first carry it, the others find it
+ * claimed by the same batch, and the task takes the round once. A comment GitHub gives without a
+ * review is a batch of its own.
  * Comments go through `review-comment-rules.ts` (no bots unless allow-listed, none marked with
  * the skip marker; a reply goes with the thread before it, unless Stagegate addressed that thread). A `changes_requested` review starts a round even without line
  * comments (its text is the request); other reviews only with comments left to send.
@@ -33,6 +36,7 @@ import type { IssueIndex } from './issue-index.js';
 import { GitHubUser, PullRequestEnds, Repository, repositoryRefOf, type RepositoryClients } from './payloads.js';
 import { hasAtLeast, type PermissionChecker } from './permissions.js';
 import { GitHubReviewComment, asCoderComment, isAllowListedBot, isIgnoredBot, whyNotForCoder, type ReviewCommentRules } from './review-comment-rules.js';
+import type { DeliveryStore } from './deliveries.js';
 import type { ThreadEntry, ThreadStore } from './thread-store.js';
 import type { RoutedDelivery } from './webhook-route.js';
 
@@ -84,6 +88,8 @@ export interface HumanReviewDeps {
   rules: ReviewCommentRules;
   maxReviewerRounds: number;
   threads: ThreadStore;
+  /** Claims of the one answer a review gets on the pull request, whichever of its deliveries gives it. */
+  answers: Pick<DeliveryStore, 'claim' | 'release'>;
   /** Publishes the event to the task's inbox (Nats-Msg-Id: the batch's id, so a redelivery is a no-op). */
   publish(event: HumanChangesRequested): Promise<void>;
   log: Logger;
@@ -96,16 +102,22 @@ interface ReviewBatch {
   installation?: PullRequestReviewSubmitted['installation'];
   number: number;
   reviewer: GitHubUser;
-  /** `review` for a submitted review (its `id`), `comment` for one review comment. */
-  source: { kind: 'review'; id: number; state: string } | { kind: 'comment'; id: number };
+  /**
+   * `review` for a submitted review (its `id`; its state, read from GitHub when a comment's
+   * delivery carries it), `comment` for one review comment outside any review.
+   */
+  source: { kind: 'review'; id: number; state?: string | undefined } | { kind: 'comment'; id: number };
   summary: string;
   url?: string | undefined;
 }
 
+/** The review states whose comments go to the coder (lower case, as webhooks give them). */
+const REVIEW_STATES: ReadonlySet<string> = new Set(['changes_requested', 'commented', 'approved']);
+
 /** Pure routing of a `pull_request_review` delivery (not from a fork: the channel checked): the work it means, or why it is ignored. */
 export function routePullRequestReview(deps: HumanReviewDeps, review: PullRequestReviewSubmitted): RoutedDelivery {
   const state = review.review.state.toLowerCase();
-  if (state !== 'changes_requested' && state !== 'commented' && state !== 'approved') return { ignored: `a review that is ${review.review.state}` };
+  if (!REVIEW_STATES.has(state)) return { ignored: `a review that is ${review.review.state}` };
   if (isIgnoredBot(review.review.user, deps.rules)) return { ignored: 'a review by a bot' };
   if (!review.pull_request.head.ref.startsWith('stagegate/')) return { ignored: 'not a Stagegate branch' };
   const batch: ReviewBatch = {
@@ -125,28 +137,33 @@ export function routePullRequestReviewComment(deps: HumanReviewDeps, created: Pu
   const why = whyNotForCoder(created.comment, deps.rules);
   if (why !== undefined) return { ignored: why };
   if (!created.pull_request.head.ref.startsWith('stagegate/')) return { ignored: 'not a Stagegate branch' };
+  const reviewId = created.comment.pull_request_review_id;
   const batch: ReviewBatch = {
     repository: created.repository,
     installation: created.installation,
     number: created.pull_request.number,
     reviewer: created.comment.user,
-    source: { kind: 'comment', id: created.comment.id },
+    source: reviewId === null ? { kind: 'comment', id: created.comment.id } : { kind: 'review', id: reviewId },
     summary: '',
     url: created.comment.html_url,
   };
   return { work: 'send the review comment to the coder', run: () => onReviewComments(deps, batch) };
 }
 
-export async function onReviewComments(deps: HumanReviewDeps, batch: ReviewBatch): Promise<void> {
-  const ref = repositoryRefOf(batch);
+const ReviewAsRead = z.object({ state: z.string(), body: z.string().nullable().default(null), html_url: z.string().optional() });
+
+export async function onReviewComments(deps: HumanReviewDeps, delivered: ReviewBatch): Promise<void> {
+  const ref = repositoryRefOf(delivered);
   const { owner, repo } = ref;
-  const { number } = batch;
-  const login = batch.reviewer.login;
-  const log = deps.log.child({ owner, repo, pullRequest: number, by: `github:${login}`, [batch.source.kind]: batch.source.id });
+  const { number } = delivered;
+  const login = delivered.reviewer.login;
+  const log = deps.log.child({ owner, repo, pullRequest: number, by: `github:${login}`, [delivered.source.kind]: delivered.source.id });
   const octokit = await deps.github.forRepository(ref);
-  const reply = async (text: string) => {
-    await octokit.rest.issues.createComment({ owner, repo, issue_number: number, body: `@${login} ${text}` });
-  };
+  const batch = await withReviewRead(octokit, delivered);
+  if (batch.source.kind === 'review' && !REVIEW_STATES.has(batch.source.state ?? '')) {
+    log.info({ state: batch.source.state }, 'comment of a review that is not submitted; ignored');
+    return;
+  }
   const requestsChanges = batch.source.kind === 'review' && batch.source.state === 'changes_requested';
 
   const found = await taskForPullRequest(deps.index, octokit, { owner, repo, number });
@@ -155,6 +172,17 @@ export async function onReviewComments(deps: HumanReviewDeps, batch: ReviewBatch
     return;
   }
   const { taskId } = found;
+  // A review arrives as several deliveries at once: the first to claim the answer gives it.
+  const answerKey = `review-answer.${taskId}.${batch.source.kind}-${batch.source.id}`;
+  const reply = async (text: string) => {
+    if (!(await deps.answers.claim(answerKey, 'review answer'))) return;
+    try {
+      await octokit.rest.issues.createComment({ owner, repo, issue_number: number, body: `@${login} ${text}` });
+    } catch (err) {
+      await deps.answers.release(answerKey);
+      throw err;
+    }
+  };
   const msgId = `${taskId}:${batch.source.kind === 'review' ? 'pr-review' : 'pr-comment'}:${batch.source.id}`;
   const by = `github:${login}`;
   const candidates = await batchComments(octokit, deps, { owner, repo, number, taskId, source: batch.source }, log);
@@ -204,6 +232,8 @@ export async function onReviewComments(deps: HumanReviewDeps, batch: ReviewBatch
     if (COMES_BACK_TO_A_GATE.has(record.state) && fresh.length > 0) {
       let keeping = 0;
       for (const t of fresh) if (await deps.threads.claim(t.c.id, entryOf(t, null))) keeping += 1;
+      // Taken by a round another delivery of the review started a moment ago.
+      if (keeping === 0) return;
       log.info({ state: record.state, kept: keeping }, 'review comments kept for the next round');
       return reply(
         `task \`${taskId}\` is ${record.state}: your ${keeping} line comment${keeping === 1 ? '' : 's'} will go to the coder with the next round, when the task is back at the review or deploy gate.`,
@@ -304,6 +334,16 @@ function changesRequested(
   };
 }
 
+
+/** A comment's delivery names its review but not the review's state or text: those are read from GitHub. */
+async function withReviewRead(octokit: GitHubOctokit, batch: ReviewBatch): Promise<ReviewBatch> {
+  const { source } = batch;
+  if (source.kind !== 'review' || source.state !== undefined) return batch;
+  const { owner, repo } = repositoryRefOf(batch);
+  const { data } = await octokit.rest.pulls.getReview({ owner, repo, pull_number: batch.number, review_id: source.id });
+  const review = parseAt(ReviewAsRead, data, `GitHub review ${source.id} of ${owner}/${repo}#${batch.number}`);
+  return { ...batch, source: { ...source, state: review.state.toLowerCase() }, summary: review.body ?? '', url: review.html_url ?? batch.url };
+}
 
 /** A review comment with the comments before it in its thread (none for a thread's first). */
 interface InThread {

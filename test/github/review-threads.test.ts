@@ -230,6 +230,39 @@ describe('review threads', () => {
     ]);
   });
 
+  it('takes a three-comment review as one coder round when GitHub delivers the review and each of its comments at once', async () => {
+    const { taskId, pr } = await taskAtDeployGate('Greet all at once');
+    strayAnswers.splice(0);
+    const r = await review(pr, WRITER_TOKEN, WRITER, 'REQUEST_CHANGES', 'Three things.', [
+      { line: 1, body: 'Add a doc comment.' },
+      { line: 2, body: 'Name the parameter person.' },
+      { line: 3, body: 'Export a default too.' },
+    ]);
+    const jobsBefore = coderJobs.length;
+
+    const results = await Promise.all([
+      ...r.comments.map((c) =>
+        h.send('pull_request_review_comment', pullRequestReviewCommentCreated({ ...repo, number: pr.number, head: pr.pull?.head ?? '', comment: { id: c.id, reviewId: r.id, user: WRITER, body: c.body, path: 'greet.js', line: c.line } })),
+      ),
+      h.send('pull_request_review', r.payload),
+    ]);
+
+    expect(results.map((res) => res.status)).toEqual([200, 200, 200, 200]);
+    await roundsDone(taskId, 2);
+    await waitFor('the three threads answered', async () => (r.comments.every((c) => repliesTo(c.id).length > 0) ? true : undefined));
+    const record = await h.client.get(taskId);
+    expect(record.context.attempts.implement).toBe(2);
+    expect(record.context.reviewerRounds.used).toBe(1);
+    const jobs = coderJobs.slice(jobsBefore).filter((j) => j.taskId === taskId);
+    expect(jobs.map((j) => j.reviewComments.map((c) => c.commentId).sort())).toEqual([r.comments.map((c) => c.id).sort()]);
+    for (const c of r.comments) expect(repliesTo(c.id)).toHaveLength(1);
+    // One answer on the pull request, with the review's text as the round's summary.
+    expect(fakeRepo().comments.filter((c) => c.issueNumber === pr.number && c.body.startsWith(`@${WRITER} `)).map((c) => c.body)).toEqual([
+      `@${WRITER} sending task \`${taskId}\` back to the coder with your review (3 line comments); the status comment follows it.`,
+    ]);
+    expect(record.context.implementFeedback.join('\n')).toContain('Three things.');
+  });
+
   it("sends an allow-listed bot's comments to the coder, though the bot has no permission on the repository", async () => {
     const { taskId, pr } = await taskAtDeployGate('Greet in style');
     strayAnswers.splice(0);

@@ -405,6 +405,12 @@ export const pullRoutes: Route[] = [
     const pr = findPull(ctx);
     return page(ctx, ctx.repo.reviews.filter((r) => r.pullNumber === pr.number).map((r) => reviewShape(ctx, pr, r)));
   }),
+  route('GET', '/repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}', needs('read', 'pull_requests'), (ctx) => {
+    const pr = findPull(ctx);
+    const review = ctx.repo.reviews.find((r) => r.pullNumber === pr.number && r.id === intParam(ctx, 'review_id'));
+    if (review === undefined) throw notFound();
+    return json(reviewShape(ctx, pr, review));
+  }),
   route('GET', '/repos/{owner}/{repo}/pulls/{pull_number}/comments', needs('read', 'pull_requests'), (ctx) => {
     const pr = findPull(ctx);
     return page(ctx, ctx.repo.reviewComments.filter((c) => c.pullNumber === pr.number).map((c) => reviewCommentShape(ctx, c)));

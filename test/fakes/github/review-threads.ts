@@ -10,7 +10,7 @@
 import { z } from 'zod';
 import { reviewCommentShape } from './pulls.js';
 import { callerLogin, intParam, json, needs, notFound, parseBody, route, unprocessable, type Route, type RouteContext } from './routes.js';
-import type { FakeRepo, FakeReviewComment } from './state.js';
+import type { FakeRepo, FakeReview, FakeReviewComment } from './state.js';
 
 const Reply = z.object({ body: z.string().min(1) });
 const GraphqlRequest = z.object({ query: z.string().min(1), variables: z.record(z.string(), z.unknown()).default({}) });
@@ -60,9 +60,12 @@ function replyTo(ctx: RouteContext, repo: FakeRepo) {
   const first = repo.reviewComments.find((c) => c.id === commentId && c.pullNumber === pullNumber);
   if (first === undefined || ctx.state.pull(repo, pullNumber) === undefined) throw notFound();
   if (first.inReplyTo !== undefined) throw unprocessable('Validation Failed', [{ resource: 'PullRequestReviewComment', code: 'invalid', field: 'in_reply_to', message: 'replies to replies are not supported' }]);
+  // As on GitHub, a reply is a review of its own (submitted, commented) holding that one comment.
+  const review: FakeReview = { id: ctx.state.nextId(), pullNumber, user: ctx.state.user(callerLogin(ctx)).login, body: '', state: 'COMMENTED', commitId: first.commitId, submittedAt: ctx.state.now() };
+  repo.reviews.push(review);
   const reply: FakeReviewComment = {
     id: ctx.state.nextId(),
-    reviewId: ctx.state.nextId(),
+    reviewId: review.id,
     pullNumber,
     path: first.path,
     line: first.line,
