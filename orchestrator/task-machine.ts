@@ -375,8 +375,10 @@ export const taskMachine = setup({
             ? `the base branch is red: ${namesOf(event.failures)} fail on ${base} too; going on as the CI policy allows`
             : `the base branch is red: ${namesOf(event.failures)} fail on ${base} too, so this change is not what broke them; waiting for ${base} to be fixed`;
       } else note = ciLoopStop(context, event) ?? `checks failed on ${sha}: ${namesOf(event.failures)}; the coder is fixing them`;
+      // "Twice in a row" means two red reports with nothing green between them.
+      const lastSignatures = event.verdict === 'green' ? null : event.baseRed ? context.ci.lastSignatures : signaturesOf(event.failures);
       return {
-        ci: { ...context.ci, note, ...(event.verdict === 'red' && !event.baseRed ? { lastSignatures: signaturesOf(event.failures) } : {}) },
+        ci: { ...context.ci, note, lastSignatures },
         facts: { ...context.facts, checksGreen: event.verdict === 'green' },
         updatedAt: event.sentAt,
       };

@@ -105,6 +105,18 @@ describe('CI-fix loop', () => {
     expect(s.context.implementFeedback.filter((n) => n.startsWith('CI failed'))).toHaveLength(1);
   });
 
+  it('does not call a failure the same twice in a row when the checks passed in between', () => {
+    let s = apply(atChecks(POLICY), red('c1', [failure('test', 'sig-a')]));
+    s = apply(reviewed(s, 'c2'), green('c2'));
+    expect(s.value).toBe('awaitingDeployApproval');
+    expect(s.context.ci.lastSignatures).toBeNull();
+    // A person's review sends the work back; the next commit breaks the same test again.
+    s = apply(s, { type: 'review.human_changes_requested', ...next(), by: 'github:wendy', summary: 'rename it', comments: [], maxReviewerRounds: 3 });
+    s = apply(reviewed(s, 'c3'), red('c3', [failure('test', 'sig-a')]));
+    expect(s.value).toBe('implementing');
+    expect(s.context.ci).toMatchObject({ fixAttempts: 2, lastSignatures: ['sig-a'] });
+  });
+
   it('stops for a person when the attempts are used up', () => {
     let s = apply(atChecks({ maxFixAttempts: 1, onRedBase: 'wait' }), red('c1', [failure('test', 'sig-a')]));
     s = apply(reviewed(s, 'c2'), red('c2', [failure('test', 'sig-b')]));
