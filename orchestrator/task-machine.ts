@@ -192,7 +192,7 @@ export const taskMachine = setup({
     /** A push put the branch on a commit the task did not know as its head. */
     headMoved: ({ context, event }) => event.type === 'branch.moved' && event.sha !== context.head,
     hasReviewRoundsLeft: ({ context, event }) =>
-      'jobId' in event && event.jobId === context.currentJobId && context.reviewRound - context.updateRounds <= context.maxReviewRounds,
+      'jobId' in event && event.jobId === context.currentJobId && context.reviewRound - context.updateRounds - context.pushReviews <= context.maxReviewRounds,
     /** The review found blocking security issues, and the coder has not had its round on them yet. */
     securityRoundDue: ({ context, event }) =>
       (event.type === 'review.approved' || event.type === 'review.changes_requested') &&
@@ -333,6 +333,8 @@ export const taskMachine = setup({
           }
         : {},
     ),
+    /** A person's push at the review gate is reviewed; that review does not use up a review round. */
+    recordPushReview: assign(({ context }) => ({ pushReviews: context.pushReviews + 1 })),
     /** The branch moved: deploy approvals for the earlier head are stale from now on (`gate-policy.ts`). */
     recordHead: assign(({ event }) =>
       event.type === 'branch.moved'
@@ -540,6 +542,7 @@ export const taskMachine = setup({
     deployCommit: null,
     update: null,
     updateRounds: 0,
+    pushReviews: 0,
     foreignCommits: [],
     lastPush: null,
     decisions: [],
@@ -770,7 +773,8 @@ export const taskMachine = setup({
         actions: { type: 'recordAutoApproval', params: { gate: 'review' } },
       },
       on: {
-        'branch.moved': { guard: 'headMoved', actions: 'recordHead' },
+        // A person pushed (a fix, say, after the loop stopped for them): the reviewer looks at the branch as it is now.
+        'branch.moved': { guard: 'headMoved', target: 'reviewing', actions: ['recordHead', 'recordPushReview'] },
         'task.cancel': { target: 'cancelled', actions: { type: 'recordCancel', params: { stage: 'review' } } },
         'base.moved': { guard: 'updateDue', target: 'implementing', actions: 'startUpdateRound' },
         'review.human_changes_requested': [
@@ -819,7 +823,11 @@ export const taskMachine = setup({
         actions: { type: 'recordAutoApproval', params: { gate: 'deploy' } },
       },
       on: {
-        'branch.moved': { guard: 'headMoved', actions: 'recordHead' },
+        // The checks of a task that watches them are read again on the new head before the gate waits again.
+        'branch.moved': [
+          { guard: and(['headMoved', 'watchesChecks']), target: 'awaitingChecks', actions: 'recordHead' },
+          { guard: 'headMoved', actions: 'recordHead' },
+        ],
         'task.cancel': { target: 'cancelled', actions: { type: 'recordCancel', params: { stage: 'deploy' } } },
         'base.moved': { guard: 'updateDue', target: 'implementing', actions: 'startUpdateRound' },
         'review.human_changes_requested': [

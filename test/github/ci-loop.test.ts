@@ -3,7 +3,8 @@
  * and real git. The coder is an in-process stand-in that pushes through the gateway like the real
  * one and, as a repository's CI would on a push, gets a check run started on its commit; the test
  * plays CI, finishing that run (with output, annotations and an Actions job log) and sending the
- * `check_run` webhook, or leaving serve's poll to find it.
+ * `check_run` webhook, or leaving serve's poll to find it. When the loop stops for a person, the
+ * person's fix pushed to the branch is reviewed and its checks read, with no coder round.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,7 +17,7 @@ import type { FakeAnnotation } from '../fakes/github/state.js';
 import { pushRound } from '../helpers/push-round.js';
 import { oneCall } from '../helpers/canned-agents.js';
 import { OWNER, REPO, WRITER, startGitHubServe, type GitHubServeHarness } from '../helpers/github-serve.js';
-import { checkRunCompleted, issueCommentCreated, issueLabeled } from '../helpers/github-webhooks.js';
+import { checkRunCompleted, issueCommentCreated, issueLabeled, pullRequestSynchronize } from '../helpers/github-webhooks.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 let h: GitHubServeHarness;
@@ -124,7 +125,7 @@ describe('CI until green', () => {
     await waitFor('the status comment to show the checks passed', async () => (statusOf(number, taskId).includes('**Checks:** checks passed on') ? true : undefined));
   }, 90_000);
 
-  it('stops and asks a person when the same failure comes twice in a row, saying why', async () => {
+  it("stops and asks a person when the same failure comes twice in a row, saying why; the person's pushed fix is reviewed and checked, and the task goes on", async () => {
     const { number, record } = await taskWaitingForChecks('Fix the time parser');
     const taskId = record.context.taskId;
     await ciFails(number, record);
@@ -138,7 +139,23 @@ describe('CI until green', () => {
     await waitFor('the status comment to say why', async () => (statusOf(number, taskId).includes('the same failure twice in a row') ? true : undefined));
     expect(jobsOf(taskId)).toHaveLength(2);
     expect(deployed).toEqual([]);
-  }, 90_000);
+
+    // A person fixes it on the branch; GitHub tells serve of the push.
+    const branch = held.context.branch;
+    const before = held.context.head ?? '';
+    const fix = await h.github.commitFiles(OWNER, REPO, { 'parse.js': 'export const parse = () => 42;\n' }, { branch, message: 'Fix the time parser by hand' });
+    const pr = [...fakeRepo().issues.values()].find((i) => i.pull?.head === branch);
+    await h.send('pull_request', pullRequestSynchronize({ ...repo, number: pr?.number ?? 0, head: branch, before, after: fix, sender: WRITER }));
+    const checking = await h.taskAt(number, (s) => s === 'awaitingChecks', "waiting for the checks of the person's fix");
+    expect(checking.context.head).toBe(fix);
+    expect(checking.context.stages.filter((st) => st.stage === 'review')).toHaveLength(3);
+    await h.github.setCheck(OWNER, REPO, fix, 'test', { conclusion: 'success', app: 'github-actions', log: 'ok\n' });
+    await h.send('check_run', checkRunCompleted({ ...repo, branch, sha: fix, name: 'test', conclusion: 'success' }));
+    const gate = await h.taskAt(number, (s) => s === 'awaitingDeployApproval', 'at the deploy gate');
+    expect(gate.context.ci.note).toBe(`checks passed on ${fix.slice(0, 7)}: test success`);
+    expect(jobsOf(taskId)).toHaveLength(2);
+    expect(deployed).toEqual([]);
+  }, 120_000);
 
   it('does not try to fix checks that fail on the base branch too: it says the base is red and waits', async () => {
     await h.github.setCheck(OWNER, REPO, 'main', 'test', { conclusion: 'failure', app: 'github-actions', log: FAILING_LOG });

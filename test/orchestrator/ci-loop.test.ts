@@ -2,11 +2,14 @@
  * The CI-fix loop in the statechart alone (pure `transition`): a task with a CI policy waits for
  * the checks on its reviewed commit; red goes back to the coder with what failed, green goes on
  * to the deploy gate, and the loop stops for a person on the same failure twice or when its
- * attempts are used up. A base branch that is red too is not the change's to fix.
+ * attempts are used up. A base branch that is red too is not the change's to fix. A person's
+ * push is checked too: at the review gate (where the loop stopped for them) it is reviewed, then
+ * its checks read; at the deploy gate its checks are read before the gate waits again.
  */
 import { describe, expect, it } from 'vitest';
 import { initialTransition, transition, type SnapshotFrom } from 'xstate';
-import type { CheckFailure, CiPolicy, TaskSubmit } from '../../core/bus/messages.js';
+import type { CheckFailure, CiPolicy, ReviewRequest, TaskSubmit } from '../../core/bus/messages.js';
+import { planDispatches } from '../../orchestrator/effects.js';
 import type { GatePolicy } from '../../core/policy.js';
 import { taskMachine, type TaskEvent } from '../../orchestrator/task-machine.js';
 
@@ -115,6 +118,36 @@ describe('CI-fix loop', () => {
     s = apply(reviewed(s, 'c3'), red('c3', [failure('test', 'sig-a')]));
     expect(s.value).toBe('implementing');
     expect(s.context.ci).toMatchObject({ fixAttempts: 2, lastSignatures: ['sig-a'] });
+  });
+
+  it("reviews a person's push at the review gate where the loop stopped, without using a review round, then reads its checks", () => {
+    let s = apply(atChecks(POLICY), red('c1', [failure('test', 'sig-a')]));
+    s = apply(reviewed(s, 'c2'), red('c2', [failure('test', 'sig-a')]));
+    expect(s.value).toBe('awaitingReviewApproval');
+    const rounds = s.context.reviewRound;
+
+    const [reviewing, actions] = transition(taskMachine, s, { type: 'branch.moved', ...next(), branch: 'stagegate/t-ci', sha: 'abc1234', before: 'c2', by: 'github:wendy' });
+
+    expect(reviewing.value).toBe('reviewing');
+    const dispatched = planDispatches(reviewing.context, actions.map((a) => ({ type: a.type, params: a.params })), reviewing.context.updatedAt);
+    expect((dispatched.find((e) => e.kind === 'publish')?.payload as ReviewRequest).commit).toBe('abc1234');
+    expect(reviewing.context.lastPush).toMatchObject({ sha: 'abc1234', by: 'github:wendy' });
+    s = apply(reviewing, { type: 'review.approved', ...next(), jobId: job(reviewing), usage, verdict: { decision: 'approve', summary: 'the fix is right', comments: [], risk: 'low' }, testsPassed: true });
+    expect(s.value).toBe('awaitingChecks');
+    expect(s.context.reviewRound - s.context.pushReviews).toBe(rounds);
+    expect(apply(s, green('abc1234')).value).toBe('awaitingDeployApproval');
+  });
+
+  it("reads the checks again on a person's push at the deploy gate, and the gate waits again (a new visit) once they pass", () => {
+    let s = apply(atChecks(POLICY), green('c1'));
+    const visit = s.context.gateVisits.deploy;
+    s = apply(s, { type: 'branch.moved', ...next(), branch: 'stagegate/t-ci', sha: 'def5678', before: 'c1', by: 'github:wendy' });
+    expect(s.value).toBe('awaitingChecks');
+    expect(apply(s, green('c1'))).toBe(s);
+    s = apply(s, green('def5678'));
+    expect(s.value).toBe('awaitingDeployApproval');
+    expect(s.context.gateVisits.deploy).toBe(visit + 1);
+    expect(s.context.facts.checksGreen).toBe(true);
   });
 
   it('stops for a person when the attempts are used up', () => {
