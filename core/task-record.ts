@@ -161,6 +161,8 @@ export const TaskContext = z.object({
   ciPolicy: CiPolicy.nullable().default(null),
   ci: CiRecord.default({ fixAttempts: 0, lastSignatures: null, note: null }),
   reviewerRounds: ReviewerRoundsRecord.default({ used: 0, note: null }),
+  /** At most this many coder rounds from people's reviews; null: the channel's own limit. */
+  maxReviewerRounds: z.number().int().nonnegative().nullable().default(null),
   /** The commit the task's branch points at, as last known: the coder's, or a push seen on its pull request. */
   head: z.string().nullable().default(null),
   /** The head the deploy gate was passed for: what the deploy job merges, on every attempt. */

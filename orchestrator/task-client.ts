@@ -38,7 +38,7 @@ export { GateAlreadyDecided } from './gate-outcome.js';
 
 export interface TaskClient {
   /** Throws `LimitReached` when a limit refuses the start: then nothing is sent. */
-  submit(input: { spec: TaskSpec; policies: GatePolicies; maxReviewRounds: number; ci?: CiPolicy; taskId?: string }): Promise<string>;
+  submit(input: { spec: TaskSpec; policies: GatePolicies; maxReviewRounds: number; ci?: CiPolicy; maxReviewerRounds?: number; taskId?: string }): Promise<string>;
   get(taskId: string): Promise<TaskRecord>;
   list(): Promise<TaskRecord[]>;
   decide(input: DecisionInput): Promise<DecisionAnswer>;
@@ -130,11 +130,21 @@ export async function createTaskClient(nc: NatsConnection, options: TaskClientOp
   };
 
   return {
-    async submit({ spec, policies, maxReviewRounds, ci, taskId = newTaskId() }) {
+    async submit({ spec, policies, maxReviewRounds, ci, maxReviewerRounds, taskId = newTaskId() }) {
       const stored = sanitizeSpec(spec);
       await start(
         { taskId, user: stored.submittedBy, spec: stored },
-        { type: 'task.submit', taskId, msgId: `${taskId}:submit`, sentAt: now().toISOString(), spec: stored, policies, maxReviewRounds, ...(ci === undefined ? {} : { ci }) },
+        {
+          type: 'task.submit',
+          taskId,
+          msgId: `${taskId}:submit`,
+          sentAt: now().toISOString(),
+          spec: stored,
+          policies,
+          maxReviewRounds,
+          ...(ci === undefined ? {} : { ci }),
+          ...(maxReviewerRounds === undefined ? {} : { maxReviewerRounds }),
+        },
       );
       return taskId;
     },

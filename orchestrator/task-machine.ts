@@ -538,6 +538,7 @@ export const taskMachine = setup({
     ciPolicy: input.ci ?? null,
     ci: { fixAttempts: 0, lastSignatures: null, note: null },
     reviewerRounds: { used: 0, note: null },
+    maxReviewerRounds: input.maxReviewerRounds ?? null,
     head: null,
     deployCommit: null,
     update: null,

@@ -476,6 +476,8 @@ export const TaskSubmit = z.object({
   maxReviewRounds: z.number().int().nonnegative(),
   /** Absent: the task does not wait for CI (it has no pull request whose checks could be read). */
   ci: CiPolicy.optional(),
+  /** Coder rounds people's reviews of the pull request may start; absent: the channel's own limit. */
+  maxReviewerRounds: z.number().int().nonnegative().optional(),
 });
 export type TaskSubmit = z.infer<typeof TaskSubmit>;
 

@@ -8,13 +8,13 @@
  *
  * What a repository can change: the trigger label, the gate policies, its commands (test, lint,
  * build), the hosts its sandboxed commands may reach (`sandbox.egress`), how a branch is brought
- * up to date with its base (`update.strategy`) and its limits. Limits only ever lower the
- * configured ones: a repository file, written by anyone who can push to the default branch,
- * cannot buy a task more turns or money.
+ * up to date with its base (`update.strategy`), its CI policy (`ci`, where serve watches CI) and
+ * its limits. Limits (and CI-fix attempts) only ever lower the configured ones: a repository
+ * file, written by anyone who can push to the default branch, cannot buy a task more turns or money.
  */
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { CoderCaps, UpdateStrategy, type TaskSpec } from '../bus/messages.js';
+import { CiPolicy, CoderCaps, UpdateStrategy, type TaskSpec } from '../bus/messages.js';
 import { EgressRules } from '../sandbox/egress-rules.js';
 import { GatePolicies, GatePolicy } from '../policy.js';
 import { zodIssueLines } from '../zod-issues.js';
@@ -33,6 +33,7 @@ export const TriggerLabel = z
   .max(50, 'expected a label name of at most 50 characters')
   .refine((label) => !label.toLowerCase().startsWith('stagegate:'), "expected a label that does not start with 'stagegate:' (Stagegate shows a task's state with those)");
 
+const Count = z.number().int('expected a whole number').nonnegative('expected 0 or more');
 const Command = z.string().trim().min(1, 'expected a command line').max(1000, 'expected a command line of at most 1000 characters');
 const GatePolicyPart = GatePolicy.partial().strict();
 
@@ -44,9 +45,11 @@ export const RepoSettingsFile = z
     commands: z.strictObject({ test: Command, lint: Command, build: Command }).partial(),
     sandbox: z.strictObject({ egress: EgressRules }).partial(),
     update: z.strictObject({ strategy: UpdateStrategy }).partial(),
+    ci: z.strictObject({ maxFixAttempts: Count, onRedBase: CiPolicy.shape.onRedBase.unwrap() }).partial(),
     limits: z
       .strictObject({
-        maxReviewRounds: z.number().int('expected a whole number').nonnegative('expected 0 or more'),
+        maxReviewRounds: Count,
+        maxReviewerRounds: Count,
         coder: CoderCaps.strict(),
       })
       .partial(),
@@ -59,6 +62,9 @@ export interface SettingsDefaults {
   label: string;
   gates: GatePolicies;
   maxReviewRounds: number;
+  maxReviewerRounds: number;
+  /** Absent: serve does not watch CI, and no file can make it. */
+  ci?: CiPolicy | undefined;
 }
 
 /** What a task from the repository is submitted with. */
@@ -66,6 +72,8 @@ export interface TaskSettings {
   label: string;
   policies: GatePolicies;
   maxReviewRounds: number;
+  maxReviewerRounds: number;
+  ci?: CiPolicy;
   spec: Pick<TaskSpec, 'testCommand' | 'lintCommand' | 'buildCommand' | 'coderCaps' | 'egress' | 'updateStrategy'>;
 }
 
@@ -97,13 +105,18 @@ export function resolveTaskSettings(defaults: SettingsDefaults, layers: readonly
   const gates = isRecord(merged) ? merged.gates : undefined;
   const policies = GatePolicies.safeParse(deepMerge(defaults.gates, gates));
   if (!policies.success) return { ok: false, problems: zodIssueLines(policies.error, ['gates']) };
-  const { label, commands = {}, limits = {}, sandbox = {}, update = {} } = file.data;
+  const { label, commands = {}, limits = {}, sandbox = {}, update = {}, ci = {} } = file.data;
+  const lower = (configured: number, asked: number | undefined) => Math.min(configured, asked ?? configured);
   return {
     ok: true,
     value: {
       label: label ?? defaults.label,
       policies: policies.data,
-      maxReviewRounds: Math.min(defaults.maxReviewRounds, limits.maxReviewRounds ?? defaults.maxReviewRounds),
+      maxReviewRounds: lower(defaults.maxReviewRounds, limits.maxReviewRounds),
+      maxReviewerRounds: lower(defaults.maxReviewerRounds, limits.maxReviewerRounds),
+      ...(defaults.ci === undefined
+        ? {}
+        : { ci: { maxFixAttempts: lower(defaults.ci.maxFixAttempts, ci.maxFixAttempts), onRedBase: ci.onRedBase ?? defaults.ci.onRedBase } }),
       spec: {
         ...(commands.test === undefined ? {} : { testCommand: commands.test }),
         ...(commands.lint === undefined ? {} : { lintCommand: commands.lint }),

@@ -81,7 +81,17 @@ export async function createGitHubChannel(options: GitHubChannelOptions): Promis
     now,
   };
   const refusals = limitComments(await openUsageBucket(nc));
-  const settingsOf = createSettingsLoader(github, { label: settings.label, gates: config.gates, maxReviewRounds: config.maxReviewRounds }, log);
+  const settingsOf = createSettingsLoader(
+    github,
+    {
+      label: settings.label,
+      gates: config.gates,
+      maxReviewRounds: config.maxReviewRounds,
+      maxReviewerRounds: settings.maxReviewerRounds,
+      ci: settings.ci.enabled ? { maxFixAttempts: settings.ci.maxFixAttempts, onRedBase: settings.ci.onRedBase } : undefined,
+    },
+    log,
+  );
   const triggerDeps: TriggerDeps = {
     tasks,
     index,
@@ -90,7 +100,6 @@ export async function createGitHubChannel(options: GitHubChannelOptions): Promis
     github,
     limitComments: refusals,
     ...(config.stageTimeoutsMs === undefined ? {} : { stageTimeoutsMs: config.stageTimeoutsMs }),
-    ...(settings.ci.enabled ? { ci: { maxFixAttempts: settings.ci.maxFixAttempts, onRedBase: settings.ci.onRedBase } } : {}),
     log,
     now,
   };

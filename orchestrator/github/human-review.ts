@@ -86,6 +86,7 @@ export interface HumanReviewDeps {
   commandPermission: Permission;
   botLogin?: string | undefined;
   rules: ReviewCommentRules;
+  /** Coder rounds people's reviews may start before a person decides, for a task whose repository names no limit. */
   maxReviewerRounds: number;
   threads: ThreadStore;
   /** Claims of the one answer a review gets on the pull request, whichever of its deliveries gives it. */
@@ -245,14 +246,15 @@ export async function onReviewComments(deps: HumanReviewDeps, delivered: ReviewB
     );
   }
 
-  const limitReached = record.context.reviewerRounds.used >= deps.maxReviewerRounds;
+  const max = reviewerRoundsOf(deps, record);
+  const limitReached = record.context.reviewerRounds.used >= max;
   const sent = ours.map(({ c, earlier }) => asCoderComment(c, earlier));
   // At the limit nothing is taken: the comments stay free for a round a person allows later.
   if (!limitReached) {
     for (const t of fresh) if (await deps.threads.claim(t.c.id, entryOf(t, msgId))) sent.push(asCoderComment(t.c, t.earlier));
     sent.push(...(await takeWaiting(deps.threads, taskId, msgId)));
   }
-  await deps.publish(changesRequested(deps, { taskId, msgId, by, summary: batch.summary, comments: sent, url: batch.url }));
+  await deps.publish(changesRequested(deps, { taskId, msgId, by, summary: batch.summary, comments: sent, url: batch.url, max }));
   if (redelivery) {
     log.info({ taskId, msgId }, 'review sent to the coder again after a redelivery');
     return;
@@ -261,7 +263,7 @@ export async function onReviewComments(deps: HumanReviewDeps, delivered: ReviewB
     const used = record.context.reviewerRounds.used;
     log.info({ taskId, used }, 'review rounds used up; the task waits for a person');
     return reply(
-      `reviews of this pull request already started ${used} coder round${used === 1 ? '' : 's'} for task \`${taskId}\` (at most ${deps.maxReviewerRounds}), so this one does not: a person decides at the gate (\`/approve\`, or \`/reject <what to change>\`).`,
+      `reviews of this pull request already started ${used} coder round${used === 1 ? '' : 's'} for task \`${taskId}\` (at most ${max}), so this one does not: a person decides at the gate (\`/approve\`, or \`/reject <what to change>\`).`,
     );
   }
   log.info({ taskId, comments: sent.length }, 'review sent to the coder');
@@ -283,17 +285,18 @@ export async function sendWaitingComments(deps: HumanReviewDeps, entry: TaskEven
   if (first === undefined) return;
   const record = await deps.tasks.get(taskId);
   if (!TAKES_REVIEWS.has(record.state)) return;
-  if (record.context.reviewerRounds.used >= deps.maxReviewerRounds) return dropAtLimit(deps, taskId, record.context.reviewerRounds.used);
+  const max = reviewerRoundsOf(deps, record);
+  if (record.context.reviewerRounds.used >= max) return dropAtLimit(deps, taskId, { used: record.context.reviewerRounds.used, max });
   const msgId = `${taskId}:pr-waiting:${first.commentId}`;
   const comments = await takeWaiting(deps.threads, taskId, msgId);
   if (comments.length === 0) return;
   const by = [...new Set(waiting.map((w) => w.entry.by))].join(', ');
-  await deps.publish(changesRequested(deps, { taskId, msgId, by, summary: 'line comments written while the coder worked', comments }));
+  await deps.publish(changesRequested(deps, { taskId, msgId, by, summary: 'line comments written while the coder worked', comments, max }));
   deps.log.info({ taskId, comments: comments.length }, 'review comments kept while the coder worked sent to it');
 }
 
 /** Takes the kept comments out of the waiting ones for good, and tells their writers on the pull request (once: whoever takes them tells). */
-async function dropAtLimit(deps: HumanReviewDeps, taskId: string, used: number): Promise<void> {
+async function dropAtLimit(deps: HumanReviewDeps, taskId: string, { used, max }: { used: number; max: number }): Promise<void> {
   const dropped: ThreadEntry[] = [];
   for (const stored of await deps.threads.waiting(taskId)) if (await deps.threads.take(stored, `${taskId}:pr-kept-past-limit`)) dropped.push(stored.entry);
   const first = dropped[0];
@@ -306,7 +309,7 @@ async function dropAtLimit(deps: HumanReviewDeps, taskId: string, used: number):
     owner,
     repo,
     issue_number: pullNumber,
-    body: `${people}: ${n} line comment${n === 1 ? '' : 's'} written while the coder worked did not go to it: reviews of this pull request already started ${used} coder round${used === 1 ? '' : 's'} for task \`${taskId}\` (at most ${deps.maxReviewerRounds}). A person decides at the gate (\`/approve\`, or \`/reject <what to change>\`).`,
+    body: `${people}: ${n} line comment${n === 1 ? '' : 's'} written while the coder worked did not go to it: reviews of this pull request already started ${used} coder round${used === 1 ? '' : 's'} for task \`${taskId}\` (at most ${max}). A person decides at the gate (\`/approve\`, or \`/reject <what to change>\`).`,
   });
   deps.log.info({ taskId, comments: n }, 'review comments kept while the coder worked dropped: the reviewer rounds are used up');
 }
@@ -317,9 +320,14 @@ async function takeWaiting(threads: ThreadStore, taskId: string, batch: string):
   return taken;
 }
 
+/** The task's own limit (from its repository's settings), else serve's. */
+function reviewerRoundsOf(deps: Pick<HumanReviewDeps, 'maxReviewerRounds'>, record: TaskRecord): number {
+  return record.context.maxReviewerRounds ?? deps.maxReviewerRounds;
+}
+
 function changesRequested(
-  deps: Pick<HumanReviewDeps, 'maxReviewerRounds' | 'now'>,
-  round: { taskId: string; msgId: string; by: string; summary: string; comments: CoderReviewComment[]; url?: string | undefined },
+  deps: Pick<HumanReviewDeps, 'now'>,
+  round: { taskId: string; msgId: string; by: string; summary: string; comments: CoderReviewComment[]; url?: string | undefined; max: number },
 ): HumanChangesRequested {
   return {
     type: 'review.human_changes_requested',
@@ -329,7 +337,7 @@ function changesRequested(
     by: round.by,
     summary: round.summary,
     comments: round.comments,
-    maxReviewerRounds: deps.maxReviewerRounds,
+    maxReviewerRounds: round.max,
     ...(round.url === undefined ? {} : { url: round.url }),
   };
 }

@@ -14,7 +14,7 @@
  * A start the limits refuse (`limits/limit-gate.ts`) submits nothing: the issue is pointed back
  * at its earlier task, if any, and the refusal is told in one comment (`limit-comment.ts`).
  */
-import { BranchName, type CiPolicy, type TaskSpec } from '../../core/bus/messages.js';
+import { BranchName, type TaskSpec } from '../../core/bus/messages.js';
 import { isStagegateError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { isFinished } from '../../core/task-record.js';
@@ -40,8 +40,6 @@ export interface TriggerDeps {
   settings: SettingsLoader;
   /** How long each stage may run (config `stageTimeoutsMs`); absent: no limit. */
   stageTimeoutsMs?: TaskSpec['stageTimeoutsMs'];
-  /** The CI-fix loop's policy for the task's pull request; absent: the task does not wait for CI. */
-  ci?: CiPolicy;
   log: Logger;
   now: () => Date;
 }
@@ -99,7 +97,14 @@ export async function onIssueLabeled(deps: TriggerDeps, event: IssuesLabeled): P
   };
   if (spec.branch !== undefined) await deps.index.linkBranch({ owner, repo }, spec.branch, taskId);
   try {
-    await deps.tasks.submit({ spec, policies: settings.policies, maxReviewRounds: settings.maxReviewRounds, ...(deps.ci === undefined ? {} : { ci: deps.ci }), taskId });
+    await deps.tasks.submit({
+      spec,
+      policies: settings.policies,
+      maxReviewRounds: settings.maxReviewRounds,
+      maxReviewerRounds: settings.maxReviewerRounds,
+      ...(settings.ci === undefined ? {} : { ci: settings.ci }),
+      taskId,
+    });
   } catch (err) {
     if (!(err instanceof LimitReached)) throw err;
     if (claimed !== undefined) await deps.index.unclaimIssue(issue, existing?.value, claimed);

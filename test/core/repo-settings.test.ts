@@ -6,6 +6,7 @@ const defaults: SettingsDefaults = {
   label: 'stagegate',
   gates: GatePolicies.parse({ plan: { approvers: ['alice'] }, review: { approvers: ['alice'], required: 2 }, deploy: { approvers: ['bob'] } }),
   maxReviewRounds: 2,
+  maxReviewerRounds: 3,
 };
 
 function layer(text: string): unknown {
@@ -30,6 +31,7 @@ describe('repository settings', () => {
           review: { approvers: ['erin'], required: 2, autoApprove: false, timeout: { remindAfterMs: 1000, expireAfterMs: 5000, onExpire: 'reject' } },
         },
         maxReviewRounds: 2,
+        maxReviewerRounds: 3,
         spec: { lintCommand: 'make lint' },
       },
     });
@@ -53,6 +55,16 @@ describe('repository settings', () => {
     expect(emptied.ok && emptied.value.spec).toEqual({});
   });
 
+  it('tunes the CI policy only where serve watches CI: fewer fix attempts, never more, and what to do on a red base', () => {
+    const watching = { ...defaults, ci: { maxFixAttempts: 3, onRedBase: 'wait' as const } };
+    const tuned = resolveTaskSettings(watching, [layer('ci:\n  maxFixAttempts: 1\n  onRedBase: proceed\nlimits:\n  maxReviewerRounds: 1\n')]);
+    expect(tuned.ok && tuned.value).toMatchObject({ ci: { maxFixAttempts: 1, onRedBase: 'proceed' }, maxReviewerRounds: 1 });
+    const greedy = resolveTaskSettings(watching, [layer('ci:\n  maxFixAttempts: 10\nlimits:\n  maxReviewerRounds: 9\n')]);
+    expect(greedy.ok && greedy.value).toMatchObject({ ci: { maxFixAttempts: 3, onRedBase: 'wait' }, maxReviewerRounds: 3 });
+    const notWatching = resolveTaskSettings(defaults, [layer('ci:\n  onRedBase: proceed\n')]);
+    expect(notWatching.ok && notWatching.value.ci).toBeUndefined();
+  });
+
   it('takes the update strategy from the organisation unless the repository names its own, and merge from neither', () => {
     const org = layer('update:\n  strategy: rebase\n');
     const inherited = resolveTaskSettings(defaults, [org, layer('label: ship-it\n')]);
@@ -64,6 +76,7 @@ describe('repository settings', () => {
   });
 
   it.each([
+    ['ci:\n  onRedBase: ignore\n', '\'ci.onRedBase\' Invalid option: expected one of "wait"|"proceed"'],
     ['update:\n  strategy: squash\n', '\'update.strategy\' Invalid option: expected one of "merge"|"rebase"'],
     ['sandbox:\n  egress: ["https://registry.npmjs.org"]\n', "'sandbox.egress[0]' expected a host name such as 'registry.npmjs.org', '*.pypi.org' or 'mirror.example:8443'"],
     ['label: "stagegate:done"\n', "'label' expected a label that does not start with 'stagegate:' (Stagegate shows a task's state with those)"],

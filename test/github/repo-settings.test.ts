@@ -60,8 +60,13 @@ describe('repository settings in .github/stagegate.yml', () => {
         'commands:',
         '  test: npm run test:unit',
         '  lint: npm run lint -- --max-warnings 0',
+        'update:',
+        '  strategy: rebase',
+        'ci:',
+        '  onRedBase: proceed',
         'limits:',
         '  maxReviewRounds: 1',
+        '  maxReviewerRounds: 1',
         '  coder:',
         '    maxTurns: 25',
         '    maxCostUsd: 3',
@@ -81,6 +86,10 @@ describe('repository settings in .github/stagegate.yml', () => {
     expect(task.context.policies.plan).toMatchObject({ approvers: ['github-permission:maintain'], required: 2 });
     expect(task.context.policies.review).toMatchObject({ approvers: ['github-permission:write'], required: 1 });
     expect(task.context.maxReviewRounds).toBe(1);
+    expect(task.context.maxReviewerRounds).toBe(1);
+    expect(task.context.spec.updateStrategy).toBe('rebase');
+    // This serve does not watch CI: a file cannot make it.
+    expect(task.context.ciPolicy).toBeNull();
     const reads = h.github.requestsTo(CONTENTS, (r) => r.params.repo === 'conf-valid');
     expect(reads.map((r) => [r.params.path, r.query.ref])).toEqual([
       [SETTINGS, 'main'],
