@@ -191,7 +191,7 @@ export function createCoderHandler(deps: CoderDeps): JobHandler<'coder'> {
       log: ctx.log,
       ...(deps.clock === undefined ? {} : { clock: deps.clock }),
     });
-    const concluded = job.update === undefined ? conclude(job, ws, result, plan, ctx, foreign) : concludeUpdate(job, ws, result, conflicted, ctx, update);
+    const concluded = job.update === undefined ? conclude(job, ws, result, { plan, ctx, foreign, runChecks }) : concludeUpdate(job, ws, result, conflicted, ctx, update);
     const outcome = await concluded.catch((err: unknown) => failOnSecret(err, ws, result.usage, ctx));
     // A failed job's clone stays to inspect; the other outcomes' work is on the branch.
     if (outcome.type !== 'job.failed') await ws.remove();
@@ -199,9 +199,22 @@ export function createCoderHandler(deps: CoderDeps): JobHandler<'coder'> {
   };
 }
 
-/** Commits and pushes what the loop left, and words the job's result. */
-async function conclude(job: ImplementRequest, ws: Workspace, result: CoderLoopResult, plan: PlanStep[], ctx: JobContext, foreign: ForeignCommit[]): Promise<JobOutcome> {
+interface ConcludeContext {
+  plan: PlanStep[];
+  ctx: JobContext;
+  foreign: ForeignCommit[];
+  /** The repository's lint and test commands, as at finish. */
+  runChecks(): Promise<FinishVerdict>;
+}
+
+/**
+ * Commits and pushes what the loop left, and words the job's result. Unfinished work is pushed
+ * too (so `stagegate retry` or the resumed job builds on it), after lint and tests, whose
+ * outcome its commit message records: a push never goes out unchecked, even one that is not done.
+ */
+async function conclude(job: ImplementRequest, ws: Workspace, result: CoderLoopResult, { plan, ctx, foreign, runChecks }: ConcludeContext): Promise<JobOutcome> {
   const { usage } = result;
+  const unfinished = async (body: string) => commitAndPush(ws, job, (await hasUncommitted(ws)) ? `${body}\n\n${checksLine(await runChecks())}` : body);
   switch (result.kind) {
     case 'finished': {
       const commit = await commitAndPush(ws, job, result.summary);
@@ -220,14 +233,14 @@ async function conclude(job: ImplementRequest, ws: Workspace, result: CoderLoopR
       };
     }
     case 'limit': {
-      const commit = await commitAndPush(ws, job, `Work in progress: the coder stopped at ${result.reason}.\n\n${notesOf(result, plan)}`);
+      const commit = await unfinished(`Work in progress: the coder stopped at ${result.reason}.\n\n${notesOf(result, plan)}`);
       const where = commit === null ? 'nothing was changed' : `the work so far is committed on ${job.branch} at ${commit.slice(0, 10)} and \`stagegate retry\` continues from it`;
       await ctx.progress(`stopped at ${result.reason} after ${result.turns} turns`);
       return { type: 'job.failed', stage: 'implement', reason: `coder stopped at ${result.reason} after ${result.turns} turns; ${where}; worktree left at ${ws.dir}`, usage };
     }
     case 'needs-approval': {
       const notes = `${notesOf(result, plan)}\nWanted to run next: ${result.command}`;
-      const commit = await commitAndPush(ws, job, `Work in progress: waiting for approval to run \`${result.command}\`.\n\n${notes}`);
+      const commit = await unfinished(`Work in progress: waiting for approval to run \`${result.command}\`.\n\n${notes}`);
       return { type: 'command.approval_requested', command: result.command, pattern: result.pattern, branch: job.branch, commit, notes, usage };
     }
   }
@@ -299,10 +312,21 @@ async function commitAndPush(ws: Workspace, job: ImplementRequest, body: string)
   return commit;
 }
 
+/** What lint and tests said of unfinished work, for its commit message. */
+function checksLine(verdict: FinishVerdict): string {
+  if (verdict.accepted) return 'Lint and tests before this push: passed.';
+  const [first = '', ...rest] = (verdict.output ?? '').split('\n');
+  return `Lint and tests before this push: ${first.replace(/, so the task is not finished:$/, '').toLowerCase()}.\n${rest.join('\n').slice(0, 2_000)}`.trimEnd();
+}
+
+async function hasUncommitted(ws: Workspace): Promise<boolean> {
+  await ws.git(['add', '--all']);
+  return (await ws.git(['status', '--porcelain'])).trim() !== '';
+}
+
 /** Commits what the worktree holds; null when there is nothing to commit. */
 async function commitWork(ws: Workspace, job: ImplementRequest, body: string): Promise<string | null> {
-  await ws.git(['add', '--all']);
-  if ((await ws.git(['status', '--porcelain'])).trim() === '') return null;
+  if (!(await hasUncommitted(ws))) return null;
   await ws.git(['commit', '--quiet', '-m', `${job.task.title}\n\n${body}\n\nStagegate-Task: ${job.taskId} (round ${job.round})`]);
   return head(ws);
 }

@@ -220,6 +220,9 @@ describe('coder worker', () => {
     expect(await branchFile(repo, 'stagegate/t-coder', 'src/textkit.js')).toContain('slugify');
     expect(progress.at(-1)?.message).toBe('stopped at the turn limit (2 turns) after 2 turns');
     expect(model.remaining()).toBe(1);
+    // Unfinished, but not unchecked: lint and tests ran before the push, and the commit says how they went.
+    expect(progress.map((p) => p.message)).toContain('tests: npm test → exit 0');
+    expect(await git(['log', '-1', '--format=%B', 'stagegate/t-coder'], { cwd: repo })).toContain('Lint and tests before this push: passed.');
   });
 
   it('pauses at the command gate with the work committed, and the resumed job runs the approved command', async () => {
