@@ -38,6 +38,8 @@ process.exit(bad.length === 0 ? 0 : 1);
 const MAIN = {
   'AGENTS.md': `# Conventions\n\n${BASE_RULE}\n`,
   'CONTRIBUTING.md': 'Keep functions small and tested.\n',
+  '.github/copilot-instructions.md': 'Prefer named exports.\n',
+  'CLAUDE.md': 'Write commit messages in the imperative.\n',
   'package.json': `${JSON.stringify({ name: 'greet', type: 'module', scripts: { test: 'node --test', lint: 'node lint.js' } }, null, 2)}\n`,
   'lint.js': LINT,
   'src/greet.js': "export function greet(name) {\n  return 'Hello ' + name;\n}\n",
@@ -109,6 +111,8 @@ describe('the repository conventions the agents are told', () => {
     const section = instructionsSection(one ?? '');
     expect(section).toContain(BASE_RULE);
     expect(section).toContain('===== BEGIN REPOSITORY FILE CONTRIBUTING.md =====\nKeep functions small and tested.');
+    expect(section).toContain('===== BEGIN REPOSITORY FILE .github/copilot-instructions.md =====\nPrefer named exports.');
+    expect(section).toContain('===== BEGIN REPOSITORY FILE CLAUDE.md =====\nWrite commit messages in the imperative.');
     expect(one).not.toContain(BRANCH_RULE);
     // Instructions and repository view come before the task, so two tasks share that prefix.
     const prefix = (one ?? '').slice(0, (one ?? '').indexOf('# Task'));
