@@ -17,7 +17,7 @@ import type { FakeAnnotation } from '../fakes/github/state.js';
 import { pushRound } from '../helpers/push-round.js';
 import { oneCall } from '../helpers/canned-agents.js';
 import { OWNER, REPO, WRITER, startGitHubServe, type GitHubServeHarness } from '../helpers/github-serve.js';
-import { checkRunCompleted, issueCommentCreated, issueLabeled, pullRequestSynchronize } from '../helpers/github-webhooks.js';
+import { checkRunCompleted, commitStatus, issueCommentCreated, issueLabeled, pullRequestSynchronize } from '../helpers/github-webhooks.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 let h: GitHubServeHarness;
@@ -123,6 +123,27 @@ describe('CI until green', () => {
     expect(jobsOf(taskId)).toHaveLength(2);
     expect(deployed).toEqual([]);
     await waitFor('the status comment to show the checks passed', async () => (statusOf(number, taskId).includes('**Checks:** checks passed on') ? true : undefined));
+  }, 90_000);
+
+  it("sends a failing commit status (a CI that is no check run) back to the coder with its description", async () => {
+    const { number, record } = await taskWaitingForChecks('Fix the duration parser');
+    const taskId = record.context.taskId;
+    const commit = record.context.implementation?.commit ?? '';
+    await h.github.setCheck(OWNER, REPO, commit, 'test', { conclusion: 'success', app: 'github-actions', log: 'ok\n' });
+    await h.github.setStatus(OWNER, REPO, commit, 'ci/jenkins', 'failure', 'integration: 2 of 40 failed (durations)');
+
+    await h.send('status', commitStatus({ ...repo, sha: commit, branches: [record.context.branch], context: 'ci/jenkins', state: 'failure', description: 'integration: 2 of 40 failed (durations)' }));
+
+    const second = await waitFor('a coder job for the failed status', async () => jobsOf(taskId)[1]);
+    expect(second.feedback.at(-1)).toContain('ci/jenkins');
+    expect(second.feedback.at(-1)).toContain('integration: 2 of 40 failed (durations)');
+    const fixed = await h.taskAt(number, (s) => s === 'awaitingChecks', 'waiting for the checks of the fix');
+    const fix = fixed.context.implementation?.commit ?? '';
+    expect(fix).not.toBe(commit);
+    await h.github.setStatus(OWNER, REPO, fix, 'ci/jenkins', 'success', 'integration: 40 passed');
+    await ciPasses(fixed);
+    await h.taskAt(number, (s) => s === 'awaitingDeployApproval', 'at the deploy gate');
+    expect(jobsOf(taskId)).toHaveLength(2);
   }, 90_000);
 
   it("stops and asks a person when the same failure comes twice in a row, saying why; the person's pushed fix is reviewed and checked, and the task goes on", async () => {

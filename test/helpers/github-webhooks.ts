@@ -204,6 +204,28 @@ export async function post(url: string, d: Delivery): Promise<{ status: number; 
 }
 
 /** A check run on `branch` at `sha` finished with `conclusion`. */
+/** A `check_suite` or `workflow_run` that finished on `sha` of `branch`. */
+export function suiteCompleted(event: 'check_suite' | 'workflow_run', options: RepoOf & { branch: string; sha: string; conclusion: string }): Json {
+  const payload = withRepository(exampleOf(event, 'completed'), options);
+  payload[event] = { ...(payload[event] as Json), head_branch: options.branch, head_sha: options.sha, status: 'completed', conclusion: options.conclusion };
+  CheckEvent.parse(payload);
+  return payload;
+}
+
+/** A commit status (`status`) set on `sha`, which GitHub says is the head of `branches`. */
+export function commitStatus(options: RepoOf & { sha: string; branches: string[]; context: string; state: string; description?: string }): Json {
+  const payload = withRepository(exampleOf('status', undefined), options);
+  Object.assign(payload, {
+    sha: options.sha,
+    context: options.context,
+    state: options.state,
+    description: options.description ?? null,
+    branches: options.branches.map((name) => ({ name, commit: { sha: options.sha, url: '' }, protected: false })),
+  });
+  CheckEvent.parse(payload);
+  return payload;
+}
+
 export function checkRunCompleted(options: RepoOf & { branch: string; sha: string; name: string; conclusion: string }): Json {
   const payload = withRepository(exampleOf('check_run', 'completed'), options);
   const run = payload.check_run as Json;
