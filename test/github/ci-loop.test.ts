@@ -125,6 +125,19 @@ describe('CI until green', () => {
     await waitFor('the status comment to show the checks passed', async () => (statusOf(number, taskId).includes('**Checks:** checks passed on') ? true : undefined));
   }, 90_000);
 
+  it('keeps waiting for checks across a restart of serve and the orchestrator, and goes on when they pass', async () => {
+    const { number, record } = await taskWaitingForChecks('Fix the week parser');
+    const taskId = record.context.taskId;
+
+    await h.restart();
+
+    expect((await h.client.get(taskId)).state).toBe('awaitingChecks');
+    await ciPasses(record);
+    const gate = await h.taskAt(number, (s) => s === 'awaitingDeployApproval', 'at the deploy gate after the restart');
+    expect(gate.context.ci.note).toContain('checks passed on');
+    expect(jobsOf(taskId)).toHaveLength(1);
+  }, 90_000);
+
   it("sends a failing commit status (a CI that is no check run) back to the coder with its description", async () => {
     const { number, record } = await taskWaitingForChecks('Fix the duration parser');
     const taskId = record.context.taskId;

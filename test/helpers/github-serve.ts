@@ -48,6 +48,8 @@ export interface GitHubServeHarness {
   tasksFor(issueNumber: number): Promise<TaskRecord[]>;
   /** Waits for the issue's latest task, in a state `accept` accepts. */
   taskAt(issueNumber: number, accept: (state: string) => boolean, what: string): Promise<TaskRecord>;
+  /** Stops serve and the orchestrator and starts them again (serve on its port): what is left is what NATS holds. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -101,13 +103,15 @@ export async function startGitHubServe(options: GitHubServeOptions = {}): Promis
       STAGEGATE_DEPLOY_APPROVERS: 'github-permission:maintain',
     },
   });
-  const orchestrator: RunningOrchestrator = await startOrchestrator({ nc, log: silent, pricing: config.model.pricing });
+  const startOrchestratorHere = () => startOrchestrator({ nc, log: silent, pricing: config.model.pricing });
+  let orchestrator: RunningOrchestrator = await startOrchestratorHere();
   const agents: RunningWorker[] = await startCannedAgents(nc, options.agents, {
     ...(options.now === undefined ? {} : { now: options.now }),
     ...(options.model === undefined ? {} : { model: options.model }),
   });
   const client = await createTaskClient(nc, options.now === undefined ? {} : { now: options.now });
-  const serve = await startServe({ config, nc, log: silent, port: 0, ...(options.now === undefined ? {} : { now: options.now }) });
+  const startServeHere = (port: number) => startServe({ config, nc, log: silent, port, ...(options.now === undefined ? {} : { now: options.now }) });
+  let serve = await startServeHere(0);
 
   // KV key listing may name a key twice when it is written during the listing: one record per task.
   const tasksFor = async (issueNumber: number) => [
@@ -124,7 +128,9 @@ export async function startGitHubServe(options: GitHubServeOptions = {}): Promis
     client,
     github,
     config,
-    serve,
+    get serve() {
+      return serve;
+    },
     async send(event, payload, sendOptions = {}) {
       const d = delivery(event, payload, SECRET, sendOptions);
       return { ...(await post(`${serve.url}/webhooks/github`, d)), delivery: d };
@@ -135,6 +141,14 @@ export async function startGitHubServe(options: GitHubServeOptions = {}): Promis
         const record = (await tasksFor(issueNumber)).at(-1);
         return record !== undefined && accept(record.state) ? record : undefined;
       }),
+    async restart() {
+      // Tasks clone through the gateway URL they were given: serve comes back on the same port.
+      const port = Number(new URL(serve.url).port);
+      await serve.stop();
+      await orchestrator.stop();
+      orchestrator = await startOrchestratorHere();
+      serve = await startServeHere(port);
+    },
     async stop() {
       await serve.stop();
       await Promise.all(agents.map((a) => a.stop()));
