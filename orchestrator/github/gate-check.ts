@@ -1,5 +1,5 @@
 /**
- * The `stagegate` check run on the head of a GitHub task's branch, so branch protection can
+ * The `stagegate` check on the head of a GitHub task's branch, so branch protection can
  * require the deploy gate: in progress while the task works or waits, success only once the
  * deploy gate was passed for that very commit, failure when the task failed or was cancelled or
  * the deploy gate rejected that commit. A new head gets a run of its own, in progress: the check
@@ -10,7 +10,9 @@
  * it is not completed, and a completed run that must change gets a new run beside it. A retried
  * or redelivered event therefore creates nothing twice. When the branch moves, a run still in
  * progress on the commit it left fails, superseded. GitHub lets only Apps write check runs
- * (`checks: write`): with a token there is no check run, said once in the log.
+ * (`checks: write`); with a token the same check is a commit status (context `stagegate`:
+ * pending, success or failure, its description the run's title), which branch protection can
+ * require just the same, written by the same look-before-write rules.
  */
 import { z } from 'zod';
 import { gitHubStatusOf, type GitHubOctokit } from '../../core/github/client.js';
@@ -24,6 +26,8 @@ import type { RepositoryClients } from './payloads.js';
 
 export const CHECK_NAME = 'stagegate';
 const CHECK_PERMISSIONS = { checks: 'write' } as const;
+/** GitHub's limit on a commit status's description. */
+const STATUS_DESCRIPTION_MAX = 140;
 
 /** What the check run on the head should say. */
 export type GateCheck = {
@@ -73,10 +77,12 @@ const CheckRuns = z.object({
 export interface GateCheckDeps {
   tasks: Pick<TaskClient, 'get'>;
   github: RepositoryClients;
-  /** False with a token: GitHub lets only Apps write check runs. */
-  enabled: boolean;
+  /** A check run as a GitHub App; a commit status with a token, which cannot write check runs. */
+  via: 'check-run' | 'commit-status';
   log: Logger;
 }
+
+const CombinedStatus = z.object({ statuses: z.array(z.object({ context: z.string(), state: z.string(), description: z.string().nullish() })) });
 
 /** Repositories already told about in the log as refusing check runs. */
 const refusedOnce = new Set<string>();
@@ -87,7 +93,6 @@ export function supersededCheck(before: string, after: string): GateCheck {
 }
 
 export async function reconcileGateCheck(deps: GateCheckDeps, taskId: string, moved?: { before: string; after: string }): Promise<void> {
-  if (!deps.enabled) return;
   let record: TaskRecord;
   try {
     record = await deps.tasks.get(taskId);
@@ -102,20 +107,37 @@ export async function reconcileGateCheck(deps: GateCheckDeps, taskId: string, mo
   // A token of its own, scoped to what it does (App installation tokens are minted with exactly this).
   const octokit = await deps.github.forRepository({ owner, repo, ...(source.installationId === undefined ? {} : { installationId: source.installationId }) }, { permissions: CHECK_PERMISSIONS });
   const log = deps.log.child({ taskId, owner, repo, sha: desired.sha });
+  const write = deps.via === 'check-run' ? writeCheck : writeStatus;
   try {
-    if (moved !== undefined && moved.before !== desired.sha) await writeCheck(octokit, { owner, repo, taskId }, supersededCheck(moved.before, moved.after), log, { onlyOpen: true });
-    await writeCheck(octokit, { owner, repo, taskId }, desired, log);
+    if (moved !== undefined && moved.before !== desired.sha) await write(octokit, { owner, repo, taskId }, supersededCheck(moved.before, moved.after), log, { onlyOpen: true });
+    await write(octokit, { owner, repo, taskId }, desired, log);
   } catch (err) {
     const status = gitHubStatusOf(err);
-    // 403: not an App, or one without `checks: write`; 422: GitHub does not have that commit (yet).
+    // 403: an App without `checks: write` or a token without `repo:status`; 422: GitHub does not have that commit (yet).
     if (status !== 403 && status !== 422) throw err;
-    const key = `${owner}/${repo}:${status}`;
-    if (!refusedOnce.has(key)) log.warn({ status }, status === 403 ? 'github check run not written: it needs a GitHub App with checks: write' : 'github check run not written: GitHub does not know the commit');
+    const key = `${owner}/${repo}:${deps.via}:${status}`;
+    const what = deps.via === 'check-run' ? 'github check run not written' : 'github commit status not written';
+    if (!refusedOnce.has(key)) log.warn({ status }, status === 403 ? `${what}: ${deps.via === 'check-run' ? 'the GitHub App needs checks: write' : 'the token needs the repo:status scope'}` : `${what}: GitHub does not know the commit`);
     refusedOnce.add(key);
   }
 }
 
-async function writeCheck(octokit: GitHubOctokit, where: { owner: string; repo: string; taskId: string }, desired: GateCheck, log: Logger, options: { onlyOpen?: boolean } = {}): Promise<void> {
+type WriteOptions = { onlyOpen?: boolean };
+
+/** The `stagegate` commit status: pending for a run in progress, else the run's conclusion. */
+async function writeStatus(octokit: GitHubOctokit, where: { owner: string; repo: string; taskId: string }, desired: GateCheck, log: Logger, options: WriteOptions = {}): Promise<void> {
+  const { owner, repo, taskId } = where;
+  const reply = await octokit.rest.repos.getCombinedStatusForRef({ owner, repo, ref: desired.sha, per_page: 100 });
+  const latest = parseAt(CombinedStatus, reply.data, `GitHub commit status of ${owner}/${repo}@${desired.sha}`, taskId).statuses.find((s) => s.context === CHECK_NAME);
+  const state = desired.status === 'completed' ? desired.conclusion : 'pending';
+  const description = desired.title.slice(0, STATUS_DESCRIPTION_MAX);
+  if (latest !== undefined && latest.state === state && latest.description === description) return;
+  if (options.onlyOpen === true && latest?.state !== 'pending') return;
+  await octokit.rest.repos.createCommitStatus({ owner, repo, sha: desired.sha, state, context: CHECK_NAME, description });
+  log.info({ state }, 'github commit status written');
+}
+
+async function writeCheck(octokit: GitHubOctokit, where: { owner: string; repo: string; taskId: string }, desired: GateCheck, log: Logger, options: WriteOptions = {}): Promise<void> {
   const { owner, repo, taskId } = where;
   const reply = await octokit.rest.checks.listForRef({ owner, repo, ref: desired.sha, check_name: CHECK_NAME, filter: 'latest', per_page: 100 });
   const runs = parseAt(CheckRuns, reply.data, `GitHub check runs of ${owner}/${repo}@${desired.sha}`, taskId).check_runs;

@@ -129,7 +129,7 @@ export async function createGitHubChannel(options: GitHubChannelOptions): Promis
   const threadDeps: ThreadReplyDeps = { threads, github, log, now };
   const branchDeps: BranchMoveDeps = { index, github, publish, log, now };
   const baseDeps: BaseWatchDeps = { tasks, index, github, publish, log, now };
-  const checkDeps: GateCheckDeps = { tasks, github, enabled: settings.appId !== undefined, log };
+  const checkDeps: GateCheckDeps = { tasks, github, via: settings.appId === undefined ? 'commit-status' : 'check-run', log };
   const ciDeps: CiWatchDeps = { tasks, index, github, settings: settings.ci, publish, log, now };
 
   function ignoreFork(pull: { number: number; head: { repo: { full_name: string } | null } }, event: string): RoutedDelivery {
@@ -220,7 +220,7 @@ export async function createGitHubChannel(options: GitHubChannelOptions): Promis
     index,
     refreshStatus: (taskId) => reconcileStatus(statusDeps, taskId),
     async start() {
-      if (!checkDeps.enabled) log.info('github check runs off: GitHub lets only Apps write them (GITHUB_APP_ID with checks: write)');
+      if (checkDeps.via === 'commit-status') log.info('the stagegate check is a commit status: GitHub lets only Apps write check runs (GITHUB_APP_ID with checks: write)');
       following = await followAppliedEvents({
         nc,
         consumer: GITHUB_CHANNEL_CONSUMER,
