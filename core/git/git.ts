@@ -1,6 +1,6 @@
 /** git, run as a child process with its arguments as an array: nothing passes through a shell. */
 import { execFile } from 'node:child_process';
-import { explainPushRefusal } from './push-refusal.js';
+import { explainGitFailure } from './git-failure.js';
 import { StagegateError } from '../errors.js';
 
 /** Who every commit Stagegate makes is by: a commit by anyone else on a task's branch was pushed by a person. */
@@ -17,6 +17,10 @@ export interface GitOptions {
   env?: Record<string, string>;
 }
 
+function killed(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && 'killed' in err && err.killed === true;
+}
+
 export function git(args: string[], options: GitOptions): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(
@@ -28,7 +32,7 @@ export function git(args: string[], options: GitOptions): Promise<string> {
         if (err === null) return resolve(stdout);
         const output = (stderr || stdout || err.message).trim();
         const detail = output.split('\n').slice(-6).join(' / ');
-        const explained = args.includes('push') ? explainPushRefusal(output) : undefined;
+        const explained = killed(err) ? `git ${args[0] ?? ''} took longer than ${GIT_TIMEOUT_MS / 60_000} minutes and was stopped: a very large repository or a slow network; try again, or look at the network between the worker and the repository` : explainGitFailure(args, output);
         reject(
           new StagegateError('GIT_FAILED', `${explained === undefined ? '' : `${explained}. `}git ${args.join(' ')} failed in ${options.cwd}: ${detail}`, {
             cause: err,

@@ -1,18 +1,19 @@
 /**
- * A push GitHub refuses fails with the reason in plain words and the way out, ahead of git's own
- * terse output: over real git, with a bare repository whose pre-receive hook answers as GitHub does.
+ * A git failure it is known to give comes with the reason in plain words and the way out, ahead of
+ * git's own terse output: a push GitHub refuses (over real git, with a bare repository whose
+ * pre-receive hook answers as GitHub does), a repository that is not there or cannot be reached.
  */
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { git } from '../../core/git/git.js';
-import { explainPushRefusal } from '../../core/git/push-refusal.js';
+import { explainGitFailure } from '../../core/git/git-failure.js';
 
 let dir: string;
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'sg-push-refusal-'));
+  dir = await mkdtemp(join(tmpdir(), 'sg-git-failure-'));
 });
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
@@ -52,7 +53,16 @@ describe('push refusals', () => {
     const other = await pushAgainst('something else went wrong');
     expect(other.startsWith('git push')).toBe(true);
     expect(await pushAgainst(undefined)).toBe('pushed');
-    expect(explainPushRefusal(' ! [rejected]        HEAD -> main (fetch first)')).toContain('Stagegate never pushes over it');
+    expect(explainGitFailure(['push'], ' ! [rejected]        HEAD -> main (fetch first)')).toContain('Stagegate never pushes over it');
+    expect(explainGitFailure(['fetch'], ' ! [rejected]        HEAD -> main (fetch first)')).toBeUndefined();
+  });
+
+  it('says a repository is not there, or its server cannot be reached, and where to look', async () => {
+    const missing = await git(['clone', '--quiet', join(dir, 'no-such-repo.git'), join(dir, 'nothing')], { cwd: dir }).catch((err: unknown) => String(err));
+    expect(missing).toContain('the repository was not found: check the task\'s repository path or URL');
+    const unreachable = await git(['ls-remote', 'http://127.0.0.1:9/acme/app.git'], { cwd: dir }).catch((err: unknown) => String(err));
+    expect(unreachable).toContain("git could not reach the repository's server");
+    expect(unreachable).toContain('STAGEGATE_GIT_GATEWAY_URL');
   });
 
   it('says a rebase was not pushed over a branch someone pushed to meanwhile (a lease that no longer holds)', async () => {
