@@ -165,6 +165,8 @@ export const TaskContext = z.object({
   maxReviewerRounds: z.number().int().nonnegative().nullable().default(null),
   /** The commit the task's branch points at, as last known: the coder's, or a push seen on its pull request. */
   head: z.string().nullable().default(null),
+  /** The commit the latest review job was given: what its verdict and the gate facts describe. */
+  reviewCommit: z.string().nullable().default(null),
   /** The head the deploy gate was passed for: what the deploy job merges, on every attempt. */
   deployCommit: z.string().nullable().default(null),
   /** The update from the base the current (or retried) implement job makes; null: an ordinary round. */

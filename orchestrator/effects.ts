@@ -82,8 +82,7 @@ function composeJob(context: TaskContext, stage: Stage, sentAt: string): Job {
         ...common,
         plan: required(context.plan, context, 'plan'),
         branch: context.branch,
-        // The branch's head: a person's commits pushed since the coder's are part of what is reviewed.
-        commit: context.head ?? implementation.commit,
+        commit: context.reviewCommit ?? context.head ?? implementation.commit,
         round: context.reviewRound,
         summary: implementation.summary,
       };

@@ -145,11 +145,15 @@ export function autoApprovalAt(context: TaskContext, gate: Gate): AutoApproval |
 
 /**
  * Why no auto-approval may pass this gate for this change, whatever the policy says: blocking
- * security findings, or a change to CI workflows, deploy configuration or Stagegate's own.
+ * security findings, a head pushed after the review, or a change to CI workflows, deploy
+ * configuration or Stagegate's own.
  */
 export function autoApproveRefusal(context: TaskContext, gate: Gate): string | undefined {
   if (gate !== 'review' && gate !== 'deploy') return undefined;
   if (isSecurityBlocked(context, gate)) return `high-severity security findings: only ${securityGroupOf(context)} can pass this gate`;
+  // The facts describe the reviewed commit: rules decide nothing about a head pushed since.
+  const { head, facts } = context;
+  if (head !== null && facts.commit !== null && facts.commit !== head) return `never auto-approved: the branch moved to ${shortSha(head)} after the review, so a person decides`;
   const touched = protectedChangesIn(context.facts.changedFiles ?? [], context.policies.security?.protectedPaths ?? []);
   return touched.length === 0 ? undefined : `never auto-approved: the change touches ${describeProtectedChanges(touched)}`;
 }

@@ -240,6 +240,8 @@ export const taskMachine = setup({
         params.stage === 'deploy' && event.type !== 'task.retry' ? (context.head ?? context.implementation?.commit ?? null) : context.deployCommit;
       return {
         deployCommit,
+        // The branch's head: a person's commits pushed since the coder's are part of what is reviewed.
+        ...(params.stage === 'review' ? { reviewCommit: context.head ?? context.implementation?.commit ?? null } : {}),
         attempts: { ...context.attempts, [params.stage]: attempt },
         currentJobId: jobId,
         // A retried review re-runs the same round: a failed reviewer job must not use up a round.
@@ -291,13 +293,13 @@ export const taskMachine = setup({
         : {},
     ),
     /**
-     * The review describes the implementation's commit: its verdict, risk and tests join the
+     * The review describes the commit its job was given: its verdict, risk and tests join the
      * facts, its security findings replace the last ones, and any coder sent back sees the
      * blocking ones among the review comments.
      */
     recordVerdict: assign(({ context, event }) => {
       if (event.type !== 'review.approved' && event.type !== 'review.changes_requested') return {};
-      const commit = context.implementation?.commit ?? context.facts.commit;
+      const commit = context.reviewCommit ?? context.implementation?.commit ?? context.facts.commit;
       const earlier = context.facts.commit === commit ? changeFactsOf(context.facts) : {};
       const findings = event.security?.findings ?? [];
       return {
@@ -541,6 +543,7 @@ export const taskMachine = setup({
     maxReviewerRounds: input.maxReviewerRounds ?? null,
     head: null,
     deployCommit: null,
+    reviewCommit: null,
     update: null,
     updateRounds: 0,
     pushReviews: 0,

@@ -19,14 +19,14 @@ import { describeConflictPlaces, markerLines, parseConflictHunks, renderConflict
 
 const FIELD = '\u001f';
 
-/** Commits from the base to HEAD whose author is not Stagegate's identity, oldest first. */
+/** Commits from the base to HEAD that Stagegate's identity did not both author and commit (a person's, or one a person amended), oldest first. */
 export async function foreignCommitsOn(ws: Workspace, base: string): Promise<ForeignCommit[]> {
-  const out = await ws.git(['log', '--reverse', `--format=%H${FIELD}%an${FIELD}%ae${FIELD}%s`, `${base}..HEAD`]);
+  const out = await ws.git(['log', '--reverse', `--format=%H${FIELD}%an${FIELD}%ae${FIELD}%s${FIELD}%ce`, `${base}..HEAD`]);
   return out
     .split('\n')
     .filter((line) => line !== '')
     .map((line) => line.split(FIELD))
-    .filter(([, , email]) => email !== STAGEGATE_EMAIL)
+    .filter(([, , email, , committer]) => email !== STAGEGATE_EMAIL || committer !== STAGEGATE_EMAIL)
     .map(([sha = '', name = '', email = '', subject = '']) => ({ sha, author: `${name} <${email}>`, subject }));
 }
 
@@ -136,7 +136,8 @@ export function renderUpdateMessage(input: {
       `# Conflicts to resolve\n\nThese files hold conflict markers (\`<<<<<<<\`, \`=======\`, \`>>>>>>>\`) where the branch and ${job.task.base} changed the same lines: ${describeConflictPlaces(input.conflicts)}. Read each file, edit it so it keeps what both sides meant (the branch's change applied on top of the base's), and leave no marker behind.\n\n${untrustedBlock('CONFLICT HUNKS', renderConflictHunks(input.conflicts))}`,
     );
   }
-  if (input.checkFailure !== undefined) parts.push(`# The checks fail after the merge\n\n${untrustedBlock('CHECK OUTPUT', input.checkFailure)}\n\nFix what the merge broke.`);
+  const update = input.rebasing ? 'rebase' : 'merge';
+  if (input.checkFailure !== undefined) parts.push(`# The checks fail after the ${update}\n\n${untrustedBlock('CHECK OUTPUT', input.checkFailure)}\n\nFix what the ${update} broke.`);
   if (input.foreign.length > 0) {
     parts.push(`# Commits by people on the branch\n\nKeep them: they are part of the change.\n${input.foreign.map((c) => `- ${c.sha.slice(0, 10)} ${c.subject} (${c.author})`).join('\n')}`);
   }

@@ -26,7 +26,7 @@
 import type { JobContext, JobHandler, JobOutcome } from '../../core/bus/job-worker.js';
 import type { ForeignCommit, ImplementRequest, ReviewAnswer, Usage } from '../../core/bus/messages.js';
 import type { CoderConfig, ModelPrice } from '../../core/config.js';
-import { isStagegateError } from '../../core/errors.js';
+import { errorMessage, isStagegateError } from '../../core/errors.js';
 import { describeResult } from '../../core/exec/run-command.js';
 import { NUMSTAT_ARGS, parseNumstat } from '../../core/git/numstat.js';
 import { cloneForJob, remoteBranchExists, type Workspace } from '../../core/git/workspace.js';
@@ -214,7 +214,7 @@ interface ConcludeContext {
  */
 async function conclude(job: ImplementRequest, ws: Workspace, result: CoderLoopResult, { plan, ctx, foreign, runChecks }: ConcludeContext): Promise<JobOutcome> {
   const { usage } = result;
-  const unfinished = async (body: string) => commitAndPush(ws, job, (await hasUncommitted(ws)) ? `${body}\n\n${checksLine(await runChecks())}` : body);
+  const unfinished = async (body: string) => commitAndPush(ws, job, (await hasUncommitted(ws)) ? `${body}\n\n${await checksLine(runChecks)}` : body);
   switch (result.kind) {
     case 'finished': {
       const commit = await commitAndPush(ws, job, result.summary);
@@ -312,11 +312,19 @@ async function commitAndPush(ws: Workspace, job: ImplementRequest, body: string)
   return commit;
 }
 
-/** What lint and tests said of unfinished work, for its commit message. */
-function checksLine(verdict: FinishVerdict): string {
+/** What lint and tests said of unfinished work, for its commit message; the work is pushed whatever they say. */
+async function checksLine(runChecks: () => Promise<FinishVerdict>): Promise<string> {
+  let verdict: FinishVerdict;
+  try {
+    verdict = await runChecks();
+  } catch (err) {
+    return `Lint and tests before this push: could not run (${errorMessage(err).slice(0, 300)}).`;
+  }
   if (verdict.accepted) return 'Lint and tests before this push: passed.';
-  const [first = '', ...rest] = (verdict.output ?? '').split('\n');
-  return `Lint and tests before this push: ${first.replace(/, so the task is not finished:$/, '').toLowerCase()}.\n${rest.join('\n').slice(0, 2_000)}`.trimEnd();
+  // The verdict is worded for the model: its first line says what failed, its last what to do next.
+  const lines = verdict.output.split('\n');
+  const what = (lines[0] ?? '').replace(/, so the task is not finished:$/, '').toLowerCase();
+  return `Lint and tests before this push: ${what}.\n${lines.slice(1, -1).join('\n').trim().slice(0, 2_000)}`.trimEnd();
 }
 
 async function hasUncommitted(ws: Workspace): Promise<boolean> {

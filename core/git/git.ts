@@ -17,8 +17,10 @@ export interface GitOptions {
   env?: Record<string, string>;
 }
 
-function killed(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && 'killed' in err && err.killed === true;
+/** Stopped at the time limit (not for printing more than the buffer holds, which kills it too). */
+function timedOut(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  return 'killed' in err && err.killed === true && !('code' in err && err.code === 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER');
 }
 
 export function git(args: string[], options: GitOptions): Promise<string> {
@@ -32,7 +34,7 @@ export function git(args: string[], options: GitOptions): Promise<string> {
         if (err === null) return resolve(stdout);
         const output = (stderr || stdout || err.message).trim();
         const detail = output.split('\n').slice(-6).join(' / ');
-        const explained = killed(err) ? `git ${args[0] ?? ''} took longer than ${GIT_TIMEOUT_MS / 60_000} minutes and was stopped: a very large repository or a slow network; try again, or look at the network between the worker and the repository` : explainGitFailure(args, output);
+        const explained = timedOut(err) ? `git ${args[0] ?? ''} took longer than ${GIT_TIMEOUT_MS / 60_000} minutes and was stopped: a very large repository or a slow network; try again, or look at the network between the worker and the repository` : explainGitFailure(args, output);
         reject(
           new StagegateError('GIT_FAILED', `${explained === undefined ? '' : `${explained}. `}git ${args.join(' ')} failed in ${options.cwd}: ${detail}`, {
             cause: err,

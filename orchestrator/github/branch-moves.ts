@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { CommitSha, type BranchMoved, type InboxMessage } from '../../core/bus/messages.js';
 import type { Logger } from '../../core/log.js';
 import { parseAt } from '../../core/parse.js';
+import { isBot } from './command-parse.js';
 import type { IssueIndex } from './issue-index.js';
 import { GitHubUser, PullRequestEnds, Repository, repositoryRefOf, type RepositoryClients } from './payloads.js';
 
@@ -34,6 +35,8 @@ const PullHead = z.object({ head: z.object({ ref: z.string(), sha: z.string().re
 
 export interface BranchMoveDeps {
   index: Pick<IssueIndex, 'taskForPullRequest' | 'taskForBranch'>;
+  /** Stagegate's own login when it writes with a token: its pushes are not named as a person's. */
+  botLogin?: string | undefined;
   github: RepositoryClients;
   /** Publishes to the task's inbox with the event's msgId as the Nats-Msg-Id. */
   publish(event: InboxMessage): Promise<void>;
@@ -58,7 +61,8 @@ export async function onPullRequestSynchronize(deps: BranchMoveDeps, event: Pull
     branch: pull.head.ref,
     sha: pull.head.sha,
     ...(CommitSha.safeParse(event.before).success ? { before: event.before } : {}),
-    by: `github:${event.sender.login}`,
+    // A bot's push (Stagegate's own through the gateway) names nobody.
+    ...(isBot(event.sender, deps.botLogin) ? {} : { by: `github:${event.sender.login}` }),
   };
   await deps.publish(moved);
   deps.log.info({ taskId, owner, repo, pullRequest: number, head: pull.head.sha, by: moved.by }, 'github push to a task branch noted');

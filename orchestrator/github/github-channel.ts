@@ -127,7 +127,7 @@ export async function createGitHubChannel(options: GitHubChannelOptions): Promis
     now,
   };
   const threadDeps: ThreadReplyDeps = { threads, github, log, now };
-  const branchDeps: BranchMoveDeps = { index, github, publish, log, now };
+  const branchDeps: BranchMoveDeps = { index, github, botLogin: settings.botLogin, publish, log, now };
   const baseDeps: BaseWatchDeps = { tasks, index, github, publish, log, now };
   const checkDeps: GateCheckDeps = { tasks, github, via: settings.appId === undefined ? 'commit-status' : 'check-run', log };
   const ciDeps: CiWatchDeps = { tasks, index, github, settings: settings.ci, publish, log, now };

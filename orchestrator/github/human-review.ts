@@ -255,10 +255,8 @@ export async function onReviewComments(deps: HumanReviewDeps, delivered: ReviewB
     sent.push(...(await takeWaiting(deps.threads, taskId, msgId)));
   }
   await deps.publish(changesRequested(deps, { taskId, msgId, by, summary: batch.summary, comments: sent, url: batch.url, max }));
-  if (redelivery) {
-    log.info({ taskId, msgId }, 'review sent to the coder again after a redelivery');
-    return;
-  }
+  // A redelivery answers only if the answer was not posted yet (the claim says so).
+  if (redelivery) log.info({ taskId, msgId }, 'review sent to the coder again after a redelivery');
   if (limitReached) {
     const used = record.context.reviewerRounds.used;
     log.info({ taskId, used }, 'review rounds used up; the task waits for a person');
@@ -295,23 +293,35 @@ export async function sendWaitingComments(deps: HumanReviewDeps, entry: TaskEven
   deps.log.info({ taskId, comments: comments.length }, 'review comments kept while the coder worked sent to it');
 }
 
-/** Takes the kept comments out of the waiting ones for good, and tells their writers on the pull request (once: whoever takes them tells). */
+/**
+ * Tells the writers of the kept comments on the pull request that they did not go (once: the
+ * answer is claimed), then takes the comments out of the waiting ones for good. A failed post
+ * leaves them waiting, so the next event tries again.
+ */
 async function dropAtLimit(deps: HumanReviewDeps, taskId: string, { used, max }: { used: number; max: number }): Promise<void> {
-  const dropped: ThreadEntry[] = [];
-  for (const stored of await deps.threads.waiting(taskId)) if (await deps.threads.take(stored, `${taskId}:pr-kept-past-limit`)) dropped.push(stored.entry);
-  const first = dropped[0];
+  const waiting = await deps.threads.waiting(taskId);
+  const first = waiting[0];
   if (first === undefined) return;
-  const { owner, repo, pullNumber } = first;
-  const people = [...new Set(dropped.map((d) => d.by))].map((by) => by.replace(/^github:/, '@')).join(', ');
-  const n = dropped.length;
-  const octokit = await deps.github.forRepository({ owner, repo });
-  await octokit.rest.issues.createComment({
-    owner,
-    repo,
-    issue_number: pullNumber,
-    body: `${people}: ${n} line comment${n === 1 ? '' : 's'} written while the coder worked did not go to it: reviews of this pull request already started ${used} coder round${used === 1 ? '' : 's'} for task \`${taskId}\` (at most ${max}). A person decides at the gate (\`/approve\`, or \`/reject <what to change>\`).`,
-  });
-  deps.log.info({ taskId, comments: n }, 'review comments kept while the coder worked dropped: the reviewer rounds are used up');
+  const { owner, repo, pullNumber } = first.entry;
+  const key = `review-answer.${taskId}.kept-past-limit-${first.commentId}`;
+  if (await deps.answers.claim(key, 'review answer')) {
+    const people = [...new Set(waiting.map((w) => w.entry.by))].map((by) => by.replace(/^github:/, '@')).join(', ');
+    const n = waiting.length;
+    try {
+      const octokit = await deps.github.forRepository({ owner, repo });
+      await octokit.rest.issues.createComment({
+        owner,
+        repo,
+        issue_number: pullNumber,
+        body: `${people}: ${n} line comment${n === 1 ? '' : 's'} written while the coder worked did not go to it: reviews of this pull request already started ${used} coder round${used === 1 ? '' : 's'} for task \`${taskId}\` (at most ${max}). A person decides at the gate (\`/approve\`, or \`/reject <what to change>\`).`,
+      });
+    } catch (err) {
+      await deps.answers.release(key);
+      throw err;
+    }
+  }
+  for (const stored of waiting) await deps.threads.take(stored, `${taskId}:pr-kept-past-limit`);
+  deps.log.info({ taskId, comments: waiting.length }, 'review comments kept while the coder worked dropped: the reviewer rounds are used up');
 }
 
 async function takeWaiting(threads: ThreadStore, taskId: string, batch: string): Promise<CoderReviewComment[]> {

@@ -2,8 +2,8 @@
  * What the commits of a push are, judged from the push's own pack before it reaches GitHub: each
  * update must be a fast-forward, and no new commit may add a secret. The one exception is a
  * rebase update the task asked for (`mayReplace`): the branch may then be replaced, but only if
- * every commit the push drops from it is Stagegate's (by its author identity), so a person's
- * commit is never pushed over.
+ * every commit the push drops from it is Stagegate's (authored and committed by its identity),
+ * so a person's commit is never pushed over.
  *
  * The gateway advertises `no-thin`, so the pack holds every object its deltas need; it is indexed
  * in an empty scratch repository and the new commit's ancestry is walked through the commits in
@@ -16,8 +16,9 @@
  * branch, the base commit it grew from) are fetched from GitHub first, one commit deep and without
  * file contents; the repository is a partial clone of GitHub, so git fetches the few older objects
  * a diff needs on demand, with the push's own credentials. To tell which commits a replacement
- * drops, both histories are fetched (commits and trees, up to `HISTORY_DEPTH` deep); a history
- * cut short by that depth makes the base's commits look dropped, and the push is refused.
+ * drops, the old tip's and the base's whole histories are fetched into a scratch repository of
+ * their own, commits only (no trees or files): what the old tip reaches and the base does not is
+ * what the push drops (the push's own commits are new to GitHub, so none of them is among it).
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -29,8 +30,6 @@ import { ZERO_SHA, type RefUpdate } from './pkt-line.js';
 
 /** Commits walked per update before giving up (and refusing). */
 const MAX_WALK = 2_000;
-/** How deep the replaced tip's and the base's histories are fetched to tell which commits a replacement drops. */
-const HISTORY_DEPTH = 1_000;
 
 /** The repository on GitHub and the `Authorization` header value that reads it. */
 export interface Upstream {
@@ -92,16 +91,17 @@ async function refusalOf(dir: string, update: RefUpdate, upstream: Upstream, rul
   try {
     const env = credentialEnv(upstream);
     if (replaces) {
-      await fetchCommits(dir, upstream.url, [update.before, ...walk.outside], { depth: HISTORY_DEPTH }, env);
-      const people = (await droppedCommits(dir, update)).filter((c) => c.email !== STAGEGATE_EMAIL);
+      const dropped = await droppedCommits(upstream.url, update.before, [...walk.outside], env);
+      const people = dropped.filter((c) => c.author !== STAGEGATE_EMAIL || c.committer !== STAGEGATE_EMAIL);
       if (people.length > 0) {
-        return `the push would drop ${people.length === 1 ? 'a commit' : `${people.length} commits`} Stagegate did not make (${people.slice(0, 3).map((c) => `${c.sha.slice(0, 10)} by ${c.email}`).join(', ')}): a person's commits are never pushed over`;
+        return `the push would drop ${people.length === 1 ? 'a commit' : `${people.length} commits`} Stagegate did not make (${people.slice(0, 3).map((c) => `${c.sha.slice(0, 10)} by ${c.author === STAGEGATE_EMAIL ? c.committer : c.author}`).join(', ')}): a person's commits are never pushed over`;
       }
-    } else if (walk.outside.size > 0) await fetchCommits(dir, upstream.url, [...walk.outside], { depth: 1 }, env);
+    }
+    if (walk.outside.size > 0) await fetchParents(dir, upstream.url, [...walk.outside], env);
     const findings = await scanCommits(dir, walk.commits, { env });
     return findings.length === 0 ? undefined : `secret found: ${describeFindings(findings)}`;
   } catch (err) {
-    return `not checked for secrets (${errorMessage(err).slice(-160)})`;
+    return `not checked (${errorMessage(err).slice(-160)})`;
   }
 }
 
@@ -146,22 +146,33 @@ async function parentsIn(dir: string, sha: string): Promise<string[] | undefined
     .map((line) => line.slice('parent '.length).trim());
 }
 
-/** Commits and their trees from GitHub, blobs left out where the server allows (the scan fetches the ones a diff needs). */
-async function fetchCommits(dir: string, url: string, shas: readonly string[], history: { depth: number }, env: Record<string, string>): Promise<void> {
+/** The parents' trees from GitHub, blobs left out where the server allows (the scan fetches the ones a diff needs). */
+async function fetchParents(dir: string, url: string, shas: readonly string[], env: Record<string, string>): Promise<void> {
   await git(['config', 'remote.origin.url', url], { cwd: dir });
-  await git(['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', `--depth=${history.depth}`, '--filter=blob:none', 'origin', ...shas], { cwd: dir, env });
+  await git(['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--depth=1', '--filter=blob:none', 'origin', ...shas], { cwd: dir, env });
 }
 
-/** The commits on the branch's old tip that the new one does not keep, with their authors' email. */
-async function droppedCommits(dir: string, update: RefUpdate): Promise<{ sha: string; email: string }[]> {
-  const out = await git(['log', '--format=%H %ae', update.before, '--not', update.after], { cwd: dir });
-  return out
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => {
-      const [sha = '', email = ''] = line.split(' ');
-      return { sha, email };
-    });
+/**
+ * The commits `oldTip` reaches and `kept` (the commits on GitHub the new tip builds on) do not,
+ * with their author's and committer's email, from whole histories fetched without trees.
+ */
+async function droppedCommits(url: string, oldTip: string, kept: readonly string[], env: Record<string, string>): Promise<{ sha: string; author: string; committer: string }[]> {
+  const dir = await mkdtemp(join(tmpdir(), 'sg-git-gateway-history-'));
+  try {
+    await git(['init', '--bare', '--quiet', dir], { cwd: tmpdir() });
+    await git(['config', 'remote.origin.url', url], { cwd: dir });
+    await git(['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--filter=tree:0', 'origin', oldTip, ...kept], { cwd: dir, env });
+    const out = await git(['log', '--format=%H %ae %ce', oldTip, '--not', ...kept], { cwd: dir });
+    return out
+      .split('\n')
+      .filter((line) => line !== '')
+      .map((line) => {
+        const [sha = '', author = '', committer = ''] = line.split(' ');
+        return { sha, author, committer };
+      });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 /** The credentials as git configuration in the environment: never in an argument, a file or an error message. */

@@ -136,7 +136,11 @@ export function renderStatusComment(input: StatusInput): string {
   if (c.ci.note !== null) out.push('', `**Checks:** ${oneLine(c.ci.note)}`);
   if (c.update !== null && record.state === 'implementing') {
     const why = c.update.conflicts ? 'the pull request conflicts with it' : 'the pull request is behind it';
-    out.push('', `**Update:** ${c.spec.base} moved on and ${why}; the coder merges ${c.spec.base} into the branch (nothing on the branch is rewritten), then the result is reviewed again.`);
+    const how =
+      c.update.strategy === 'rebase'
+        ? `rebases Stagegate's commits onto ${c.spec.base} (a branch holding a person's commit is merged instead: those are never rewritten)`
+        : `merges ${c.spec.base} into the branch (nothing on the branch is rewritten)`;
+    out.push('', `**Update:** ${c.spec.base} moved on and ${why}; the coder ${how}, then the result is reviewed again.`);
   }
   if (c.foreignCommits.length > 0) out.push('', `**Commits by people:** ${describeForeignCommits(c.foreignCommits)}`);
   const push = pushSinceStagegate(record);

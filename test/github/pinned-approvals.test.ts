@@ -110,6 +110,7 @@ describe('deploy approvals pinned to the head', () => {
     expect(body).toContain(`- approval by @${MONA} for ${head.slice(0, 7)} is stale: the branch moved to ${moved.slice(0, 7)}`);
     expect(body).toContain('**Waiting at the deploy gate**: 0 of 2 approvals');
     expect(body).toContain(`**Pushed since Stagegate's last commit:** @${WRITER} moved the branch to \`${moved.slice(0, 7)}\`. It is kept (never overwritten), a deploy approval must be for it, and it goes into the next review.`);
+    expect(record.context.lastPush).toMatchObject({ sha: moved, by: `github:${WRITER}` });
 
     // One fresh approval is not two: the stale one does not count beside it.
     await comment(number, '/approve', MAX);
@@ -152,6 +153,8 @@ describe('deploy approvals pinned to the head', () => {
     const entries = [];
     for await (const entry of h.client.logs(taskId)) if (entry.type === 'task.event' && entry.event.type === 'branch.moved') entries.push(entry);
     expect(entries).toEqual([expect.objectContaining({ accepted: false })]);
+    // Stagegate's own login names nobody: its push is no person's.
+    expect(entries[0]?.type === 'task.event' && entries[0].event.type === 'branch.moved' ? entries[0].event.by : 'not a branch.moved').toBeUndefined();
     expect((await h.client.get(taskId)).context.head).toBe(head);
 
     const other = await h.send('pull_request', pullRequestSynchronize({ ...repo, number: pr.number, head: 'feature/x', before: head, after: head, sender: WRITER }));

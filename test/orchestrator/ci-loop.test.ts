@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { initialTransition, transition, type SnapshotFrom } from 'xstate';
 import type { CheckFailure, CiPolicy, ReviewRequest, TaskSubmit } from '../../core/bus/messages.js';
 import { planDispatches } from '../../orchestrator/effects.js';
+import { autoApproveRefusal } from '../../orchestrator/gate-policy.js';
 import type { GatePolicy } from '../../core/policy.js';
 import { taskMachine, type TaskEvent } from '../../orchestrator/task-machine.js';
 
@@ -20,12 +21,12 @@ let clock = 0;
 const next = () => ({ taskId: 't-ci', msgId: `m-${++clock}`, sentAt: new Date(T0 + clock * 1000).toISOString() });
 const manual: GatePolicy = { approvers: ['alice'], required: 1, autoApprove: false };
 
-function submit(ci: CiPolicy | undefined): TaskSubmit {
+function submit(ci: CiPolicy | undefined, deploy: GatePolicy = manual): TaskSubmit {
   return {
     type: 'task.submit',
     ...next(),
     spec: { repo: '/tmp/repo', title: 'Fix the parser', body: '', base: 'main', submittedBy: 'alice' },
-    policies: { plan: manual, review: manual, deploy: manual },
+    policies: { plan: manual, review: manual, deploy },
     maxReviewRounds: 2,
     ...(ci === undefined ? {} : { ci }),
   };
@@ -45,8 +46,8 @@ function reviewed(snapshot: Snapshot, commit: string): Snapshot {
   return apply(s, { type: 'review.approved', ...next(), jobId: job(s), usage, verdict: { decision: 'approve', summary: 'ok', comments: [], risk: 'low' }, testsPassed: true });
 }
 
-function atChecks(ci: CiPolicy | undefined, commit = 'c1'): Snapshot {
-  let s = initialTransition(taskMachine, submit(ci))[0];
+function atChecks(ci: CiPolicy | undefined, commit = 'c1', deploy?: GatePolicy): Snapshot {
+  let s = initialTransition(taskMachine, submit(ci, deploy))[0];
   s = apply(s, { type: 'plan.proposed', ...next(), jobId: job(s), usage, plan: { summary: 'fix', steps: [{ title: 'fix', detail: '' }], filesToTouch: [], risks: [], acceptanceChecks: [] } });
   s = apply(s, { type: 'gate.decide', ...next(), gate: 'plan', decision: 'approve', by: 'alice', via: 'cli' });
   return reviewed(s, commit);
@@ -148,6 +149,21 @@ describe('CI-fix loop', () => {
     expect(s.value).toBe('awaitingDeployApproval');
     expect(s.context.gateVisits.deploy).toBe(visit + 1);
     expect(s.context.facts.checksGreen).toBe(true);
+  });
+
+  it("never auto-approves a person's push on the review's facts, even once its checks pass", () => {
+    const onGreen: GatePolicy = { ...manual, autoApprove: [{ name: 'green-and-approved', when: { checksGreen: true, verdict: 'approve' } }] };
+    // A red base the policy lets through: the gate waits, its rule not met.
+    let s = apply(atChecks({ maxFixAttempts: 3, onRedBase: 'proceed' }, 'c1', onGreen), red('c1', [failure('test', 'sig-a')], true));
+    expect(s.value).toBe('awaitingDeployApproval');
+    s = apply(s, { type: 'branch.moved', ...next(), branch: 'stagegate/t-ci', sha: 'fed9876', before: 'c1', by: 'github:wendy' });
+    s = apply(s, green('fed9876'));
+
+    expect(s.value).toBe('awaitingDeployApproval');
+    expect(s.context.decisions.filter((d) => d.via === 'policy')).toEqual([]);
+    expect(autoApproveRefusal(s.context, 'deploy')).toBe('never auto-approved: the branch moved to fed9876 after the review, so a person decides');
+    // The coder's own commit, reviewed, may pass on the rule as before.
+    expect(apply(atChecks(POLICY, 'c1', onGreen), green('c1')).value).toBe('deploying');
   });
 
   it('stops for a person when the attempts are used up', () => {
