@@ -14,7 +14,9 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { commitMerge, continueRebase, foreignCommitsOn, mergeFromBase, rebaseOntoBase, type UpdateOutcome } from '../../agents/coder/branch-update.js';
 import type { DeployRequest, ImplementRequest, ReviewRequest } from '../../core/bus/messages.js';
+import { git as gitIn } from '../../core/git/git.js';
 import { cloneForJob, remoteBranchExists } from '../../core/git/workspace.js';
+import { cloneFromFake } from '../helpers/github-git.js';
 import { statusMarker } from '../../orchestrator/github/status-comment.js';
 import { git, isAncestor } from '../fakes/github/bare-repo.js';
 import { oneCall } from '../helpers/canned-agents.js';
@@ -23,6 +25,7 @@ import { issueCommentCreated, issueLabeled, pullRequestSynchronize, pushed } fro
 import { waitFor } from '../helpers/wait-for.js';
 
 const RESOLVED = "export const greet = () => 'hello, merged';\n";
+const WRITER_TOKEN = 'ghp_wendy_writer_token_0004';
 /** A task with this in its title rebases even over a person's commit, as a compromised coder could. */
 const OVER_PEOPLE = 'over people';
 
@@ -167,6 +170,7 @@ describe('base branch updates', () => {
   describe('with update.strategy: rebase in .github/stagegate.yml', () => {
     beforeAll(async () => {
       await h.github.commitFiles(OWNER, REPO, { '.github/stagegate.yml': 'update:\n  strategy: rebase\n' }, { message: 'Rebase task branches' });
+      h.github.addUserToken(WRITER_TOKEN, WRITER);
     });
 
     it('rebases the branch onto a conflicting base: a straight line on main, replacing only Stagegate\'s commits', async () => {
@@ -204,6 +208,26 @@ describe('base branch updates', () => {
       );
       expect(await branchHead(branch)).toBe(human);
       expect(h.github.pushes.flatMap((p) => p.updates).filter((u) => u.forced)).toHaveLength(forcedBefore);
+    });
+
+    it("refuses, at the gateway, a rebase that would drop Stagegate's commit once a person amended it", async () => {
+      const { number, branch, head, pr } = await taskAtDeployGate(`Base: amended ${OVER_PEOPLE}`);
+      // The person rewords Stagegate's commit: its author stays Stagegate, its committer is now them.
+      const wc = await cloneFromFake(h.github, { ...repo, token: WRITER_TOKEN });
+      await wc.git(['checkout', '--quiet', '-B', branch, `origin/${branch}`]);
+      await gitIn(['commit', '--quiet', '--amend', '-m', 'Greet, reworded by hand'], { cwd: wc.dir, env: { GIT_COMMITTER_NAME: 'Wendy', GIT_COMMITTER_EMAIL: 'wendy@example.com' } });
+      const amended = (await wc.git(['rev-parse', 'HEAD'])).trim();
+      await wc.push(branch, { force: true });
+      await wc.cleanup();
+      await h.send('pull_request', pullRequestSynchronize({ ...repo, number: pr.number, head: branch, before: head, after: amended, sender: WRITER }));
+      const forcedBefore = h.github.pushes.flatMap((p) => p.updates).filter((u) => u.forced && u.ref === `refs/heads/${branch}`).length;
+
+      await advanceMain({ 'greet.js': "export const greet = () => 'hello at last';\n" }, 'Greet at last on main');
+
+      const record = await h.taskAt(number, (s) => s === 'failed', 'failed after the refused push');
+      expect(record.context.error?.reason).toContain(`(the push would drop a commit Stagegate did not make (${amended.slice(0, 10)} by wendy@example.com): a person's commits are never pushed over)`);
+      expect(await branchHead(branch)).toBe(amended);
+      expect(h.github.pushes.flatMap((p) => p.updates).filter((u) => u.forced && u.ref === `refs/heads/${branch}`)).toHaveLength(forcedBefore);
     });
   });
 });
