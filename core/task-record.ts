@@ -171,10 +171,8 @@ export const TaskContext = z.object({
   deployCommit: z.string().nullable().default(null),
   /** The update from the base the current (or retried) implement job makes; null: an ordinary round. */
   update: BranchUpdate.nullable().default(null),
-  /** Update rounds so far: the reviews of their merges do not use up the task's review rounds. */
-  updateRounds: z.number().int().nonnegative().default(0),
-  /** Reviews of a person's push at the review gate: they do not use up the task's review rounds either. */
-  pushReviews: z.number().int().nonnegative().default(0),
+  /** Reviews that do not use up the task's review rounds: of an update round's result, and of a person's push at the review gate. */
+  freeReviews: z.number().int().nonnegative().default(0),
   /** Commits on the branch Stagegate did not make, as the coder last found them: the status comment names them. */
   foreignCommits: z.array(ForeignCommit).default([]),
   /** The latest push to the branch a channel saw, and who made it: until the coder's next commit, the status comment names it. */

@@ -192,7 +192,7 @@ export const taskMachine = setup({
     /** A push put the branch on a commit the task did not know as its head. */
     headMoved: ({ context, event }) => event.type === 'branch.moved' && event.sha !== context.head,
     hasReviewRoundsLeft: ({ context, event }) =>
-      'jobId' in event && event.jobId === context.currentJobId && context.reviewRound - context.updateRounds - context.pushReviews <= context.maxReviewRounds,
+      'jobId' in event && event.jobId === context.currentJobId && context.reviewRound - context.freeReviews <= context.maxReviewRounds,
     /** The review found blocking security issues, and the coder has not had its round on them yet. */
     securityRoundDue: ({ context, event }) =>
       (event.type === 'review.approved' || event.type === 'review.changes_requested') &&
@@ -287,7 +287,7 @@ export const taskMachine = setup({
               conflicts: event.mergeableState === 'dirty',
               ...(context.spec.updateStrategy === undefined ? {} : { strategy: context.spec.updateStrategy }),
             },
-            updateRounds: context.updateRounds + 1,
+            freeReviews: context.freeReviews + 1,
             updatedAt: event.sentAt,
           }
         : {},
@@ -336,7 +336,7 @@ export const taskMachine = setup({
         : {},
     ),
     /** A person's push at the review gate is reviewed; that review does not use up a review round. */
-    recordPushReview: assign(({ context }) => ({ pushReviews: context.pushReviews + 1 })),
+    recordPushReview: assign(({ context }) => ({ freeReviews: context.freeReviews + 1 })),
     /** The branch moved: deploy approvals for the earlier head are stale from now on (`gate-policy.ts`). */
     recordHead: assign(({ event }) =>
       event.type === 'branch.moved'
@@ -545,8 +545,7 @@ export const taskMachine = setup({
     deployCommit: null,
     reviewCommit: null,
     update: null,
-    updateRounds: 0,
-    pushReviews: 0,
+    freeReviews: 0,
     foreignCommits: [],
     lastPush: null,
     decisions: [],

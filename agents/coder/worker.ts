@@ -27,7 +27,7 @@ import type { JobContext, JobHandler, JobOutcome } from '../../core/bus/job-work
 import type { ForeignCommit, ImplementRequest, ReviewAnswer, Usage } from '../../core/bus/messages.js';
 import type { CoderConfig, ModelPrice } from '../../core/config.js';
 import { errorMessage, isStagegateError } from '../../core/errors.js';
-import { describeResult } from '../../core/exec/run-command.js';
+import { describeResult, type CommandResult } from '../../core/exec/run-command.js';
 import { NUMSTAT_ARGS, parseNumstat } from '../../core/git/numstat.js';
 import { cloneForJob, remoteBranchExists, type Workspace } from '../../core/git/workspace.js';
 import { loadPrompt } from '../../core/model/load-prompt.js';
@@ -111,15 +111,19 @@ export function createCoderHandler(deps: CoderDeps): JobHandler<'coder'> {
         await ctx.progress(`plan: ${formatPlan(steps, ' · ')}`);
       },
     };
-    const runChecks = async (): Promise<FinishVerdict> => {
+    /** Lint, then tests: the first that fails, or undefined when both pass. */
+    const failedCheck = async (): Promise<FailedCheck | undefined> => {
       for (const check of finishChecks(commands)) {
         const result = await sandbox.run(check.command, { writableDir: ws.dir, cwd: ws.dir, timeoutMs: deps.commandTimeoutMs, outputLimit: deps.coder.outputLimit });
         await ctx.progress(`${check.kind === 'test' ? 'tests' : 'lint'}: ${check.command} → ${result.timedOut ? 'timed out' : `exit ${result.exitCode}`}`);
-        if (result.exitCode === 0 && !result.timedOut) continue;
-        const what = check.kind === 'test' ? 'The tests failed' : 'The lint check failed';
-        return { accepted: false, output: `${what}, so the task is not finished:\n${describeResult(result)}\n\nFind the cause, fix it, and call finish again.` };
+        if (result.exitCode !== 0 || result.timedOut) return { what: check.kind === 'test' ? 'The tests failed' : 'The lint check failed', result };
       }
-      return { accepted: true };
+      return undefined;
+    };
+    const runChecks = async (): Promise<FinishVerdict> => {
+      const failed = await failedCheck();
+      if (failed === undefined) return { accepted: true };
+      return { accepted: false, output: `${failed.what}, so the task is not finished:\n${describeResult(failed.result)}\n\nFind the cause, fix it, and call finish again.` };
     };
     const verifyChange = async (): Promise<FinishVerdict> => {
       if (!(await hasChanges(ws, job))) {
@@ -191,7 +195,7 @@ export function createCoderHandler(deps: CoderDeps): JobHandler<'coder'> {
       log: ctx.log,
       ...(deps.clock === undefined ? {} : { clock: deps.clock }),
     });
-    const concluded = job.update === undefined ? conclude(job, ws, result, { plan, ctx, foreign, runChecks }) : concludeUpdate(job, ws, result, conflicted, ctx, update);
+    const concluded = job.update === undefined ? conclude(job, ws, result, { plan, ctx, foreign, failedCheck }) : concludeUpdate(job, ws, result, conflicted, ctx, update);
     const outcome = await concluded.catch((err: unknown) => failOnSecret(err, ws, result.usage, ctx));
     // A failed job's clone stays to inspect; the other outcomes' work is on the branch.
     if (outcome.type !== 'job.failed') await ws.remove();
@@ -199,12 +203,18 @@ export function createCoderHandler(deps: CoderDeps): JobHandler<'coder'> {
   };
 }
 
+/** A lint or test command that did not pass. */
+interface FailedCheck {
+  what: string;
+  result: CommandResult;
+}
+
 interface ConcludeContext {
   plan: PlanStep[];
   ctx: JobContext;
   foreign: ForeignCommit[];
   /** The repository's lint and test commands, as at finish. */
-  runChecks(): Promise<FinishVerdict>;
+  failedCheck(): Promise<FailedCheck | undefined>;
 }
 
 /**
@@ -212,9 +222,9 @@ interface ConcludeContext {
  * too (so `stagegate retry` or the resumed job builds on it), after lint and tests, whose
  * outcome its commit message records: a push never goes out unchecked, even one that is not done.
  */
-async function conclude(job: ImplementRequest, ws: Workspace, result: CoderLoopResult, { plan, ctx, foreign, runChecks }: ConcludeContext): Promise<JobOutcome> {
+async function conclude(job: ImplementRequest, ws: Workspace, result: CoderLoopResult, { plan, ctx, foreign, failedCheck }: ConcludeContext): Promise<JobOutcome> {
   const { usage } = result;
-  const unfinished = async (body: string) => commitAndPush(ws, job, (await hasUncommitted(ws)) ? `${body}\n\n${await checksLine(runChecks)}` : body);
+  const unfinished = async (body: string) => commitAndPush(ws, job, (await hasUncommitted(ws)) ? `${body}\n\n${await checksLine(failedCheck)}` : body);
   switch (result.kind) {
     case 'finished': {
       const commit = await commitAndPush(ws, job, result.summary);
@@ -313,18 +323,15 @@ async function commitAndPush(ws: Workspace, job: ImplementRequest, body: string)
 }
 
 /** What lint and tests said of unfinished work, for its commit message; the work is pushed whatever they say. */
-async function checksLine(runChecks: () => Promise<FinishVerdict>): Promise<string> {
-  let verdict: FinishVerdict;
+async function checksLine(failedCheck: () => Promise<FailedCheck | undefined>): Promise<string> {
+  let failed: FailedCheck | undefined;
   try {
-    verdict = await runChecks();
+    failed = await failedCheck();
   } catch (err) {
     return `Lint and tests before this push: could not run (${errorMessage(err).slice(0, 300)}).`;
   }
-  if (verdict.accepted) return 'Lint and tests before this push: passed.';
-  // The verdict is worded for the model: its first line says what failed, its last what to do next.
-  const lines = verdict.output.split('\n');
-  const what = (lines[0] ?? '').replace(/, so the task is not finished:$/, '').toLowerCase();
-  return `Lint and tests before this push: ${what}.\n${lines.slice(1, -1).join('\n').trim().slice(0, 2_000)}`.trimEnd();
+  if (failed === undefined) return 'Lint and tests before this push: passed.';
+  return `Lint and tests before this push: ${failed.what.toLowerCase()}.\n${describeResult(failed.result).slice(0, 2_000)}`;
 }
 
 async function hasUncommitted(ws: Workspace): Promise<boolean> {

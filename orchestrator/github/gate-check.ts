@@ -107,7 +107,7 @@ export async function reconcileGateCheck(deps: GateCheckDeps, taskId: string, mo
   // A token of its own, scoped to what it does (App installation tokens are minted with exactly this).
   const octokit = await deps.github.forRepository({ owner, repo, ...(source.installationId === undefined ? {} : { installationId: source.installationId }) }, { permissions: CHECK_PERMISSIONS });
   const log = deps.log.child({ taskId, owner, repo, sha: desired.sha });
-  const write = deps.via === 'check-run' ? writeCheck : writeStatus;
+  const { write, what, needs } = WRITERS[deps.via];
   try {
     if (moved !== undefined && moved.before !== desired.sha) await write(octokit, { owner, repo, taskId }, supersededCheck(moved.before, moved.after), log, { onlyOpen: true });
     await write(octokit, { owner, repo, taskId }, desired, log);
@@ -116,13 +116,13 @@ export async function reconcileGateCheck(deps: GateCheckDeps, taskId: string, mo
     // 403: an App without `checks: write` or a token without `repo:status`; 422: GitHub does not have that commit (yet).
     if (status !== 403 && status !== 422) throw err;
     const key = `${owner}/${repo}:${deps.via}:${status}`;
-    const what = deps.via === 'check-run' ? 'github check run not written' : 'github commit status not written';
-    if (!refusedOnce.has(key)) log.warn({ status }, status === 403 ? `${what}: ${deps.via === 'check-run' ? 'the GitHub App needs checks: write' : 'the token needs the repo:status scope'}` : `${what}: GitHub does not know the commit`);
+    if (!refusedOnce.has(key)) log.warn({ status }, `github ${what} not written: ${status === 403 ? needs : 'GitHub does not know the commit'}`);
     refusedOnce.add(key);
   }
 }
 
 type WriteOptions = { onlyOpen?: boolean };
+type Writer = (octokit: GitHubOctokit, where: { owner: string; repo: string; taskId: string }, desired: GateCheck, log: Logger, options?: WriteOptions) => Promise<void>;
 
 /** The `stagegate` commit status: pending for a run in progress, else the run's conclusion. */
 async function writeStatus(octokit: GitHubOctokit, where: { owner: string; repo: string; taskId: string }, desired: GateCheck, log: Logger, options: WriteOptions = {}): Promise<void> {
@@ -160,3 +160,8 @@ async function writeCheck(octokit: GitHubOctokit, where: { owner: string; repo: 
   const created = await octokit.rest.checks.create({ owner, repo, name: CHECK_NAME, head_sha: desired.sha, ...fields });
   log.info({ checkRun: created.data.id, status: desired.status, conclusion }, 'github check run created');
 }
+
+const WRITERS: Record<GateCheckDeps['via'], { write: Writer; what: string; needs: string }> = {
+  'check-run': { write: writeCheck, what: 'check run', needs: 'the GitHub App needs checks: write' },
+  'commit-status': { write: writeStatus, what: 'commit status', needs: 'the token needs the repo:status scope' },
+};

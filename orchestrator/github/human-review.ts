@@ -174,16 +174,8 @@ export async function onReviewComments(deps: HumanReviewDeps, delivered: ReviewB
   }
   const { taskId } = found;
   // A review arrives as several deliveries at once: the first to claim the answer gives it.
-  const answerKey = `review-answer.${taskId}.${batch.source.kind}-${batch.source.id}`;
-  const reply = async (text: string) => {
-    if (!(await deps.answers.claim(answerKey, 'review answer'))) return;
-    try {
-      await octokit.rest.issues.createComment({ owner, repo, issue_number: number, body: `@${login} ${text}` });
-    } catch (err) {
-      await deps.answers.release(answerKey);
-      throw err;
-    }
-  };
+  const reply = (text: string) =>
+    answerOnce(deps, `${taskId}.${batch.source.kind}-${batch.source.id}`, () => octokit.rest.issues.createComment({ owner, repo, issue_number: number, body: `@${login} ${text}` }));
   const msgId = `${taskId}:${batch.source.kind === 'review' ? 'pr-review' : 'pr-comment'}:${batch.source.id}`;
   const by = `github:${login}`;
   const candidates = await batchComments(octokit, deps, { owner, repo, number, taskId, source: batch.source }, log);
@@ -303,23 +295,16 @@ async function dropAtLimit(deps: HumanReviewDeps, taskId: string, { used, max }:
   const first = waiting[0];
   if (first === undefined) return;
   const { owner, repo, pullNumber } = first.entry;
-  const key = `review-answer.${taskId}.kept-past-limit-${first.commentId}`;
-  if (await deps.answers.claim(key, 'review answer')) {
-    const people = [...new Set(waiting.map((w) => w.entry.by))].map((by) => by.replace(/^github:/, '@')).join(', ');
-    const n = waiting.length;
-    try {
-      const octokit = await deps.github.forRepository({ owner, repo });
-      await octokit.rest.issues.createComment({
-        owner,
-        repo,
-        issue_number: pullNumber,
-        body: `${people}: ${n} line comment${n === 1 ? '' : 's'} written while the coder worked did not go to it: reviews of this pull request already started ${used} coder round${used === 1 ? '' : 's'} for task \`${taskId}\` (at most ${max}). A person decides at the gate (\`/approve\`, or \`/reject <what to change>\`).`,
-      });
-    } catch (err) {
-      await deps.answers.release(key);
-      throw err;
-    }
-  }
+  const people = [...new Set(waiting.map((w) => w.entry.by))].map((by) => by.replace(/^github:/, '@')).join(', ');
+  const n = waiting.length;
+  await answerOnce(deps, `${taskId}.kept-past-limit-${first.commentId}`, async () =>
+    (await deps.github.forRepository({ owner, repo })).rest.issues.createComment({
+      owner,
+      repo,
+      issue_number: pullNumber,
+      body: `${people}: ${n} line comment${n === 1 ? '' : 's'} written while the coder worked did not go to it: reviews of this pull request already started ${used} coder round${used === 1 ? '' : 's'} for task \`${taskId}\` (at most ${max}). A person decides at the gate (\`/approve\`, or \`/reject <what to change>\`).`,
+    }),
+  );
   for (const stored of waiting) await deps.threads.take(stored, `${taskId}:pr-kept-past-limit`);
   deps.log.info({ taskId, comments: waiting.length }, 'review comments kept while the coder worked dropped: the reviewer rounds are used up');
 }
@@ -328,6 +313,18 @@ async function takeWaiting(threads: ThreadStore, taskId: string, batch: string):
   const taken: CoderReviewComment[] = [];
   for (const stored of await threads.waiting(taskId)) if (await threads.take(stored, batch)) taken.push(stored.entry.comment);
   return taken;
+}
+
+/** Posts an answer on the pull request unless one with this key was posted; a failed post frees the key for the retry. */
+async function answerOnce(deps: Pick<HumanReviewDeps, 'answers'>, key: string, post: () => Promise<unknown>): Promise<void> {
+  const claimed = `review-answer.${key}`;
+  if (!(await deps.answers.claim(claimed, 'review answer'))) return;
+  try {
+    await post();
+  } catch (err) {
+    await deps.answers.release(claimed);
+    throw err;
+  }
 }
 
 /** The task's own limit (from its repository's settings), else serve's. */

@@ -12,15 +12,13 @@ import { z } from 'zod';
 import type { CoderReviewComment } from '../../core/bus/messages.js';
 import { isBot } from './command-parse.js';
 import { GitHubUser } from './payloads.js';
+import { answeredBy, withoutReplyMarker } from './thread-reply-marker.js';
 
 export interface ReviewCommentRules {
   botLogin?: string | undefined;
   reviewBots: readonly string[];
   skipMarker: string;
 }
-
-/** How every reply Stagegate posts in a thread begins (`thread-replies.ts` adds the comment id). */
-export const THREAD_REPLY_PREFIX = '<!-- stagegate:thread-reply:';
 
 /** A review comment as GitHub's REST API and the `pull_request_review_comment` webhook give it. */
 export const GitHubReviewComment = z.object({
@@ -56,7 +54,7 @@ export interface ThreadContext {
 
 /** Why the comment does not go to the coder; undefined when it does. */
 export function whyNotForCoder(comment: GitHubReviewComment, rules: ReviewCommentRules, thread?: ThreadContext): string | undefined {
-  if (comment.body.startsWith(THREAD_REPLY_PREFIX)) return 'a reply by Stagegate';
+  if (answeredBy(comment.body) !== undefined) return 'a reply by Stagegate';
   if (comment.user === null) return 'a comment by a deleted account';
   if (isIgnoredBot(comment.user, rules)) return 'a comment by a bot';
   if (comment.body.trim() === '' || comment.path === '') return 'an empty comment';
@@ -82,6 +80,3 @@ export function asCoderComment(comment: GitHubReviewComment, earlier: readonly G
   return { file: comment.path, line: comment.line ?? comment.original_line ?? null, body, commentId: comment.id };
 }
 
-function withoutReplyMarker(body: string): string {
-  return body.startsWith(THREAD_REPLY_PREFIX) ? body.slice(body.indexOf('-->') + 3) : body;
-}

@@ -17,7 +17,8 @@ import { gitHubStatusOf, listAll, type GitHubOctokit } from '../../core/github/c
 import type { Logger } from '../../core/log.js';
 import { parseAt } from '../../core/parse.js';
 import type { RepositoryClients } from './payloads.js';
-import { GitHubReviewComment, THREAD_REPLY_PREFIX } from './review-comment-rules.js';
+import { GitHubReviewComment } from './review-comment-rules.js';
+import { answeredBy, threadReplyMarker } from './thread-reply-marker.js';
 import type { ThreadEntry, ThreadStore } from './thread-store.js';
 
 export interface ThreadReplyDeps {
@@ -29,18 +30,6 @@ export interface ThreadReplyDeps {
 
 /** The longest reason quoted from the coder in a thread. */
 const REASON_KEPT = 1_000;
-
-/** The hidden marker that says which comment a reply answers: what the look before posting finds. */
-export function threadReplyMarker(commentId: number): string {
-  return `${THREAD_REPLY_PREFIX}${commentId} -->`;
-}
-
-/** The comment a reply of ours answers, from its marker; undefined for any other comment. */
-function answeredBy(body: string): number | undefined {
-  if (!body.startsWith(THREAD_REPLY_PREFIX)) return undefined;
-  const id = Number.parseInt(body.slice(THREAD_REPLY_PREFIX.length), 10);
-  return Number.isSafeInteger(id) && id > 0 ? id : undefined;
-}
 
 /** The reply's text: pure. */
 export function threadReplyBody(answer: ReviewAnswer, commit: string): string {

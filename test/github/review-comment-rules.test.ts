@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import type { CoderReviewComment } from '../../core/bus/messages.js';
 import { UNANSWERED_REASON, answersFor } from '../../agents/coder/review-answers.js';
 import { asCoderComment, whyNotForCoder, type GitHubReviewComment, type ReviewCommentRules } from '../../orchestrator/github/review-comment-rules.js';
-import { threadReplyBody, threadReplyMarker } from '../../orchestrator/github/thread-replies.js';
+import { threadReplyMarker } from '../../orchestrator/github/thread-reply-marker.js';
+import { threadReplyBody } from '../../orchestrator/github/thread-replies.js';
 
 const rules: ReviewCommentRules = { botLogin: 'stagegate[bot]', reviewBots: ['Lint-Helper[bot]'], skipMarker: '[skip stagegate]' };
 const comment = (over: Partial<GitHubReviewComment> = {}): GitHubReviewComment => ({

@@ -156,7 +156,7 @@ describe('update rounds', () => {
     s = approved(committed(s, C1));
     s = approved(committed(apply(s, baseMoved(C1)), C2));
     s = committed(apply(s, baseMoved(C2)), C1);
-    expect(s.context.updateRounds).toBe(2);
+    expect(s.context.freeReviews).toBe(2);
     s = apply(s, { type: 'review.changes_requested', ...next(), jobId: job(s), usage, verdict: { decision: 'request_changes', summary: 'the merge broke it', comments: [] }, testsPassed: false });
     expect(s.value).toBe('implementing');
     expect(s.context.update).toBeNull();

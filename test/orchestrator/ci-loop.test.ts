@@ -135,7 +135,7 @@ describe('CI-fix loop', () => {
     expect(reviewing.context.lastPush).toMatchObject({ sha: 'abc1234', by: 'github:wendy' });
     s = apply(reviewing, { type: 'review.approved', ...next(), jobId: job(reviewing), usage, verdict: { decision: 'approve', summary: 'the fix is right', comments: [], risk: 'low' }, testsPassed: true });
     expect(s.value).toBe('awaitingChecks');
-    expect(s.context.reviewRound - s.context.pushReviews).toBe(rounds);
+    expect(s.context.reviewRound - s.context.freeReviews).toBe(rounds);
     expect(apply(s, green('abc1234')).value).toBe('awaitingDeployApproval');
   });
 
