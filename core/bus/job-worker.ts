@@ -129,7 +129,7 @@ async function processJob<R extends AgentRole>(js: JetStreamClient, msg: JsMsg, 
       usage: emptyUsage(),
       reason: `the ${role} job was delivered ${options.maxDeliveries} times and no worker finished it (workers stopped or crashed mid-job)`,
     });
-    msg.ack();
+    await confirmAck(msg, jobLog);
     return;
   }
 
@@ -185,10 +185,23 @@ async function processJob<R extends AgentRole>(js: JetStreamClient, msg: JsMsg, 
       outcome = { type: 'job.failed', stage: options.stage, reason: errorMessage(err), usage: usage ?? emptyUsage() };
     }
     await publishOutcome(outcome);
-    msg.ack();
+    await confirmAck(msg, jobLog);
     jobLog.info({ outcome: outcome.type }, 'job finished');
   } finally {
     clearInterval(heartbeat);
+  }
+}
+
+/**
+ * Waits for the server to confirm the ack, so a worker that stops (or a process that exits) after
+ * a job has really let go of it. An unconfirmed ack only means the job may come back: its result
+ * was published under a fixed message id, so a second run's result is dropped as a repeat.
+ */
+async function confirmAck(msg: JsMsg, log: Logger) {
+  try {
+    await msg.ackAck();
+  } catch (err) {
+    log.warn({ err: errorMessage(err) }, 'the server did not confirm the job\'s ack; it may be redelivered');
   }
 }
 
