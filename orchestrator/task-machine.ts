@@ -31,7 +31,7 @@
  */
 import { and, assign, setup } from 'xstate';
 import { isBlockingFinding, type CheckFailure, type ChecksReported, type Gate, type GateTimerKind, type InboxMessage, type ReviewComment, type SecurityFinding, type Stage, type TaskSubmit } from '../core/bus/messages.js';
-import { policyFor, type TimeoutAction } from '../core/policy.js';
+import { policyFor, type GatePolicy, type TimeoutAction } from '../core/policy.js';
 import { addUsage, checkedCommit, emptyUsage, type Decision, type GateVisit, type TaskContext } from '../core/task-record.js';
 import { autoApprovalAt, blockingFindings, deciderOf, headNamedBy, isPinnedGate, isSecurityBlocked, openVisit, refusalOf, tallyGate } from './gate-policy.js';
 
@@ -180,6 +180,22 @@ function describeWait(context: TaskContext, gate: Gate): string {
   const minutes = Math.round(ms / 60_000);
   return minutes >= 1 ? `${minutes} min` : `${Math.round(ms / 1000)} s`;
 }
+
+/**
+ * XState's pure `transition()` creates a throwaway actor for every step, which computes an
+ * initial snapshot without input and discards it. Given this input it computes one in passing,
+ * rather than throwing a TypeError that XState catches: a thrown error on every step of every task.
+ */
+const ANYONE_BY_HAND: GatePolicy = { approvers: ['*'], required: 1, autoApprove: false };
+const INPUT_OF_THROWAWAY_ACTOR: TaskSubmit = {
+  type: 'task.submit',
+  taskId: 'never-stored',
+  msgId: 'never-stored',
+  sentAt: new Date(0).toISOString(),
+  spec: { repo: '-', title: '-', body: '', base: 'main', submittedBy: '-' },
+  policies: { plan: ANYONE_BY_HAND, review: ANYONE_BY_HAND, deploy: ANYONE_BY_HAND },
+  maxReviewRounds: 0,
+};
 
 export const taskMachine = setup({
   types: {
@@ -515,7 +531,7 @@ export const taskMachine = setup({
   },
 }).createMachine({
   id: 'task',
-  context: ({ input }) => ({
+  context: ({ input = INPUT_OF_THROWAWAY_ACTOR }) => ({
     taskId: input.taskId,
     spec: input.spec,
     policies: input.policies,
