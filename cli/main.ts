@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { isStagegateError, errorMessage } from '../core/errors.js';
 import { EXIT_CODE } from './exit-codes.js';
+import { registerDeadLetters } from './commands/dead-letters.js';
 import { registerDemo } from './commands/demo.js';
 import { registerApplyPatch } from './commands/apply-patch.js';
 import { registerAutoscale } from './commands/autoscale.js';
@@ -29,6 +30,7 @@ for (const register of [
   registerWorker,
   registerTaskCommands,
   registerSessionCommands,
+  registerDeadLetters,
   registerModelServer,
   registerApplyPatch,
   registerDoctor,

@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'BUS_TIMEOUT'
   | 'TASK_UNKNOWN'
   | 'SESSION_UNKNOWN'
+  | 'DEAD_LETTER_UNKNOWN'
   | 'TASK_NOT_AT_GATE'
   | 'LIMIT_REACHED'
   | 'MODEL_HTTP'

@@ -10,6 +10,7 @@
 import { jetstream, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { DEFAULT_RETRY, retireToDeadLetters, retryOrRetire, type RetryPolicy } from '../core/bus/dead-letters.js';
 import { InboxMessage } from '../core/bus/messages.js';
 import { ORCHESTRATOR_CONSUMER, SESSION_CONSUMER, STREAMS } from '../core/bus/subjects.js';
 import { openSessionBucket, openTaskBucket, openTimerBucket, openUsageBucket } from '../core/bus/topology.js';
@@ -39,6 +40,8 @@ export interface OrchestratorOptions {
   redact?: RedactSecrets;
   /** `model.pricing`: what agent results' usage is counted at toward the daily spend caps (absent: $0). */
   pricing?: Readonly<Record<string, ModelPrice>>;
+  /** How often a message whose handling fails is tried before it is kept as a dead letter. */
+  retry?: RetryPolicy;
 }
 
 export interface RunningOrchestrator {
@@ -60,12 +63,13 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<R
     redact: options.redact ?? createSecretRedactor([]),
   };
   const limit = options.concurrency ?? 32;
+  const retry = options.retry ?? DEFAULT_RETRY;
   const committed = createCommittedCache();
   const tasks = await consumeInOrder({
     consumer: await js.consumers.get(STREAMS.inbox, ORCHESTRATOR_CONSUMER),
     limit,
     keyOf: recordKeyOf,
-    handle: (msg) => handleMessage(msg, js, kv, stores, committed, log),
+    handle: (msg) => handleMessage(msg, { js, kv, stores, committed, retry, log }),
     log,
   });
   const sessionsKv = await openSessionBucket(nc);
@@ -73,7 +77,7 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<R
     consumer: await js.consumers.get(STREAMS.sessions, SESSION_CONSUMER),
     limit,
     keyOf: recordKeyOf,
-    handle: (msg) => handleSessionMessage(msg, { js, kv: sessionsKv, stores, log }),
+    handle: (msg) => handleSessionMessage(msg, { js, kv: sessionsKv, stores, retry, log }),
     log,
   });
 
@@ -116,14 +120,16 @@ function createCommittedCache(): CommittedCache {
   };
 }
 
-async function handleMessage(
-  msg: JsMsg,
-  js: JetStreamClient,
-  kv: KV,
-  stores: EffectStores,
-  committed: CommittedCache,
-  log: Logger,
-): Promise<void> {
+interface InboxDeps {
+  js: JetStreamClient;
+  kv: KV;
+  stores: EffectStores;
+  committed: CommittedCache;
+  retry: RetryPolicy;
+  log: Logger;
+}
+
+async function handleMessage(msg: JsMsg, { js, kv, stores, committed, retry, log }: InboxDeps): Promise<void> {
   let message: InboxMessage;
   try {
     message = parseJsonAt(InboxMessage, msg.string(), `message on ${msg.subject}`);
@@ -132,9 +138,7 @@ async function handleMessage(
     }
   } catch (err) {
     log.warn({ subject: msg.subject, reason: errorMessage(err) }, 'malformed inbox message rejected');
-    // No reason on the term: servers before 2.10 ignore `+TERM <reason>`, and the message
-    // would come back every ack wait. The reason is in the log line above.
-    msg.term();
+    await retireToDeadLetters(js, msg, errorMessage(err), log);
     return;
   }
 
@@ -149,8 +153,7 @@ async function handleMessage(
         continue;
       }
       if (outcome.kind === 'unknown-task') {
-        taskLog.warn('message for an unknown task dropped');
-        msg.term();
+        await retireToDeadLetters(js, msg, `no task ${message.taskId}`, taskLog);
         return;
       }
       if (outcome.kind === 'commit') {
@@ -171,7 +174,6 @@ async function handleMessage(
       return;
     }
   } catch (err) {
-    taskLog.error({ err: errorMessage(err) }, 'handling failed; the message will be redelivered');
-    msg.nak(1_000);
+    await retryOrRetire(js, msg, err, retry, taskLog);
   }
 }

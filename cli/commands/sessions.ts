@@ -14,6 +14,7 @@ import { parseDuration, parseUntil } from '../durations.js';
 import { normaliseRepo } from '../repo-path.js';
 import { withStageTimeouts } from '../../orchestrator/timers/stage-timeouts.js';
 import { openRuntime } from '../runtime.js';
+import { print } from '../print.js';
 
 async function withSessions<T>(command: Command, run: (client: SessionClient, config: Readonly<Config>) => Promise<T>): Promise<T> {
   const { nc, config } = await openRuntime(command, 'cli');
@@ -22,10 +23,6 @@ async function withSessions<T>(command: Command, run: (client: SessionClient, co
   } finally {
     await nc.drain();
   }
-}
-
-function print(json: boolean | undefined, value: unknown, text: string) {
-  console.log(json ? JSON.stringify(value) : text);
 }
 
 interface BudgetOptions {

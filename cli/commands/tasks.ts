@@ -9,6 +9,7 @@ import { formatLogEntry, formatTask, formatTaskLine } from '../format.js';
 import { normaliseRepo } from '../repo-path.js';
 import { withStageTimeouts } from '../../orchestrator/timers/stage-timeouts.js';
 import { openRuntime, untilSignal } from '../runtime.js';
+import { print } from '../print.js';
 
 async function withClient<T>(command: Command, run: (client: TaskClient, config: Readonly<Config>) => Promise<T>): Promise<T> {
   const { nc, config } = await openRuntime(command, 'cli');
@@ -17,10 +18,6 @@ async function withClient<T>(command: Command, run: (client: TaskClient, config:
   } finally {
     await nc.drain();
   }
-}
-
-function print(json: boolean | undefined, value: unknown, text: string) {
-  console.log(json ? JSON.stringify(value) : text);
 }
 
 export function registerTaskCommands(program: Command): void {

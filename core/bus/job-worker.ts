@@ -8,6 +8,7 @@ import { jetstream, type JetStreamClient, type JsMsg } from '@nats-io/jetstream'
 import type { NatsConnection } from '@nats-io/transport-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errorMessage, isStagegateError } from '../errors.js';
+import { retireToDeadLetters } from './dead-letters.js';
 import type { Logger } from '../log.js';
 import { parseJsonAt } from '../parse.js';
 import { createSecretRedactor, type RedactSecrets } from '../security/redact-secrets.js';
@@ -106,9 +107,7 @@ async function processJob<R extends AgentRole>(js: JetStreamClient, msg: JsMsg, 
     job = parsed as JobOf<R>;
   } catch (err) {
     log.warn({ subject: msg.subject, reason: errorMessage(err) }, 'malformed job rejected');
-    // No reason on the term: servers before 2.10 ignore `+TERM <reason>`, and the job would be
-    // redelivered. The reason is in the log line above.
-    msg.term();
+    await retireToDeadLetters(js, msg, errorMessage(err), log);
     return;
   }
 

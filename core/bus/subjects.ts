@@ -10,6 +10,8 @@ export const STREAMS = {
   log: 'SG_LOG',
   /** Work queue of what sessions act on: their commands, backlog results and task updates. */
   sessions: 'SG_SESSIONS',
+  /** Messages no consumer could handle, kept with why (`dead-letters.ts`). */
+  deadLetters: 'SG_DEAD_LETTERS',
 } as const;
 
 export const TASKS_BUCKET = 'sg-tasks';
@@ -86,4 +88,7 @@ export const subjects = {
   /** A session's digests and reports: what the channels post. */
   sessionDigest: (sessionId: TaskId) => `sg.log.${sessionId}.digest`,
   allSessionDigests: 'sg.log.*.digest',
+  allDeadLetters: 'sg.dead.>',
+  /** Where a message given up on is kept: `sg.inbox.t-1` → `sg.dead.inbox.t-1`. */
+  deadLetter: (subject: string) => `sg.dead.${subject.replace(/^sg\./, '')}`,
 } as const;

@@ -14,6 +14,7 @@ import {
 } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { DEAD_LETTERS_KEPT_MS } from './dead-letters.js';
 import { AgentRole } from './messages.js';
 import { MAX_LIMIT_WINDOW_MS } from '../config.js';
 import { LIMITS_BUCKET, ORCHESTRATOR_CONSUMER, SESSION_CONSUMER, SESSIONS_BUCKET, STREAMS, TASKS_BUCKET, TIMERS_BUCKET, USAGE_BUCKET, subjects, workerConsumer } from './subjects.js';
@@ -48,6 +49,14 @@ export async function ensureTopology(nc: NatsConnection, options: TopologyOption
       duplicate_window: nanos(DUPLICATE_WINDOW_MS),
     });
   }
+  await ensureStream(jsm, {
+    name: STREAMS.deadLetters,
+    subjects: [subjects.allDeadLetters],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    duplicate_window: nanos(DUPLICATE_WINDOW_MS),
+    max_age: nanos(DEAD_LETTERS_KEPT_MS),
+  });
   for (const role of AgentRole.options) {
     await ensureConsumer(jsm, STREAMS.jobs, options.updateExisting, {
       durable_name: workerConsumer(role),

@@ -5,6 +5,7 @@
  */
 import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
+import { retireToDeadLetters, retryOrRetire, type RetryPolicy } from '../../core/bus/dead-letters.js';
 import { SessionMessage, sessionIdOf } from '../../core/bus/session-messages.js';
 import { WriteConflict } from '../../core/bus/versioned-kv.js';
 import { errorMessage } from '../../core/errors.js';
@@ -21,6 +22,7 @@ export interface SessionHandlerDeps {
   js: JetStreamClient;
   kv: KV;
   stores: EffectStores;
+  retry: RetryPolicy;
   log: Logger;
 }
 
@@ -31,7 +33,7 @@ export async function handleSessionMessage(msg: JsMsg, deps: SessionHandlerDeps)
     if (recordKeyOf(msg.subject) !== sessionIdOf(message)) throw new Error(`message on ${msg.subject} names session ${sessionIdOf(message)}`);
   } catch (err) {
     deps.log.warn({ subject: msg.subject, reason: errorMessage(err) }, 'malformed session message rejected');
-    msg.term();
+    await retireToDeadLetters(deps.js, msg, errorMessage(err), deps.log);
     return;
   }
   const log = deps.log.child({ sessionId: sessionIdOf(message), msgId: message.msgId, type: message.type, ...('taskId' in message ? { taskId: message.taskId } : {}) });
@@ -40,8 +42,7 @@ export async function handleSessionMessage(msg: JsMsg, deps: SessionHandlerDeps)
       const stored = await loadSession(deps.kv, sessionIdOf(message));
       const outcome = applySessionMessage(stored?.record, message);
       if (outcome.kind === 'unknown-session') {
-        log.warn('message for an unknown session dropped');
-        msg.term();
+        await retireToDeadLetters(deps.js, msg, `no session ${sessionIdOf(message)}`, log);
         return;
       }
       if (outcome.kind === 'commit') {
@@ -60,7 +61,6 @@ export async function handleSessionMessage(msg: JsMsg, deps: SessionHandlerDeps)
       return;
     }
   } catch (err) {
-    log.error({ err: errorMessage(err) }, 'session message handling failed; it will be redelivered');
-    msg.nak(1_000);
+    await retryOrRetire(deps.js, msg, err, deps.retry, log);
   }
 }

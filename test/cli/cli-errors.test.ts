@@ -3,12 +3,10 @@
  * controlled environment, against a nats-server of this file's own. Each failure must exit
  * with the status from cli/exit-codes.ts and say on stderr exactly what was wrong.
  */
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,19 +16,12 @@ import type { GatePolicies } from '../../core/policy.js';
 import { startOrchestrator, type RunningOrchestrator } from '../../orchestrator/orchestrator.js';
 import { createTaskClient, type TaskClient } from '../../orchestrator/task-client.js';
 import { loadTask } from '../../orchestrator/task-store.js';
+import { runStagegate } from '../helpers/cli.js';
 import { startTestNatsServer, type TestNatsServer } from '../helpers/nats-server.js';
 import { waitFor } from '../helpers/wait-for.js';
 
-const BIN = fileURLToPath(new URL('../../bin/stagegate.js', import.meta.url));
 const manual = { approvers: ['tester'], required: 1, autoApprove: false };
 const policies: GatePolicies = { plan: manual, review: manual, deploy: manual };
-
-interface CliResult {
-  /** The exit status; null when the process was killed (e.g. by the timeout). */
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 let server: TestNatsServer;
 let nc: NatsConnection;
@@ -38,25 +29,7 @@ let client: TaskClient;
 let orchestrator: RunningOrchestrator;
 let tmp: string;
 
-function cliEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  return {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    NATS_URL: server.url,
-    STAGEGATE_USER: 'tester',
-    ...extra,
-  };
-}
-
-/** Runs `stagegate <args>`; never rejects, so a test can assert on any exit. */
-function runCli(args: string[], extraEnv: Record<string, string> = {}): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env: cliEnv(extraEnv), cwd: tmp, timeout: 15_000 }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : null;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const runCli = (args: string[], extraEnv: Record<string, string> = {}) => runStagegate(args, { natsUrl: server.url, cwd: tmp }, extraEnv);
 
 /** A port nothing listens on: bound once by us, then released. */
 async function closedPort(): Promise<number> {

@@ -14,6 +14,7 @@ import { createHandler } from '../../cli/agent-handlers.js';
 import { SLUGIFY_PATCH } from '../../cli/demo/demo-script.js';
 import { createSampleRepo } from '../../cli/demo/sample-repo.js';
 import { connectBus, type NatsConnection } from '../../core/bus/connect.js';
+import { listDeadLetters } from '../../core/bus/dead-letters.js';
 import { startJobWorker, type RunningWorker } from '../../core/bus/job-worker.js';
 import { Job, STAGE_OF_ROLE, type AgentRole, type GateDecide, type Plan, type TaskLogEntry, type Verdict } from '../../core/bus/messages.js';
 import { STREAMS, subjects, workerConsumer } from '../../core/bus/subjects.js';
@@ -210,7 +211,7 @@ describe('faults, with the orchestrator and the real agent handlers in this proc
     expect(model.remaining()).toBe(0);
   });
 
-  it('logs and drops malformed messages on a job subject and the inbox, and keeps working', async () => {
+  it('keeps malformed messages on a job subject and the inbox as dead letters, and keeps working', async () => {
     const js = jetstream(nc);
     const garbageTask = 't-garbage';
     await js.publish(subjects.job('coder'), 'not json at all');
@@ -236,7 +237,13 @@ describe('faults, with the orchestrator and the real agent handlers in this proc
       expect.stringMatching(/^message on sg\.inbox\.t-garbage: .*gate/),
     ]);
 
-    // Dropped for good, not left to come back after every ack wait.
+    // Kept with why, and gone from the work queues: not left to come back after every ack wait.
+    const kept = await waitFor('the four kept as dead letters', async () => {
+      const letters = await listDeadLetters(nc);
+      return letters.length >= 4 ? letters : undefined;
+    });
+    expect(kept.map((l) => l.subject).sort()).toEqual([subjects.inbox(garbageTask), subjects.inbox(garbageTask), subjects.job('coder'), subjects.job('coder')]);
+    expect(kept.find((l) => l.subject === subjects.job('coder'))).toMatchObject({ data: 'not json at all', consumer: workerConsumer('coder') });
     const jsm = await jetstreamManager(nc);
     await waitFor(
       'the malformed messages to leave the jobs and inbox streams',
