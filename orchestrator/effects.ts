@@ -11,6 +11,7 @@ import type { KV } from '@nats-io/kv';
 import type { InboxMessage, Job, Stage, TaskEventRecorded } from '../core/bus/messages.js';
 import { JOB_TYPE_BY_ROLE, ROLE_OF_STAGE } from '../core/bus/messages.js';
 import { subjects } from '../core/bus/subjects.js';
+import { errorMessage } from '../core/errors.js';
 import type { RedactSecrets } from '../core/security/redact-secrets.js';
 import type { Effect, TaskContext } from '../core/task-record.js';
 import { accountOf } from './limits/account.js';
@@ -110,7 +111,19 @@ export interface EffectStores {
   redact: RedactSecrets;
 }
 
-export async function performEffects(js: JetStreamClient, effects: Effect[], stores: EffectStores): Promise<void> {
+/**
+ * Performs the effects a step owes; a failure says they are owed, so a message given up on
+ * after it was applied tells whoever reads the dead letter that the task is waiting on them.
+ */
+export async function performOwedEffects(js: JetStreamClient, effects: Effect[], stores: EffectStores): Promise<void> {
+  try {
+    await performEffects(js, effects, stores);
+  } catch (err) {
+    throw new Error(`the event was applied, but what it owes was not all published (redrive it to publish the rest): ${errorMessage(err)}`, { cause: err });
+  }
+}
+
+async function performEffects(js: JetStreamClient, effects: Effect[], stores: EffectStores): Promise<void> {
   for (const effect of effects) {
     switch (effect.kind) {
       case 'publish':

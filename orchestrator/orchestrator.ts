@@ -10,7 +10,7 @@
 import { jetstream, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { DEFAULT_RETRY, retireToDeadLetters, retryOrRetire, type RetryPolicy } from '../core/bus/dead-letters.js';
+import { DEFAULT_RETRY, retireToDeadLetters, retryThenRetire, type RetryPolicy } from '../core/bus/dead-letters.js';
 import { InboxMessage } from '../core/bus/messages.js';
 import { ORCHESTRATOR_CONSUMER, SESSION_CONSUMER, STREAMS } from '../core/bus/subjects.js';
 import { openSessionBucket, openTaskBucket, openTimerBucket, openUsageBucket } from '../core/bus/topology.js';
@@ -22,7 +22,7 @@ import { createSecretRedactor, type RedactSecrets } from '../core/security/redac
 import { applyMessage } from './apply-message.js';
 import { consumeInOrder, recordKeyOf } from './ordered-consumer.js';
 import { handleSessionMessage } from './sessions/session-handler.js';
-import { performEffects, type EffectStores } from './effects.js';
+import { performOwedEffects, type EffectStores } from './effects.js';
 import { createSpendLedger } from './limits/spend-ledger.js';
 import { WriteConflict } from '../core/bus/versioned-kv.js';
 import { commitTask, loadTask, type StoredTask } from './task-store.js';
@@ -64,12 +64,13 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<R
   };
   const limit = options.concurrency ?? 32;
   const retry = options.retry ?? DEFAULT_RETRY;
+  const stopping = new AbortController();
   const committed = createCommittedCache();
   const tasks = await consumeInOrder({
     consumer: await js.consumers.get(STREAMS.inbox, ORCHESTRATOR_CONSUMER),
     limit,
     keyOf: recordKeyOf,
-    handle: (msg) => handleMessage(msg, { js, kv, stores, committed, retry, log }),
+    handle: (msg) => handleMessage(msg, { js, kv, stores, committed, retry, signal: stopping.signal, log }),
     log,
   });
   const sessionsKv = await openSessionBucket(nc);
@@ -77,7 +78,7 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<R
     consumer: await js.consumers.get(STREAMS.sessions, SESSION_CONSUMER),
     limit,
     keyOf: recordKeyOf,
-    handle: (msg) => handleSessionMessage(msg, { js, kv: sessionsKv, stores, retry, log }),
+    handle: (msg) => handleSessionMessage(msg, { js, kv: sessionsKv, stores, retry, signal: stopping.signal, log }),
     log,
   });
 
@@ -87,6 +88,7 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<R
   return {
     timers,
     async stop() {
+      stopping.abort();
       await timers.stop();
       await Promise.all([tasks.stop(), sessions.stop()]);
     },
@@ -126,10 +128,13 @@ interface InboxDeps {
   stores: EffectStores;
   committed: CommittedCache;
   retry: RetryPolicy;
+  /** Aborted when the orchestrator stops: a message being retried is handed to another. */
+  signal: AbortSignal;
   log: Logger;
 }
 
-async function handleMessage(msg: JsMsg, { js, kv, stores, committed, retry, log }: InboxDeps): Promise<void> {
+async function handleMessage(msg: JsMsg, deps: InboxDeps): Promise<void> {
+  const { js, log } = deps;
   let message: InboxMessage;
   try {
     message = parseJsonAt(InboxMessage, msg.string(), `message on ${msg.subject}`);
@@ -141,39 +146,39 @@ async function handleMessage(msg: JsMsg, { js, kv, stores, committed, retry, log
     await retireToDeadLetters(js, msg, errorMessage(err), log);
     return;
   }
-
   const taskLog = log.child({ taskId: message.taskId, msgId: message.msgId, type: message.type });
-  try {
-    for (let attempt = 1; ; attempt++) {
-      const cached = attempt === 1 ? committed.get(message.taskId) : undefined;
-      const stored = cached ?? (await loadTask(kv, message.taskId));
-      const outcome = applyMessage(stored?.record, message);
-      if (cached !== undefined && outcome.kind !== 'commit') {
-        committed.forget(message.taskId);
-        continue;
-      }
-      if (outcome.kind === 'unknown-task') {
-        await retireToDeadLetters(js, msg, `no task ${message.taskId}`, taskLog);
-        return;
-      }
-      if (outcome.kind === 'commit') {
-        try {
-          const revision = await commitTask(kv, outcome.record, stored?.revision);
-          committed.set(message.taskId, { record: outcome.record, revision });
-        } catch (err) {
-          committed.forget(message.taskId);
-          if (err instanceof WriteConflict && attempt < MAX_CONFLICT_RETRIES) continue;
-          throw err;
-        }
-        taskLog.info({ state: outcome.record.state }, 'event applied');
-      } else {
-        taskLog.info({ reason: outcome.reason }, 'event not applied');
-      }
-      await performEffects(js, outcome.effects, stores);
-      msg.ack();
-      return;
+  await retryThenRetire(js, msg, () => applyAndAck(msg, message, deps, taskLog), { policy: deps.retry, log: taskLog, signal: deps.signal });
+}
+
+/**
+ * Load, apply, commit, perform, ack. A task that does not exist (yet: its submission may still be
+ * on its way through another orchestrator) is a failure like any other, tried again.
+ */
+async function applyAndAck(msg: JsMsg, message: InboxMessage, { js, kv, stores, committed }: InboxDeps, taskLog: Logger): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const cached = attempt === 1 ? committed.get(message.taskId) : undefined;
+    const stored = cached ?? (await loadTask(kv, message.taskId));
+    const outcome = applyMessage(stored?.record, message);
+    if (cached !== undefined && outcome.kind !== 'commit') {
+      committed.forget(message.taskId);
+      continue;
     }
-  } catch (err) {
-    await retryOrRetire(js, msg, err, retry, taskLog);
+    if (outcome.kind === 'unknown-task') throw new Error(`no task ${message.taskId}`);
+    if (outcome.kind === 'commit') {
+      try {
+        const revision = await commitTask(kv, outcome.record, stored?.revision);
+        committed.set(message.taskId, { record: outcome.record, revision });
+      } catch (err) {
+        committed.forget(message.taskId);
+        if (err instanceof WriteConflict && attempt < MAX_CONFLICT_RETRIES) continue;
+        throw err;
+      }
+      taskLog.info({ state: outcome.record.state }, 'event applied');
+    } else {
+      taskLog.info({ reason: outcome.reason }, 'event not applied');
+    }
+    await performOwedEffects(js, outcome.effects, stores);
+    msg.ack();
+    return;
   }
 }

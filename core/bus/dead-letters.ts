@@ -1,17 +1,17 @@
 /**
- * Messages that cannot be handled are kept, not dropped: a malformed message, one for a task
- * that does not exist, one whose handling failed every time it was tried. Each goes to the
- * SG_DEAD_LETTERS stream as it arrived (its body untouched, so nothing has to fit around it),
- * with headers saying where it came from, why it was given up on and after how many tries.
- * `stagegate dead-letters` lists them, and sends one back where it came from once its cause is
- * fixed (`redrive`) or deletes it (`drop`).
+ * Messages that cannot be handled are kept, not dropped: a malformed message, and one whose
+ * handling failed every time it was tried (including one for a task or session that never
+ * appeared). Each goes to the SG_DEAD_LETTERS stream as it arrived (its body untouched, so
+ * nothing has to fit around it), with headers saying where it came from and why it was given up
+ * on. `stagegate dead-letters` lists them, and sends one back where it came from once its cause
+ * is fixed (`redrive`) or deletes it (`drop`).
  */
-import { DeliverPolicy, jetstream, jetstreamManager, type JetStreamClient, type JsMsg, type StoredMsg } from '@nats-io/jetstream';
+import { DeliverPolicy, jetstream, jetstreamManager, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
 import { headers, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { StagegateError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import { parseAt } from '../parse.js';
 import { STREAMS, subjects } from './subjects.js';
 
 /** Kept this long, then removed by the stream. */
@@ -31,38 +31,49 @@ const MAX_REASON_CHARS = 2_000;
 export const DeadLetter = z.object({
   /** Its sequence in SG_DEAD_LETTERS: what `redrive` and `drop` name. */
   seq: z.number().int().positive(),
-  /** The subject it was published on, and will be sent back to. */
-  subject: z.string().min(1),
+  /** The subject it was published on, and will be sent back to; null for a message Stagegate did not keep. */
+  subject: z.string().nullable(),
   reason: z.string(),
-  deliveries: z.coerce.number().int().nonnegative(),
+  /** How often JetStream had delivered it. */
+  deliveries: z.number().int().nonnegative().nullable(),
   /** The consumer that gave up on it. */
-  consumer: z.string(),
+  consumer: z.string().nullable(),
   /** `<stream>:<sequence>` it had there. */
-  source: z.string(),
+  source: z.string().nullable(),
   deadAt: z.string(),
   data: z.string(),
 });
 export type DeadLetter = z.infer<typeof DeadLetter>;
 
 /**
- * Keeps `msg` as a dead letter, then terminates it. If it cannot be kept (NATS trouble), it is
- * left to come back rather than lost. Publishing it again after a crash is a no-op: its message
- * id is where it came from.
+ * Keeps `msg` as a dead letter, then terminates it. If it cannot be kept (NATS trouble, after a
+ * few tries), it is left to come back rather than lost. Keeping it again after a crash is a no-op:
+ * its message id is where it came from.
  */
 export async function retireToDeadLetters(js: JetStreamClient, msg: JsMsg, reason: string, log: Logger): Promise<void> {
   const { stream, streamSequence, consumer, deliveryCount } = msg.info;
   const h = headers();
+  // First: nats-server 2.9 finds a header by searching the header block for its name, so a
+  // reason quoting "Nats-Msg-Id" ahead of the real one would defeat the dedupe.
+  h.set('Nats-Msg-Id', `dead:${stream}:${streamSequence}`);
   h.set(HEADER.subject, msg.subject);
   h.set(HEADER.reason, oneLine(reason));
   h.set(HEADER.deliveries, String(deliveryCount));
   h.set(HEADER.consumer, consumer);
   h.set(HEADER.source, `${stream}:${streamSequence}`);
-  try {
-    await js.publish(subjects.deadLetter(msg.subject), msg.data, { msgID: `dead:${stream}:${streamSequence}`, headers: h });
-  } catch (err) {
-    log.error({ subject: msg.subject, err: errorMessage(err) }, 'could not keep the message as a dead letter; it will be redelivered');
-    msg.nak(5_000);
-    return;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await js.publish(subjects.deadLetter(msg.subject), msg.data, { headers: h });
+      break;
+    } catch (err) {
+      if (attempt < 3) {
+        await sleep(250 * attempt);
+        continue;
+      }
+      log.error({ subject: msg.subject, err: errorMessage(err) }, 'could not keep the message as a dead letter; it will be redelivered');
+      msg.nak(5_000);
+      return;
+    }
   }
   // No reason on the term: servers before 2.10 ignore `+TERM <reason>` and would redeliver.
   msg.term();
@@ -76,19 +87,55 @@ export interface RetryPolicy {
   maxDelayMs: number;
 }
 
-/** Twelve tries over about six minutes: a NATS or disk hiccup passes, a message that can never be handled stops coming back. */
+/** Twelve tries over about six minutes: a NATS or disk hiccup passes, a message that can never be handled stops being tried. */
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 12, firstDelayMs: 1_000, maxDelayMs: 60_000 };
 
-/** After a failed try: try again later (each wait twice the last), or, after the last one, keep it as a dead letter. */
-export async function retryOrRetire(js: JetStreamClient, msg: JsMsg, err: unknown, policy: RetryPolicy, log: Logger): Promise<void> {
-  const tries = msg.info.deliveryCount;
-  if (tries >= policy.attempts) {
-    await retireToDeadLetters(js, msg, `handling failed ${tries} times; the last time: ${errorMessage(err)}`, log);
-    return;
+/** The message is told to keep waiting at least this often: well inside the inbox consumers' 10 s ack wait. */
+const KEEP_ALIVE_MS = 3_000;
+
+/**
+ * Runs `step` (which acks the message when it succeeds) until it succeeds, waiting twice as long
+ * after each failure. The message is held meanwhile, so its record's later messages wait behind
+ * it and are still handled in order. After the last try it is kept as a dead letter. Aborted (the
+ * process is stopping), it is handed back for another process to try.
+ */
+export async function retryThenRetire(
+  js: JetStreamClient,
+  msg: JsMsg,
+  step: () => Promise<void>,
+  options: { policy: RetryPolicy; log: Logger; signal?: AbortSignal | undefined },
+): Promise<void> {
+  const { policy, log, signal } = options;
+  for (let tries = 1; ; tries++) {
+    try {
+      await step();
+      return;
+    } catch (err) {
+      if (tries >= policy.attempts) {
+        await retireToDeadLetters(js, msg, `handling failed ${tries} times in a row; the last time: ${errorMessage(err)}`, log);
+        return;
+      }
+      const retryInMs = Math.min(policy.firstDelayMs * 2 ** (tries - 1), policy.maxDelayMs);
+      log.error({ err: errorMessage(err), attempt: tries, of: policy.attempts, retryInMs }, 'handling failed; it will be tried again');
+      if (!(await waitHolding(msg, retryInMs, signal))) {
+        msg.nak();
+        return;
+      }
+    }
   }
-  const retryInMs = Math.min(policy.firstDelayMs * 2 ** (tries - 1), policy.maxDelayMs);
-  log.error({ err: errorMessage(err), attempt: tries, of: policy.attempts, retryInMs }, 'handling failed; it will be tried again');
-  msg.nak(retryInMs);
+}
+
+/** Waits `ms`, telling the server the message is still being worked on; false if aborted first. */
+async function waitHolding(msg: JsMsg, ms: number, signal: AbortSignal | undefined): Promise<boolean> {
+  for (let left = ms; left > 0; left -= KEEP_ALIVE_MS) {
+    try {
+      await sleep(Math.min(left, KEEP_ALIVE_MS), undefined, signal === undefined ? {} : { signal });
+    } catch {
+      return false;
+    }
+    msg.working();
+  }
+  return true;
 }
 
 function oneLine(text: string): string {
@@ -104,28 +151,26 @@ interface Kept {
   text: string;
 }
 
+/** Whatever is in the stream is shown: a message without Stagegate's headers says so rather than hiding the rest. */
 function deadLetterOf(kept: Kept): DeadLetter {
-  const header = (name: string) => kept.header?.get(name);
-  return parseAt(
-    DeadLetter,
-    {
-      seq: kept.seq,
-      subject: header(HEADER.subject),
-      reason: header(HEADER.reason),
-      deliveries: header(HEADER.deliveries),
-      consumer: header(HEADER.consumer),
-      source: header(HEADER.source),
-      deadAt: kept.time.toISOString(),
-      data: kept.text,
-    },
-    `dead letter ${kept.seq}`,
-  );
+  const header = (name: string) => kept.header?.get(name) || null;
+  const deliveries = Number(header(HEADER.deliveries) ?? Number.NaN);
+  const subject = header(HEADER.subject);
+  return {
+    seq: kept.seq,
+    subject,
+    reason: header(HEADER.reason) ?? (subject === null ? 'not kept by Stagegate: it has no Sg-Dead headers' : 'no reason recorded'),
+    deliveries: Number.isInteger(deliveries) ? deliveries : null,
+    consumer: header(HEADER.consumer),
+    source: header(HEADER.source),
+    deadAt: kept.time.toISOString(),
+    data: kept.text,
+  };
 }
 
 /** Every dead letter kept, oldest first; with `taskId`, only those of that task's inbox. */
 export async function listDeadLetters(nc: NatsConnection, filter: { taskId?: string } = {}): Promise<DeadLetter[]> {
-  const js = jetstream(nc);
-  const consumer = await js.consumers.get(STREAMS.deadLetters, {
+  const consumer = await jetstream(nc).consumers.get(STREAMS.deadLetters, {
     filter_subjects: filter.taskId === undefined ? subjects.allDeadLetters : subjects.deadLetter(subjects.inbox(filter.taskId)),
     deliver_policy: DeliverPolicy.All,
   });
@@ -143,33 +188,41 @@ export async function listDeadLetters(nc: NatsConnection, filter: { taskId?: str
   return letters;
 }
 
-async function loadDeadLetter(nc: NatsConnection, seq: number): Promise<DeadLetter> {
-  const jsm = await jetstreamManager(nc);
-  let stored: StoredMsg | null;
+const unknown = (seq: number) => new StagegateError('DEAD_LETTER_UNKNOWN', `no dead letter ${seq} (see stagegate dead-letters)`);
+
+async function loadDeadLetter(nc: NatsConnection, seq: number): Promise<{ letter: DeadLetter; data: Uint8Array }> {
+  const stored = await (await jetstreamManager(nc)).streams.getMessage(STREAMS.deadLetters, { seq });
+  if (stored === null) throw unknown(seq);
+  return { letter: deadLetterOf({ seq: stored.seq, header: stored.header, time: stored.time, text: stored.string() }), data: stored.data };
+}
+
+/** Deletes it; one that is already gone (another `redrive` or `drop` got there first) is named as unknown. */
+async function deleteDeadLetter(nc: NatsConnection, seq: number): Promise<void> {
   try {
-    stored = await jsm.streams.getMessage(STREAMS.deadLetters, { seq });
+    await (await jetstreamManager(nc)).streams.deleteMessage(STREAMS.deadLetters, seq);
   } catch (err) {
-    if (!/not found/i.test(errorMessage(err))) throw err;
-    stored = null;
+    if (/not found/i.test(errorMessage(err))) throw unknown(seq);
+    throw err;
   }
-  if (stored === null) throw new StagegateError('DEAD_LETTER_UNKNOWN', `no dead letter ${seq} (see stagegate dead-letters)`);
-  return deadLetterOf({ seq: stored.seq, header: stored.header, time: stored.time, text: stored.string() });
 }
 
 /**
- * Publishes the dead letter's message again where it came from, then deletes the dead letter.
- * Its message id is new (`redrive:<seq>`), so the stream does not drop it as a repeat of the
- * first delivery; sending the same dead letter twice at once is one message.
+ * Publishes the dead letter's message again, byte for byte, where it came from, then deletes the
+ * dead letter. Its message id is new (`redrive:<seq>`), so the stream does not drop it as a repeat
+ * of the first delivery; sending the same dead letter twice at once is one message.
  */
 export async function redriveDeadLetter(nc: NatsConnection, seq: number): Promise<DeadLetter> {
-  const letter = await loadDeadLetter(nc, seq);
-  await jetstream(nc).publish(letter.subject, letter.data, { msgID: `redrive:${seq}` });
-  await (await jetstreamManager(nc)).streams.deleteMessage(STREAMS.deadLetters, seq);
+  const { letter, data } = await loadDeadLetter(nc, seq);
+  if (letter.subject === null) {
+    throw new StagegateError('DEAD_LETTER_UNKNOWN', `dead letter ${seq} does not say where it came from, so it cannot be sent back; drop it instead`);
+  }
+  await jetstream(nc).publish(letter.subject, data, { msgID: `redrive:${seq}` });
+  await deleteDeadLetter(nc, seq);
   return letter;
 }
 
 export async function dropDeadLetter(nc: NatsConnection, seq: number): Promise<DeadLetter> {
-  const letter = await loadDeadLetter(nc, seq);
-  await (await jetstreamManager(nc)).streams.deleteMessage(STREAMS.deadLetters, seq);
+  const { letter } = await loadDeadLetter(nc, seq);
+  await deleteDeadLetter(nc, seq);
   return letter;
 }

@@ -5,13 +5,13 @@
  */
 import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
-import { retireToDeadLetters, retryOrRetire, type RetryPolicy } from '../../core/bus/dead-letters.js';
+import { retireToDeadLetters, retryThenRetire, type RetryPolicy } from '../../core/bus/dead-letters.js';
 import { SessionMessage, sessionIdOf } from '../../core/bus/session-messages.js';
 import { WriteConflict } from '../../core/bus/versioned-kv.js';
 import { errorMessage } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { parseJsonAt } from '../../core/parse.js';
-import { performEffects, type EffectStores } from '../effects.js';
+import { performOwedEffects, type EffectStores } from '../effects.js';
 import { recordKeyOf } from '../ordered-consumer.js';
 import { applySessionMessage } from './session-step.js';
 import { commitSession, loadSession } from './session-store.js';
@@ -23,6 +23,8 @@ export interface SessionHandlerDeps {
   kv: KV;
   stores: EffectStores;
   retry: RetryPolicy;
+  /** Aborted when the orchestrator stops: a message being retried is handed to another. */
+  signal: AbortSignal;
   log: Logger;
 }
 
@@ -37,30 +39,28 @@ export async function handleSessionMessage(msg: JsMsg, deps: SessionHandlerDeps)
     return;
   }
   const log = deps.log.child({ sessionId: sessionIdOf(message), msgId: message.msgId, type: message.type, ...('taskId' in message ? { taskId: message.taskId } : {}) });
-  try {
-    for (let attempt = 1; ; attempt++) {
-      const stored = await loadSession(deps.kv, sessionIdOf(message));
-      const outcome = applySessionMessage(stored?.record, message);
-      if (outcome.kind === 'unknown-session') {
-        await retireToDeadLetters(deps.js, msg, `no session ${sessionIdOf(message)}`, log);
-        return;
+  await retryThenRetire(deps.js, msg, () => applyAndAck(msg, message, deps, log), { policy: deps.retry, log, signal: deps.signal });
+}
+
+/** Load, step, commit, perform, ack; a session that does not exist (yet) is a failure like any other, tried again. */
+async function applyAndAck(msg: JsMsg, message: SessionMessage, deps: SessionHandlerDeps, log: Logger): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const stored = await loadSession(deps.kv, sessionIdOf(message));
+    const outcome = applySessionMessage(stored?.record, message);
+    if (outcome.kind === 'unknown-session') throw new Error(`no session ${sessionIdOf(message)}`);
+    if (outcome.kind === 'commit') {
+      try {
+        await commitSession(deps.kv, outcome.record, stored?.revision);
+      } catch (err) {
+        if (err instanceof WriteConflict && attempt < MAX_CONFLICT_RETRIES) continue;
+        throw err;
       }
-      if (outcome.kind === 'commit') {
-        try {
-          await commitSession(deps.kv, outcome.record, stored?.revision);
-        } catch (err) {
-          if (err instanceof WriteConflict && attempt < MAX_CONFLICT_RETRIES) continue;
-          throw err;
-        }
-        log.info({ state: outcome.record.state }, 'session event applied');
-      } else {
-        log.info({ reason: outcome.reason }, 'session event not applied');
-      }
-      await performEffects(deps.js, outcome.effects, deps.stores);
-      msg.ack();
-      return;
+      log.info({ state: outcome.record.state }, 'session event applied');
+    } else {
+      log.info({ reason: outcome.reason }, 'session event not applied');
     }
-  } catch (err) {
-    await retryOrRetire(deps.js, msg, err, deps.retry, log);
+    await performOwedEffects(deps.js, outcome.effects, deps.stores);
+    msg.ack();
+    return;
   }
 }

@@ -11,8 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectBus, type NatsConnection } from '../../core/bus/connect.js';
-import { DeadLetter } from '../../core/bus/dead-letters.js';
+import { DeadLetter, retireToDeadLetters } from '../../core/bus/dead-letters.js';
 import type { GateDecide, InboxMessage } from '../../core/bus/messages.js';
+import type { SessionPause } from '../../core/bus/session-messages.js';
 import { STREAMS, subjects } from '../../core/bus/subjects.js';
 import { ensureTopology, openTaskBucket } from '../../core/bus/topology.js';
 import { createLogger } from '../../core/log.js';
@@ -91,21 +92,24 @@ function approval(taskId: string): GateDecide {
 }
 
 describe('dead letters', () => {
-  it('keeps a malformed message and one for a task or session that does not exist, each with why', async () => {
+  it('keeps a malformed message, and one for a task or session that never appears after a few tries, each with why', async () => {
     const js = jetstream(nc);
     await js.publish(subjects.inbox('t-garbled'), '{"type": "plan.prop');
     await js.publish(subjects.inbox('t-nobody'), JSON.stringify(approval('t-nobody')));
-    await js.publish(subjects.session('s-garbled'), 'not json');
+    const pause: SessionPause = { type: 'session.pause', sessionId: 's-nobody', msgId: 's-nobody:pause', sentAt: new Date().toISOString(), by: 'tester' };
+    await js.publish(subjects.session('s-nobody'), JSON.stringify(pause));
 
     const letters = await waitFor('three dead letters', async () => {
       const kept = await deadLetters();
       return kept.length >= 3 ? kept : undefined;
     });
+    const tried = (n: number, last: string) => `handling failed ${n} times in a row; the last time: ${last}`;
     expect(letters.map((l) => ({ subject: l.subject, reason: l.reason, deliveries: l.deliveries }))).toEqual(
       expect.arrayContaining([
         { subject: 'sg.inbox.t-garbled', reason: expect.stringMatching(/^message on sg\.inbox\.t-garbled: not valid JSON/), deliveries: 1 },
-        { subject: 'sg.inbox.t-nobody', reason: 'no task t-nobody', deliveries: 1 },
-        { subject: 'sg.session.s-garbled', reason: expect.stringMatching(/^message on sg\.session\.s-garbled: not valid JSON/), deliveries: 1 },
+        // Held and tried again in this process (its task's later messages waiting behind it), not redelivered.
+        { subject: 'sg.inbox.t-nobody', reason: tried(RETRY.attempts, 'no task t-nobody'), deliveries: 1 },
+        { subject: 'sg.session.s-nobody', reason: tried(RETRY.attempts, 'no session s-nobody'), deliveries: 1 },
       ]),
     );
     // Kept as they arrived, and gone from the work queues (not left to come back).
@@ -121,6 +125,22 @@ describe('dead letters', () => {
     expect(text.stdout).not.toContain('t-garbled');
   });
 
+  it('keeps a message once however often it is given up on, even when its reason quotes a Nats-Msg-Id header', async () => {
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: 'TEST_SOURCE', subjects: ['test.source'] });
+    await jetstream(nc).publish('test.source', 'Nats-Msg-Id: zzz');
+    const consumer = await jetstream(nc).consumers.get('TEST_SOURCE');
+    const msg = await consumer.next();
+    if (msg === null) throw new Error('the test message was not delivered');
+    const log = createLogger({ level: 'silent' });
+    // Given up on twice: a crash between keeping it and terminating it, then its redelivery.
+    await retireToDeadLetters(jetstream(nc), msg, `message on test.source: "${msg.string()}" is not valid JSON`, log);
+    await retireToDeadLetters(jetstream(nc), msg, `message on test.source: "${msg.string()}" is not valid JSON`, log);
+    const kept = (await deadLetters()).filter((l) => l.subject === 'test.source');
+    expect(kept).toEqual([expect.objectContaining({ data: 'Nats-Msg-Id: zzz', reason: 'message on test.source: "Nats-Msg-Id: zzz" is not valid JSON', source: `TEST_SOURCE:${msg.seq}` })]);
+    await jsm.streams.delete('TEST_SOURCE');
+  });
+
   it('tries a message that keeps failing a few times, keeps it, and applies it when redriven after the cause is fixed', async () => {
     const taskId = 't-corrupt';
     const good = await taskAtPlanGate(taskId);
@@ -132,8 +152,8 @@ describe('dead letters', () => {
       const kept = await deadLetters('--task', taskId);
       return kept.length > 0 ? kept : undefined;
     });
-    expect(letter).toMatchObject({ subject: subjects.inbox(taskId), deliveries: RETRY.attempts, consumer: 'orchestrator' });
-    expect(letter?.reason).toMatch(/^handling failed 3 times; the last time: task record t-corrupt: .*context/);
+    expect(letter).toMatchObject({ subject: subjects.inbox(taskId), consumer: 'orchestrator' });
+    expect(letter?.reason).toMatch(/^handling failed 3 times in a row; the last time: task record t-corrupt: .*context/);
 
     // The cause fixed, the same approval goes through once sent back.
     await kv.put(taskId, JSON.stringify(good));
