@@ -187,7 +187,7 @@ function describeWait(context: TaskContext, gate: Gate): string {
  * rather than throwing a TypeError that XState catches: a thrown error on every step of every task.
  */
 const ANYONE_BY_HAND: GatePolicy = { approvers: ['*'], required: 1, autoApprove: false };
-const INPUT_OF_THROWAWAY_ACTOR: TaskSubmit = {
+export const INPUT_OF_THROWAWAY_ACTOR: TaskSubmit = {
   type: 'task.submit',
   taskId: 'never-stored',
   msgId: 'never-stored',

@@ -13,6 +13,7 @@ import { backlogProblem } from '../../core/bus/messages.js';
 import type { SessionMessage, SessionStart } from '../../core/bus/session-messages.js';
 import type { PlannerJob, SessionContext, SessionPauseRecord } from '../../core/session-record.js';
 import { emptyUsage } from '../../core/task-record.js';
+import { INPUT_OF_THROWAWAY_ACTOR as TASK_INPUT } from '../task-machine.js';
 import {
   addSpend,
   allSettled,
@@ -75,6 +76,30 @@ function needsRevision(context: SessionContext): boolean {
 function pauseRecord(kind: SessionPauseRecord['kind'], reason: string, at: string): SessionPauseRecord {
   return { kind, reason, at };
 }
+
+/** The session chart's input for XState's throwaway actor, for the reason the task chart has one (`task-machine.ts`). */
+const INPUT_OF_THROWAWAY_ACTOR: SessionStart = {
+  type: 'session.start',
+  sessionId: TASK_INPUT.taskId,
+  msgId: TASK_INPUT.msgId,
+  sentAt: TASK_INPUT.sentAt,
+  spec: {
+    repo: '-',
+    goal: '-',
+    base: 'main',
+    submittedBy: '-',
+    parallel: 1,
+    budget: {},
+    onBudget: 'finish',
+    maxItemAttempts: 1,
+    maxRevisions: 1,
+    digestTo: {},
+    pricing: {},
+    models: { planner: '-', coder: '-', reviewer: '-', deployer: '-' },
+  },
+  policies: TASK_INPUT.policies,
+  maxReviewRounds: 0,
+};
 
 const sessionSetup = setup({
   types: {
@@ -171,7 +196,7 @@ const plannerFailed = [
 
 export const sessionMachine = sessionSetup.createMachine({
   id: 'session',
-  context: ({ input }) => {
+  context: ({ input = INPUT_OF_THROWAWAY_ACTOR }) => {
     const context: SessionContext = {
       sessionId: input.sessionId,
       spec: input.spec,
