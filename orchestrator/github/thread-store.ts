@@ -7,6 +7,10 @@
  * round; taking it then is a compare-and-set, so only one round gets it. After the coder's push,
  * the entry records the reply posted in its thread: a redelivered `code.committed` finds it
  * answered and replies nothing more.
+ *
+ * Entries are dropped 90 days after their last write. A comment waits only while the coder,
+ * reviewer or CI works, and a redelivery comes within minutes; what goes after 90 days is only
+ * the memory that a thread was answered, so a reply there much later is taken as a new comment.
  */
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -51,8 +55,10 @@ export interface ThreadStore {
 
 const keyOf = (taskId: string, commentId: number) => `${taskId}.c${commentId}`;
 
+const KEPT_MS = 90 * 24 * 60 * 60_000;
+
 export async function openThreadStore(nc: NatsConnection): Promise<ThreadStore> {
-  const kv: KV = await new Kvm(nc).create(GITHUB_REVIEW_THREADS_BUCKET, { history: 1 });
+  const kv: KV = await new Kvm(nc).create(GITHUB_REVIEW_THREADS_BUCKET, { history: 1, ttl: KEPT_MS });
   const entries: VersionedKv<ThreadEntry> = versionedKv(kv, ThreadEntry, (key) => `GitHub review thread ${key}`);
   const store: ThreadStore = {
     async claim(commentId, entry) {
