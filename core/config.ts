@@ -386,7 +386,8 @@ const ENV_FIELDS: ReadonlyArray<{ env: string; path: string[]; list?: boolean; n
   { env: 'STAGEGATE_DEPLOY_WORKFLOW', path: ['github', 'deploy', 'workflow'] },
   { env: 'STAGEGATE_DEPLOY_REF', path: ['github', 'deploy', 'ref'] },
   { env: 'STAGEGATE_DEPLOY_ENVIRONMENT', path: ['github', 'deploy', 'environment'] },
-  { env: 'STAGEGATE_DEPLOY_TIMEOUT_MS', path: ['github', 'deploy', 'timeoutMs'] },
+  // Not STAGEGATE_DEPLOY_TIMEOUT_MS: that one is the deploy stage's timeout (stageTimeoutsMs).
+  { env: 'STAGEGATE_DEPLOY_WAIT_MS', path: ['github', 'deploy', 'timeoutMs'] },
   { env: 'STAGEGATE_DEPLOY_POLL_MS', path: ['github', 'deploy', 'pollMs'] },
   { env: 'STAGEGATE_LIMIT_TRIGGERS_PER_USER', path: ['limits', 'triggersPerUser'] },
   { env: 'STAGEGATE_LIMIT_TRIGGERS_PER_REPO', path: ['limits', 'triggersPerRepo'] },

@@ -46,7 +46,9 @@ export function registerDemo(program: Command): void {
         if (!options.json) console.log(text);
       };
       const external = process.env.NATS_URL;
-      const needed = SYSTEM_TOOLS.filter((t) => t.command === 'git' || (t.command === 'nats-server' && external === undefined));
+      const needed = SYSTEM_TOOLS.filter(
+        (t) => t.command === 'git' || (t.command === 'nats-server' && external === undefined) || (t.command === 'bwrap' && !config.coder.allowUnsandboxed),
+      );
       const missing = ensureSystemTools(needed, true).filter((r) => r.status === 'missing');
       if (missing.length > 0) throw new StagegateError('TOOL_MISSING', missing.map((m) => m.message).join('; '));
 

@@ -26,13 +26,22 @@ describe('GitHub deploy and git gateway configuration', () => {
         STAGEGATE_DEPLOY_WORKFLOW: 'deploy.yml',
         STAGEGATE_DEPLOY_REF: 'main',
         STAGEGATE_DEPLOY_REQUIRED_CHECKS: 'build, test',
-        STAGEGATE_DEPLOY_TIMEOUT_MS: '600000',
+        STAGEGATE_DEPLOY_WAIT_MS: '600000',
         STAGEGATE_DEPLOY_POLL_MS: '5000',
       },
     });
 
     expect(github.gatewayUrl).toBe('https://stagegate.internal/git');
     expect(deploySettingsOf(github)).toMatchObject({ strategy: 'workflow', workflow: 'deploy.yml', ref: 'main', requiredChecks: ['build', 'test'], timeoutMs: 600_000, pollMs: 5_000 });
+  });
+
+  it("keeps the deploy stage's timeout and how long a deploy waits for GitHub apart", () => {
+    const stage = loadConfig({ env: { STAGEGATE_DEPLOY_TIMEOUT_MS: '7200000' } });
+    expect(stage.stageTimeoutsMs).toEqual({ deploy: 7_200_000 });
+    expect(deploySettingsOf(stage.github).timeoutMs).toBe(1_800_000);
+    const wait = loadConfig({ env: { STAGEGATE_DEPLOY_WAIT_MS: '600000' } });
+    expect(deploySettingsOf(wait.github).timeoutMs).toBe(600_000);
+    expect(wait.stageTimeoutsMs ?? {}).toEqual({});
   });
 
   it('refuses the workflow strategy without a workflow to dispatch', () => {

@@ -91,7 +91,7 @@ beforeAll(async () => {
   deployer = await startStagegateProcesses({
     natsUrl: nats.url,
     modelUrl: model.url,
-    env: { ...github, STAGEGATE_JOB_ACK_WAIT_MS: String(ACK_WAIT_MS), STAGEGATE_DEPLOY_STRATEGY: 'merge', STAGEGATE_DEPLOY_MERGE_METHOD: 'squash', STAGEGATE_DEPLOY_POLL_MS: '200', STAGEGATE_DEPLOY_TIMEOUT_MS: '120000' },
+    env: { ...github, STAGEGATE_JOB_ACK_WAIT_MS: String(ACK_WAIT_MS), STAGEGATE_DEPLOY_STRATEGY: 'merge', STAGEGATE_DEPLOY_MERGE_METHOD: 'squash', STAGEGATE_DEPLOY_POLL_MS: '200', STAGEGATE_DEPLOY_WAIT_MS: '120000' },
   });
   await deployer.worker('deployer');
 }, 120_000);
