@@ -112,14 +112,15 @@ export interface EffectStores {
 }
 
 /**
- * Performs the effects a step owes; a failure says they are owed, so a message given up on
- * after it was applied tells whoever reads the dead letter that the task is waiting on them.
+ * Performs the effects a step owes. A failure says so, and whether the event itself was applied,
+ * so whoever reads a dead letter of it knows what the task may be waiting on.
  */
-export async function performOwedEffects(js: JetStreamClient, effects: Effect[], stores: EffectStores): Promise<void> {
+export async function performOwedEffects(js: JetStreamClient, effects: Effect[], stores: EffectStores, applied: boolean): Promise<void> {
   try {
     await performEffects(js, effects, stores);
   } catch (err) {
-    throw new Error(`the event was applied, but what it owes was not all published (redrive it to publish the rest): ${errorMessage(err)}`, { cause: err });
+    const what = applied ? 'the event was applied, but what it owes (its next job, its log entry) was' : 'what the event owes was';
+    throw new Error(`${what} not all published: ${errorMessage(err)}`, { cause: err });
   }
 }
 

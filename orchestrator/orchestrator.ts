@@ -10,7 +10,7 @@
 import { jetstream, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { DEFAULT_RETRY, retireToDeadLetters, retryThenRetire, type RetryPolicy } from '../core/bus/dead-letters.js';
+import { DEFAULT_RETRY, retireToDeadLetters, retryOrRetire, type RetryPolicy } from '../core/bus/dead-letters.js';
 import { InboxMessage } from '../core/bus/messages.js';
 import { ORCHESTRATOR_CONSUMER, SESSION_CONSUMER, STREAMS } from '../core/bus/subjects.js';
 import { openSessionBucket, openTaskBucket, openTimerBucket, openUsageBucket } from '../core/bus/topology.js';
@@ -32,7 +32,7 @@ import { startTimerScheduler, type TimerScheduler } from './timers/timer-schedul
 export interface OrchestratorOptions {
   nc: NatsConnection;
   log: Logger;
-  /** Messages handled at once; messages of one task are always handled in order. */
+  /** Messages handled at once; one task's are handled one at a time, as they arrive (one that fails comes back later). */
   concurrency?: number;
   /** The gate timer scheduler's clock (tests move it by hand); the system clock by default. */
   clock?: Clock;
@@ -40,7 +40,7 @@ export interface OrchestratorOptions {
   redact?: RedactSecrets;
   /** `model.pricing`: what agent results' usage is counted at toward the daily spend caps (absent: $0). */
   pricing?: Readonly<Record<string, ModelPrice>>;
-  /** How often a message whose handling fails is tried before it is kept as a dead letter. */
+  /** How often a message whose handling fails is delivered before it is kept as a dead letter. */
   retry?: RetryPolicy;
 }
 
@@ -64,13 +64,12 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<R
   };
   const limit = options.concurrency ?? 32;
   const retry = options.retry ?? DEFAULT_RETRY;
-  const stopping = new AbortController();
   const committed = createCommittedCache();
   const tasks = await consumeInOrder({
     consumer: await js.consumers.get(STREAMS.inbox, ORCHESTRATOR_CONSUMER),
     limit,
     keyOf: recordKeyOf,
-    handle: (msg) => handleMessage(msg, { js, kv, stores, committed, retry, signal: stopping.signal, log }),
+    handle: (msg) => handleMessage(msg, { js, kv, stores, committed, retry, log }),
     log,
   });
   const sessionsKv = await openSessionBucket(nc);
@@ -78,7 +77,7 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<R
     consumer: await js.consumers.get(STREAMS.sessions, SESSION_CONSUMER),
     limit,
     keyOf: recordKeyOf,
-    handle: (msg) => handleSessionMessage(msg, { js, kv: sessionsKv, stores, retry, signal: stopping.signal, log }),
+    handle: (msg) => handleSessionMessage(msg, { js, kv: sessionsKv, stores, retry, log }),
     log,
   });
 
@@ -88,7 +87,6 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<R
   return {
     timers,
     async stop() {
-      stopping.abort();
       await timers.stop();
       await Promise.all([tasks.stop(), sessions.stop()]);
     },
@@ -128,8 +126,6 @@ interface InboxDeps {
   stores: EffectStores;
   committed: CommittedCache;
   retry: RetryPolicy;
-  /** Aborted when the orchestrator stops: a message being retried is handed to another. */
-  signal: AbortSignal;
   log: Logger;
 }
 
@@ -147,7 +143,11 @@ async function handleMessage(msg: JsMsg, deps: InboxDeps): Promise<void> {
     return;
   }
   const taskLog = log.child({ taskId: message.taskId, msgId: message.msgId, type: message.type });
-  await retryThenRetire(js, msg, () => applyAndAck(msg, message, deps, taskLog), { policy: deps.retry, log: taskLog, signal: deps.signal });
+  try {
+    await applyAndAck(msg, message, deps, taskLog);
+  } catch (err) {
+    await retryOrRetire(js, msg, err, deps.retry, taskLog);
+  }
 }
 
 /**
@@ -177,7 +177,7 @@ async function applyAndAck(msg: JsMsg, message: InboxMessage, { js, kv, stores, 
     } else {
       taskLog.info({ reason: outcome.reason }, 'event not applied');
     }
-    await performOwedEffects(js, outcome.effects, stores);
+    await performOwedEffects(js, outcome.effects, stores, outcome.kind === 'commit');
     msg.ack();
     return;
   }

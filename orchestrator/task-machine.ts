@@ -186,14 +186,15 @@ function describeWait(context: TaskContext, gate: Gate): string {
  * initial snapshot without input and discards it. Given this input it computes one in passing,
  * rather than throwing a TypeError that XState catches: a thrown error on every step of every task.
  */
-const ANYONE_BY_HAND: GatePolicy = { approvers: ['*'], required: 1, autoApprove: false };
+/** Approved by nobody real: the context is never stored, and if it were it should open no gate. */
+const NOBODY: GatePolicy = { approvers: ['api:stagegate-throwaway-actor'], required: 1, autoApprove: false };
 export const INPUT_OF_THROWAWAY_ACTOR: TaskSubmit = {
   type: 'task.submit',
   taskId: 'never-stored',
   msgId: 'never-stored',
   sentAt: new Date(0).toISOString(),
   spec: { repo: '-', title: '-', body: '', base: 'main', submittedBy: '-' },
-  policies: { plan: ANYONE_BY_HAND, review: ANYONE_BY_HAND, deploy: ANYONE_BY_HAND },
+  policies: { plan: NOBODY, review: NOBODY, deploy: NOBODY },
   maxReviewRounds: 0,
 };
 

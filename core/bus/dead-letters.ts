@@ -1,7 +1,6 @@
 /**
  * Messages that cannot be handled are kept, not dropped: a malformed message, and one whose
- * handling failed every time it was tried (including one for a task or session that never
- * appeared). Each goes to the SG_DEAD_LETTERS stream as it arrived (its body untouched, so
+ * handling failed on every delivery (including one for a task or session that never appeared). Each goes to the SG_DEAD_LETTERS stream as it arrived (its body untouched, so
  * nothing has to fit around it), with headers saying where it came from and why it was given up
  * on. `stagegate dead-letters` lists them, and sends one back where it came from once its cause
  * is fixed (`redrive`) or deletes it (`drop`).
@@ -80,62 +79,30 @@ export async function retireToDeadLetters(js: JetStreamClient, msg: JsMsg, reaso
   log.warn({ subject: msg.subject, reason, deliveries: deliveryCount }, 'message kept as a dead letter');
 }
 
-/** How often, and how far apart, a message whose handling fails is tried before it is given up on. */
+/** How often a message whose handling fails is delivered, and how far apart, before it is given up on. */
 export interface RetryPolicy {
   attempts: number;
   firstDelayMs: number;
   maxDelayMs: number;
 }
 
-/** Twelve tries over about six minutes: a NATS or disk hiccup passes, a message that can never be handled stops being tried. */
+/** Twelve deliveries over about six minutes: a NATS or disk hiccup passes, a message that can never be handled stops coming back. */
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 12, firstDelayMs: 1_000, maxDelayMs: 60_000 };
 
-/** The message is told to keep waiting at least this often: well inside the inbox consumers' 10 s ack wait. */
-const KEEP_ALIVE_MS = 3_000;
-
 /**
- * Runs `step` (which acks the message when it succeeds) until it succeeds, waiting twice as long
- * after each failure. The message is held meanwhile, so its record's later messages wait behind
- * it and are still handled in order. After the last try it is kept as a dead letter. Aborted (the
- * process is stopping), it is handed back for another process to try.
+ * After a failed try: hand the message back to be delivered again later (each wait twice the
+ * last), or, on its last delivery, keep it as a dead letter. Handed back, it no longer holds up
+ * its record's later messages: they are applied meanwhile, as they would be by another process.
  */
-export async function retryThenRetire(
-  js: JetStreamClient,
-  msg: JsMsg,
-  step: () => Promise<void>,
-  options: { policy: RetryPolicy; log: Logger; signal?: AbortSignal | undefined },
-): Promise<void> {
-  const { policy, log, signal } = options;
-  for (let tries = 1; ; tries++) {
-    try {
-      await step();
-      return;
-    } catch (err) {
-      if (tries >= policy.attempts) {
-        await retireToDeadLetters(js, msg, `handling failed ${tries} times in a row; the last time: ${errorMessage(err)}`, log);
-        return;
-      }
-      const retryInMs = Math.min(policy.firstDelayMs * 2 ** (tries - 1), policy.maxDelayMs);
-      log.error({ err: errorMessage(err), attempt: tries, of: policy.attempts, retryInMs }, 'handling failed; it will be tried again');
-      if (!(await waitHolding(msg, retryInMs, signal))) {
-        msg.nak();
-        return;
-      }
-    }
+export async function retryOrRetire(js: JetStreamClient, msg: JsMsg, err: unknown, policy: RetryPolicy, log: Logger): Promise<void> {
+  const deliveries = msg.info.deliveryCount;
+  if (deliveries >= policy.attempts) {
+    await retireToDeadLetters(js, msg, `handling failed on each of its ${deliveries} deliveries; the last time: ${errorMessage(err)}`, log);
+    return;
   }
-}
-
-/** Waits `ms`, telling the server the message is still being worked on; false if aborted first. */
-async function waitHolding(msg: JsMsg, ms: number, signal: AbortSignal | undefined): Promise<boolean> {
-  for (let left = ms; left > 0; left -= KEEP_ALIVE_MS) {
-    try {
-      await sleep(Math.min(left, KEEP_ALIVE_MS), undefined, signal === undefined ? {} : { signal });
-    } catch {
-      return false;
-    }
-    msg.working();
-  }
-  return true;
+  const retryInMs = Math.min(policy.firstDelayMs * 2 ** (deliveries - 1), policy.maxDelayMs);
+  log.error({ err: errorMessage(err), delivery: deliveries, of: policy.attempts, retryInMs }, 'handling failed; it will be delivered again');
+  msg.nak(retryInMs);
 }
 
 function oneLine(text: string): string {
@@ -168,6 +135,10 @@ function deadLetterOf(kept: Kept): DeadLetter {
   };
 }
 
+/** Letters read per fetch, and how long a fetch waits: a letter deleted meanwhile must not leave the listing waiting for it. */
+const LIST_BATCH = 256;
+const LIST_WAIT_MS = 1_000;
+
 /** Every dead letter kept, oldest first; with `taskId`, only those of that task's inbox. */
 export async function listDeadLetters(nc: NatsConnection, filter: { taskId?: string } = {}): Promise<DeadLetter[]> {
   const consumer = await jetstream(nc).consumers.get(STREAMS.deadLetters, {
@@ -176,16 +147,15 @@ export async function listDeadLetters(nc: NatsConnection, filter: { taskId?: str
   });
   if ((await consumer.info(true)).num_pending === 0) return [];
   const letters: DeadLetter[] = [];
-  const messages = await consumer.consume();
-  try {
-    for await (const m of messages) {
+  for (;;) {
+    let got = 0;
+    for await (const m of await consumer.fetch({ max_messages: LIST_BATCH, expires: LIST_WAIT_MS })) {
+      got += 1;
       letters.push(deadLetterOf({ seq: m.seq, header: m.headers, time: new Date(m.info.timestampNanos / 1e6), text: m.string() }));
-      if (m.info.pending === 0) break;
+      if (m.info.pending === 0) return letters;
     }
-  } finally {
-    messages.stop();
+    if (got === 0) return letters;
   }
-  return letters;
 }
 
 const unknown = (seq: number) => new StagegateError('DEAD_LETTER_UNKNOWN', `no dead letter ${seq} (see stagegate dead-letters)`);

@@ -110,7 +110,19 @@ export function openLimitsBucket(nc: NatsConnection): Promise<KV> {
 const USAGE_KEPT_MS = MAX_LIMIT_WINDOW_MS + 24 * 60 * 60_000;
 
 export function openUsageBucket(nc: NatsConnection): Promise<KV> {
-  return new Kvm(nc).create(USAGE_BUCKET, { history: 1, ttl: USAGE_KEPT_MS });
+  return openAgingBucket(nc, USAGE_BUCKET, USAGE_KEPT_MS);
+}
+
+/**
+ * A KV bucket (history 1) whose entries are dropped `ttlMs` after their last write. Creating a
+ * bucket that exists leaves its settings alone, so one made before it had this age limit (or with
+ * another) is brought to it here.
+ */
+export async function openAgingBucket(nc: NatsConnection, name: string, ttlMs: number): Promise<KV> {
+  const kv = await new Kvm(nc).create(name, { history: 1, ttl: ttlMs });
+  const status = await kv.status();
+  if (status.ttl !== ttlMs) await (await jetstreamManager(nc)).streams.update(status.streamInfo.config.name, { max_age: nanos(ttlMs) });
+  return kv;
 }
 
 async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }) {

@@ -4,9 +4,9 @@
  * given the same delivery (GitHub's redelivery, a replay) exactly one handles it. A delivery
  * whose handling failed is released, so GitHub's "Redeliver" (same id) runs it again.
  */
-import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { GITHUB_DELIVERIES_BUCKET } from '../../core/bus/subjects.js';
+import { openAgingBucket } from '../../core/bus/topology.js';
 
 const KEEP_MS = 7 * 24 * 60 * 60_000;
 
@@ -20,7 +20,7 @@ export interface DeliveryStore {
 }
 
 export async function openDeliveryStore(nc: NatsConnection, keepMs = KEEP_MS): Promise<DeliveryStore> {
-  const kv: KV = await new Kvm(nc).create(GITHUB_DELIVERIES_BUCKET, { history: 1, ttl: keepMs });
+  const kv = await openAgingBucket(nc, GITHUB_DELIVERIES_BUCKET, keepMs);
   return {
     async claim(deliveryId, event) {
       try {

@@ -12,11 +12,11 @@
  * reviewer or CI works, and a redelivery comes within minutes; what goes after 90 days is only
  * the memory that a thread was answered, so a reply there much later is taken as a new comment.
  */
-import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { z } from 'zod';
 import { CoderReviewComment, ReviewAnswer } from '../../core/bus/messages.js';
 import { GITHUB_REVIEW_THREADS_BUCKET } from '../../core/bus/subjects.js';
+import { openAgingBucket } from '../../core/bus/topology.js';
 import { versionedKv, WriteConflict, type Versioned, type VersionedKv } from '../../core/bus/versioned-kv.js';
 
 export const ThreadEntry = z.object({
@@ -58,7 +58,7 @@ const keyOf = (taskId: string, commentId: number) => `${taskId}.c${commentId}`;
 const KEPT_MS = 90 * 24 * 60 * 60_000;
 
 export async function openThreadStore(nc: NatsConnection): Promise<ThreadStore> {
-  const kv: KV = await new Kvm(nc).create(GITHUB_REVIEW_THREADS_BUCKET, { history: 1, ttl: KEPT_MS });
+  const kv = await openAgingBucket(nc, GITHUB_REVIEW_THREADS_BUCKET, KEPT_MS);
   const entries: VersionedKv<ThreadEntry> = versionedKv(kv, ThreadEntry, (key) => `GitHub review thread ${key}`);
   const store: ThreadStore = {
     async claim(commentId, entry) {

@@ -5,7 +5,7 @@
  */
 import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
-import { retireToDeadLetters, retryThenRetire, type RetryPolicy } from '../../core/bus/dead-letters.js';
+import { retireToDeadLetters, retryOrRetire, type RetryPolicy } from '../../core/bus/dead-letters.js';
 import { SessionMessage, sessionIdOf } from '../../core/bus/session-messages.js';
 import { WriteConflict } from '../../core/bus/versioned-kv.js';
 import { errorMessage } from '../../core/errors.js';
@@ -23,8 +23,6 @@ export interface SessionHandlerDeps {
   kv: KV;
   stores: EffectStores;
   retry: RetryPolicy;
-  /** Aborted when the orchestrator stops: a message being retried is handed to another. */
-  signal: AbortSignal;
   log: Logger;
 }
 
@@ -39,7 +37,11 @@ export async function handleSessionMessage(msg: JsMsg, deps: SessionHandlerDeps)
     return;
   }
   const log = deps.log.child({ sessionId: sessionIdOf(message), msgId: message.msgId, type: message.type, ...('taskId' in message ? { taskId: message.taskId } : {}) });
-  await retryThenRetire(deps.js, msg, () => applyAndAck(msg, message, deps, log), { policy: deps.retry, log, signal: deps.signal });
+  try {
+    await applyAndAck(msg, message, deps, log);
+  } catch (err) {
+    await retryOrRetire(deps.js, msg, err, deps.retry, log);
+  }
 }
 
 /** Load, step, commit, perform, ack; a session that does not exist (yet) is a failure like any other, tried again. */
@@ -59,7 +61,7 @@ async function applyAndAck(msg: JsMsg, message: SessionMessage, deps: SessionHan
     } else {
       log.info({ reason: outcome.reason }, 'session event not applied');
     }
-    await performOwedEffects(deps.js, outcome.effects, deps.stores);
+    await performOwedEffects(deps.js, outcome.effects, deps.stores, outcome.kind === 'commit');
     msg.ack();
     return;
   }
