@@ -30,7 +30,8 @@ beforeAll(async () => {
     app: true,
     agents: {
       coder: async (job) => {
-        const commit = await pushRound(job, work, { 'greet.js': `export const greet = () => 'hi, round ${job.round}';\n` });
+        // The task's id in the file: two tasks' commits in the same second must not share a sha (and its check runs).
+        const commit = await pushRound(job, work, { 'greet.js': `export const greet = () => 'hi, round ${job.round} of ${job.taskId}';\n` });
         return { type: 'code.committed', branch: job.branch, commit, summary: 'greet()', attempts: 1, usage: oneCall };
       },
       deployer: async (job) => {
