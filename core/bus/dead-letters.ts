@@ -2,8 +2,9 @@
  * Messages that cannot be handled are kept, not dropped: a malformed message, and one whose
  * handling failed on every delivery (including one for a task or session that never appeared).
  * Each goes to the SG_DEAD_LETTERS stream as it arrived (its body untouched, so nothing has to
- * fit around it), with headers saying where it came from and why it was given up on. `stagegate dead-letters` lists them, and sends one back where it came from once its cause
- * is fixed (`redrive`) or deletes it (`drop`).
+ * fit around it), with headers saying where it came from and why it was given up on.
+ * `stagegate dead-letters` lists them, and sends one back where it came from once its cause is
+ * fixed (`redrive`) or deletes it (`drop`).
  */
 import { DeliverPolicy, jetstream, jetstreamManager, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
 import { headers, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
