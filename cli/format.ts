@@ -37,7 +37,8 @@ export function formatTaskLine(record: TaskRecord): string {
   return `${c.taskId}  ${record.state.padEnd(22)}  ${c.spec.title}  (${c.spec.repo})`;
 }
 
-export function formatTask(record: TaskRecord): string {
+/** `deadLetters`: messages to the task no orchestrator could handle (`stagegate dead-letters`). */
+export function formatTask(record: TaskRecord, deadLetters = 0): string {
   const c = record.context;
   const lines = [
     `task ${c.taskId}: ${c.spec.title}`,
@@ -49,6 +50,9 @@ export function formatTask(record: TaskRecord): string {
   if (sanitized.length > 0) lines.push(`  hidden content removed: ${sanitized.join('; ')}`);
   if (c.plan !== null) lines.push(`  plan:     ${c.plan.summary}`);
   if (c.error !== null) lines.push(`  error:    ${c.error.stage}: ${c.error.reason}`);
+  if (deadLetters > 0) {
+    lines.push(`  dead letters: ${deadLetters} message${deadLetters === 1 ? '' : 's'} to this task could not be handled; see stagegate dead-letters --task ${c.taskId}`);
+  }
   if (c.deployed !== null) lines.push(`  deployed: ${c.deployed.commit} to ${c.deployed.target}`);
   if (c.security.findings.length > 0 || c.security.summary !== '') {
     lines.push(`  security: ${summarizeFindings(c.security.findings)}${c.security.summary === '' ? '' : ` — ${c.security.summary}`}`);

@@ -1,5 +1,7 @@
 /** The commands that act on tasks through the bus: submit, status, logs, approve, reject, cancel, retry. */
 import { Option, type Command } from 'commander';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { listDeadLetters } from '../../core/bus/dead-letters.js';
 import { CommitSha, Gate, TaskSpec } from '../../core/bus/messages.js';
 import { StagegateError } from '../../core/errors.js';
 import { parseAt } from '../../core/parse.js';
@@ -11,10 +13,10 @@ import { withStageTimeouts } from '../../orchestrator/timers/stage-timeouts.js';
 import { openRuntime, untilSignal } from '../runtime.js';
 import { print } from '../print.js';
 
-async function withClient<T>(command: Command, run: (client: TaskClient, config: Readonly<Config>) => Promise<T>): Promise<T> {
+async function withClient<T>(command: Command, run: (client: TaskClient, config: Readonly<Config>, nc: NatsConnection) => Promise<T>): Promise<T> {
   const { nc, config } = await openRuntime(command, 'cli');
   try {
-    return await run(await createTaskClient(nc, { limits: config.limits }), config);
+    return await run(await createTaskClient(nc, { limits: config.limits }), config, nc);
   } finally {
     await nc.drain();
   }
@@ -64,10 +66,10 @@ export function registerTaskCommands(program: Command): void {
     .argument('[taskId]')
     .option('--json', 'print JSON')
     .action(async (taskId: string | undefined, o: { json?: boolean }, command: Command) => {
-      await withClient(command, async (client) => {
+      await withClient(command, async (client, _config, nc) => {
         if (taskId !== undefined) {
           const record = await client.get(taskId);
-          return print(o.json, record, formatTask(record));
+          return print(o.json, record, formatTask(record, (await listDeadLetters(nc, { taskId })).length));
         }
         const records = await client.list();
         print(o.json, records, records.length === 0 ? 'no tasks' : records.map(formatTaskLine).join('\n'));

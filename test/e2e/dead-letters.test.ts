@@ -155,8 +155,10 @@ describe('dead letters', () => {
     expect(letter).toMatchObject({ subject: subjects.inbox(taskId), consumer: 'orchestrator', deliveries: RETRY.attempts });
     expect(letter?.reason).toMatch(/^handling failed on each of its 3 deliveries; the last time: task record t-corrupt: .*context/);
 
-    // The cause fixed, the same approval goes through once sent back.
+    // The cause fixed, the task's status points at what it missed; the approval goes through once sent back.
     await kv.put(taskId, JSON.stringify(good));
+    const status = await cli('status', taskId);
+    expect(status.stdout).toContain(`dead letters: 1 message to this task could not be handled; see stagegate dead-letters --task ${taskId}`);
     const redriven = await cli('dead-letters', 'redrive', String(letter?.seq));
     expect(redriven.stderr).toBe('');
     expect(redriven.stdout.trim()).toBe(`dead letter ${letter?.seq} sent again to sg.inbox.t-corrupt`);
