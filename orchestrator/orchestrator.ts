@@ -10,7 +10,8 @@
 import { jetstream, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { DEFAULT_RETRY, retireToDeadLetters, retryOrRetire, type RetryPolicy } from '../core/bus/dead-letters.js';
+import { retireToDeadLetters, retryOrRetire } from '../core/bus/dead-letters.js';
+import { DEFAULT_RETRY, type RetryPolicy } from '../core/bus/retry-policy.js';
 import { InboxMessage } from '../core/bus/messages.js';
 import { ORCHESTRATOR_CONSUMER, SESSION_CONSUMER, STREAMS } from '../core/bus/subjects.js';
 import { openSessionBucket, openTaskBucket, openTimerBucket, openUsageBucket } from '../core/bus/topology.js';

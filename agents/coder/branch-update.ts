@@ -141,7 +141,7 @@ export function renderUpdateMessage(input: {
   if (input.foreign.length > 0) {
     parts.push(`# Commits by people on the branch\n\nKeep them: they are part of the change.\n${input.foreign.map((c) => `- ${c.sha.slice(0, 10)} ${c.subject} (${c.author})`).join('\n')}`);
   }
-  parts.push(`# Checks\n\n${input.checks}`, `Resolve the ${input.rebasing ? 'rebase' : 'merge'} with the tools, then call finish; it is refused while any conflict marker remains.`);
+  parts.push(`# Checks\n\n${input.checks}`, `Resolve the ${update} with the tools, then call finish; it is refused while any conflict marker remains.`);
   return parts.join('\n\n');
 }
 

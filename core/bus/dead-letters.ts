@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { StagegateError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
+import { redeliveryDelayMs, type RetryPolicy } from './retry-policy.js';
 import { STREAMS, subjects } from './subjects.js';
 
 /** Kept this long, then removed by the stream. */
@@ -80,16 +81,6 @@ export async function retireToDeadLetters(js: JetStreamClient, msg: JsMsg, reaso
   log.warn({ subject: msg.subject, reason, deliveries: deliveryCount }, 'message kept as a dead letter');
 }
 
-/** How often a message whose handling fails is delivered, and how far apart, before it is given up on. */
-export interface RetryPolicy {
-  attempts: number;
-  firstDelayMs: number;
-  maxDelayMs: number;
-}
-
-/** Twelve deliveries over about six minutes: a NATS or disk hiccup passes, a message that can never be handled stops coming back. */
-export const DEFAULT_RETRY: RetryPolicy = { attempts: 12, firstDelayMs: 1_000, maxDelayMs: 60_000 };
-
 /**
  * After a failed try: hand the message back to be delivered again later (each wait twice the
  * last), or, on its last delivery, keep it as a dead letter. Handed back, it no longer holds up
@@ -101,7 +92,7 @@ export async function retryOrRetire(js: JetStreamClient, msg: JsMsg, err: unknow
     await retireToDeadLetters(js, msg, `handling failed on each of its ${deliveries} deliveries; the last time: ${errorMessage(err)}`, log);
     return;
   }
-  const retryInMs = Math.min(policy.firstDelayMs * 2 ** (deliveries - 1), policy.maxDelayMs);
+  const retryInMs = redeliveryDelayMs(policy, deliveries);
   log.error({ err: errorMessage(err), delivery: deliveries, of: policy.attempts, retryInMs }, 'handling failed; it will be delivered again');
   msg.nak(retryInMs);
 }

@@ -6,13 +6,15 @@
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { z } from 'zod';
+import { redeliveryDelayMs, type RetryPolicy } from '../../core/bus/retry-policy.js';
 import { STREAMS } from '../../core/bus/subjects.js';
 import { errorMessage } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { parseJsonAt } from '../../core/parse.js';
 
 const nanos = (ms: number) => ms * 1_000_000;
-const MAX_DELIVERIES = 12;
+/** A channel's post waits on GitHub or Slack: tried a little sooner than an inbox message. */
+const RETRY: RetryPolicy = { attempts: 12, firstDelayMs: 500, maxDelayMs: 30_000 };
 
 export interface FollowLogOptions<S extends z.ZodType> {
   nc: NatsConnection;
@@ -46,7 +48,7 @@ export async function followLog<S extends z.ZodType>(options: FollowLogOptions<S
       // From the start of the log: a channel first switched on catches up with what it missed.
       deliver_policy: DeliverPolicy.All,
       ack_wait: nanos(60_000),
-      max_deliver: MAX_DELIVERIES,
+      max_deliver: RETRY.attempts,
     });
   }
   const messages = await (await jetstream(nc).consumers.get(STREAMS.log, name)).consume({ max_messages: 16 });
@@ -76,12 +78,12 @@ export async function followLog<S extends z.ZodType>(options: FollowLogOptions<S
     } catch (err) {
       const deliveries = msg.info.deliveryCount;
       const fields = { ...options.describe(entry), consumer: name, deliveries, err: errorMessage(err) };
-      if (deliveries >= MAX_DELIVERIES) {
+      if (deliveries >= RETRY.attempts) {
         log.error(fields, 'channel gave up on a log entry');
         msg.term();
       } else {
         log.warn(fields, 'channel failed on a log entry; it will come again');
-        msg.nak(Math.min(500 * 2 ** (deliveries - 1), 30_000));
+        msg.nak(redeliveryDelayMs(RETRY, deliveries));
       }
     }
   }

@@ -5,7 +5,8 @@
  */
 import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
-import { retireToDeadLetters, retryOrRetire, type RetryPolicy } from '../../core/bus/dead-letters.js';
+import { retireToDeadLetters, retryOrRetire } from '../../core/bus/dead-letters.js';
+import type { RetryPolicy } from '../../core/bus/retry-policy.js';
 import { SessionMessage, sessionIdOf } from '../../core/bus/session-messages.js';
 import { WriteConflict } from '../../core/bus/versioned-kv.js';
 import { errorMessage } from '../../core/errors.js';

@@ -3,33 +3,28 @@
  * controlled environment, against a nats-server of this file's own. Each failure must exit
  * with the status from cli/exit-codes.ts and say on stderr exactly what was wrong.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectBus, type NatsConnection } from '../../core/bus/connect.js';
-import { ensureTopology, openTaskBucket } from '../../core/bus/topology.js';
+import type { NatsConnection } from '../../core/bus/connect.js';
+import { openTaskBucket } from '../../core/bus/topology.js';
 import type { GatePolicies } from '../../core/policy.js';
-import { startOrchestrator, type RunningOrchestrator } from '../../orchestrator/orchestrator.js';
-import { createTaskClient, type TaskClient } from '../../orchestrator/task-client.js';
+import type { TaskClient } from '../../orchestrator/task-client.js';
 import { loadTask } from '../../orchestrator/task-store.js';
-import { runStagegate } from '../helpers/cli.js';
-import { startTestNatsServer, type TestNatsServer } from '../helpers/nats-server.js';
+import { startCliHarness, type CliHarness } from '../helpers/cli.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const manual = { approvers: ['tester'], required: 1, autoApprove: false };
 const policies: GatePolicies = { plan: manual, review: manual, deploy: manual };
 
-let server: TestNatsServer;
+let h: CliHarness;
 let nc: NatsConnection;
 let client: TaskClient;
-let orchestrator: RunningOrchestrator;
 let tmp: string;
 
-const runCli = (args: string[], extraEnv: Record<string, string> = {}) => runStagegate(args, { natsUrl: server.url, cwd: tmp }, extraEnv);
+const runCli = (args: string[], extraEnv: Record<string, string> = {}) => h.run(args, extraEnv);
 
 /** A port nothing listens on: bound once by us, then released. */
 async function closedPort(): Promise<number> {
@@ -42,20 +37,12 @@ async function closedPort(): Promise<number> {
 }
 
 beforeAll(async () => {
-  tmp = await mkdtemp(join(tmpdir(), 'sg-cli-'));
-  server = await startTestNatsServer();
-  nc = await connectBus(server.url, 'cli-test');
-  await ensureTopology(nc, { jobAckWaitMs: 30_000, jobMaxDeliveries: 3, updateExisting: true });
-  // An orchestrator but no workers: submitted tasks exist and stay in `planning`.
-  orchestrator = await startOrchestrator({ nc, log: pino({ level: 'silent' }) });
-  client = await createTaskClient(nc);
+  h = await startCliHarness('cli');
+  ({ nc, client, tmp } = h);
 });
 
 afterAll(async () => {
-  await orchestrator?.stop();
-  await nc?.drain();
-  await server?.cleanup();
-  if (tmp !== undefined) await rm(tmp, { recursive: true, force: true });
+  await h?.stop();
 });
 
 const inPlanning = (taskId: string) => async () => {

@@ -6,38 +6,31 @@
  */
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectBus, type NatsConnection } from '../../core/bus/connect.js';
+import type { NatsConnection } from '../../core/bus/connect.js';
 import { DeadLetter, retireToDeadLetters } from '../../core/bus/dead-letters.js';
 import type { GateDecide, InboxMessage } from '../../core/bus/messages.js';
 import type { SessionPause } from '../../core/bus/session-messages.js';
 import { STREAMS, subjects } from '../../core/bus/subjects.js';
-import { ensureTopology, openTaskBucket } from '../../core/bus/topology.js';
+import { openTaskBucket } from '../../core/bus/topology.js';
 import { createLogger } from '../../core/log.js';
 import type { TaskRecord } from '../../core/task-record.js';
 import { applyMessage } from '../../orchestrator/apply-message.js';
-import { startOrchestrator, type RunningOrchestrator } from '../../orchestrator/orchestrator.js';
-import { createTaskClient, type TaskClient } from '../../orchestrator/task-client.js';
+import type { TaskClient } from '../../orchestrator/task-client.js';
 import { commitTask } from '../../orchestrator/task-store.js';
 import { samplePlan } from '../helpers/canned-agents.js';
-import { runStagegate } from '../helpers/cli.js';
-import { startTestNatsServer, type TestNatsServer } from '../helpers/nats-server.js';
+import { startCliHarness, type CliHarness } from '../helpers/cli.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const RETRY = { attempts: 3, firstDelayMs: 50, maxDelayMs: 200 };
 const manual = { approvers: ['tester'], required: 1, autoApprove: false };
 
-let server: TestNatsServer;
+let h: CliHarness;
 let nc: NatsConnection;
 let kv: KV;
 let client: TaskClient;
-let orchestrator: RunningOrchestrator;
-let tmp: string;
 
-const cli = (...args: string[]) => runStagegate(args, { natsUrl: server.url, cwd: tmp });
+const cli = (...args: string[]) => h.run(args);
 
 async function deadLetters(...filter: string[]): Promise<DeadLetter[]> {
   const result = await cli('dead-letters', '--json', ...filter);
@@ -47,20 +40,13 @@ async function deadLetters(...filter: string[]): Promise<DeadLetter[]> {
 }
 
 beforeAll(async () => {
-  tmp = await mkdtemp(join(tmpdir(), 'sg-dead-'));
-  server = await startTestNatsServer();
-  nc = await connectBus(server.url, 'dead-letters-test');
-  await ensureTopology(nc, { jobAckWaitMs: 30_000, jobMaxDeliveries: 3, updateExisting: true });
+  h = await startCliHarness('dead-letters', { retry: RETRY });
+  ({ nc, client } = h);
   kv = await openTaskBucket(nc);
-  orchestrator = await startOrchestrator({ nc, log: createLogger({ level: 'silent' }), retry: RETRY });
-  client = await createTaskClient(nc);
 });
 
 afterAll(async () => {
-  await orchestrator?.stop();
-  await nc?.drain();
-  await server?.cleanup();
-  if (tmp !== undefined) await rm(tmp, { recursive: true, force: true });
+  await h?.stop();
 });
 
 /** A task waiting at its plan gate, written straight to the bucket by the orchestrator's own pure step. */
